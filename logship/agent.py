@@ -1,0 +1,140 @@
+"""The agent: one TaskGroup owning discovery, the tailers, the shippers and the checkpoint saver.
+
+Lifecycle:
+- start: open the buffer (recovering it), load checkpoints, start the sinks, connect to the engine
+  (retrying in the background while it is away), start one shipper per sink.
+- run: discovery keeps one tailer per container; every ``LOGSHIP_BUFFER_FSYNC_INTERVAL`` the
+  checkpoints are snapshotted, the buffer fsynced, then the snapshot saved (never ahead of disk).
+- drain (first SIGTERM/SIGINT, within ``LOGSHIP_SHUTDOWN_TIMEOUT``): stop reading, save the final
+  checkpoints, let the shippers deliver what they can, persist the ledgers. What was not delivered
+  stays in the buffer for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from logship.buffer import DiskBuffer
+from logship.collect.checkpoint import CheckpointStore
+from logship.collect.discovery import Discovery, Supervisor
+from logship.collect.enrich import Enricher
+from logship.collect.filters import ContainerFilter, own_container_id
+from logship.collect.tailer import Tailer
+from logship.config import Config
+from logship.engine import EngineClient
+from logship.metrics import Metrics
+from logship.ship.shipper import Shipper
+from logship.sinks import build_sinks
+from logship.sinks.base import Sink
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    """Collects every container's logs into the buffer and ships them to every sink."""
+
+    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.buffer = DiskBuffer(config.buffer, config.sinks, self.metrics)
+        self.checkpoints = CheckpointStore(config.checkpoint_path)
+        self.sinks: list[Sink] = build_sinks(config)
+        self.supervisor: Supervisor | None = None
+        self.discovery: Discovery | None = None
+        self.shippers: list[Shipper] = []
+        self.started = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then drain within the shutdown timeout."""
+        config = self.config
+        await self.buffer.open()
+        self.checkpoints.load()
+        if self.checkpoints.recovered_from_corruption:
+            self.metrics.tailer_errors.labels(reason="checkpoint_corrupt").inc()
+        try:
+            for sink in self.sinks:
+                await sink.start()
+            async with EngineClient(config.engine) as engine, asyncio.TaskGroup() as group:
+                await self._run_in(group, engine, stop)
+        finally:
+            await self.buffer.close()
+            for sink in self.sinks:
+                with contextlib.suppress(Exception):
+                    await sink.aclose()
+        log.info("stopped")
+
+    async def _run_in(self, group: asyncio.TaskGroup, engine: EngineClient, stop: asyncio.Event) -> None:
+        config = self.config
+        enricher = Enricher(engine, config.collect.extra_fields)
+
+        def make_tailer(container_id: str) -> Tailer:
+            return Tailer(container_id, engine, enricher.fields, self.buffer, self.checkpoints,
+                          config.collect.max_line_bytes, self.metrics)
+
+        own_id = own_container_id()
+        self.supervisor = Supervisor(group, make_tailer, self.checkpoints, self.metrics)
+        self.discovery = Discovery(engine, enricher, self.supervisor, ContainerFilter(config.collect, own_id),
+                                   self.checkpoints, self.metrics)
+        shipper_tasks = []
+        for sink in self.sinks:
+            shipper = Shipper(sink, self.buffer.reader(sink.name), config.batch, config.retry,
+                              _concurrency(sink), config.data_dir / "dead-letter", self.metrics)
+            self.shippers.append(shipper)
+            shipper_tasks.append(group.create_task(shipper.run(), name=f"shipper-{sink.name}"))
+        discovery_task = group.create_task(self.discovery.run(), name="discovery")
+        saver_task = group.create_task(self._save_periodically(), name="checkpoints")
+        log.info("started: sinks %s, data in %s", ",".join(config.sinks), config.data_dir)
+        self.started.set()
+
+        await stop.wait()
+        deadline = time.monotonic() + config.shutdown_timeout
+        log.info("draining (at most %.0fs)", config.shutdown_timeout)
+        discovery_task.cancel()
+        await self.supervisor.stop(timeout=min(2.0, config.shutdown_timeout / 4))
+        saver_task.cancel()
+        await self.save_checkpoints()
+        await asyncio.gather(*(shipper.drain(max(deadline - time.monotonic(), 0.1)) for shipper in self.shippers))
+        for task in shipper_tasks:
+            task.cancel()
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.buffer.fsync_interval)
+            await self.save_checkpoints()
+
+    async def save_checkpoints(self) -> None:
+        """Snapshot the marks, fsync the buffer, then save the snapshot: never ahead of disk."""
+        content = self.checkpoints.snapshot()
+        if content is None:
+            return
+        try:
+            await self.buffer.sync()
+            await asyncio.to_thread(self.checkpoints.write, content)
+            self.metrics.checkpoint_saves.inc()
+        except OSError as exc:
+            self.checkpoints.mark_dirty()
+            log.error("cannot save checkpoints to %s: %s; retrying", self.checkpoints.path, exc)
+
+    def status(self) -> dict[str, Any]:
+        """What /readyz and /debug/tailers report."""
+        tailers = self.supervisor.tailers if self.supervisor else {}
+        return {
+            "engine_connected": bool(self.discovery and self.discovery.connected),
+            "engine_error": self.discovery.last_error if self.discovery else "",
+            "tailers": {cid: {"name": t.name, "state": t.state, "last_error": t.last_error,
+                              "checkpoint": {s: [m.timestamp.decode(), m.count]
+                                             for s, m in self.checkpoints.get(cid).items()}}
+                        for cid, t in tailers.items()},
+        }
+
+
+def _concurrency(sink: Sink) -> int:
+    fixed = getattr(sink, "concurrency", None)
+    if isinstance(fixed, int):
+        return fixed
+    config = getattr(sink, "config", None)
+    return int(getattr(config, "concurrency", 1))

@@ -1,0 +1,93 @@
+"""Command line: ``logship [run|check|version]``. The only place that decides exit codes.
+
+Exit codes: 0 success (also after a graceful drain), 1 a runtime failure or a failed check,
+2 bad configuration (every problem printed, one per line), 3 a second signal forced the exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from logship import __version__
+from logship.config import Config, ConfigError, load, markdown_table
+
+log = logging.getLogger("logship")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+EXIT_FORCED = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="logship",
+        description="Follow every Docker container's logs through the Engine API and ship them to a central "
+                    "store, without losing a line. Configured through LOGSHIP_* environment variables.")
+    parser.add_argument("--help-config", action="store_true", help="list every configuration variable and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the agent (the default)")
+    commands.add_parser("check", help="validate the configuration and try the engine and every sink")
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``logship`` console script."""
+    args = _parser().parse_args(argv)
+    if args.help_config:
+        print(markdown_table())
+        return EXIT_OK
+    if args.command == "version":
+        print(f"logship {__version__}")
+        return EXIT_OK
+    try:
+        config = load()
+    except ConfigError as exc:
+        print(f"logship: {len(exc.problems)} configuration problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    from logship import log as logsetup
+
+    logsetup.setup(config.log_level, config.log_format)
+    if args.command == "check":
+        from logship.check import run_checks
+
+        return EXIT_OK if asyncio.run(run_checks(config)) else EXIT_FAILURE
+    return run_agent(config)
+
+
+def run_agent(config: Config) -> int:
+    """Run the agent until SIGTERM/SIGINT; a second signal forces the exit."""
+    return asyncio.run(_run_agent(config))
+
+
+async def _run_agent(config: Config) -> int:
+    from logship.agent import Agent
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.error("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(EXIT_FORCED)
+        log.info("%s received: draining; send it again to exit at once", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    agent = Agent(config)
+    try:
+        await agent.run(stop)
+    except Exception:
+        log.exception("logship stopped on an unexpected error")
+        return EXIT_FAILURE
+    return EXIT_OK

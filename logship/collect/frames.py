@@ -1,0 +1,131 @@
+"""Split a ``/containers/{id}/logs`` body into frames: ``(stream, payload)`` pairs.
+
+Wire formats (dockerd 20.10, ``../shared/reference/engine-api.md`` §1, §3):
+
+- Without a TTY the body is multiplexed: each log entry is one frame, an 8-byte header
+  ``[stream u8][0 0 0][length u32 big-endian]`` and ``length`` payload bytes. Stream 1 is stdout,
+  2 is stderr. With ``timestamps=1`` the payload is ``<RFC3339Nano> <message>``.
+- With a TTY the body is raw: entries ``<RFC3339Nano> <message>`` back to back, all stdout. Lines
+  end in ``\\r\\n``. An entry of a line longer than 16 KiB ends without a newline and the next entry's
+  timestamp follows directly after its 16384 message bytes, so the decoder cuts there.
+
+Both decoders are fed arbitrary slices of the body and keep what is incomplete for the next call.
+Per-frame work is a header unpack and a slice; no per-frame allocation beyond the payload.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+
+STDOUT = 1
+STDERR = 2
+STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
+# dockerd's log copier buffer: a longer line is logged in entries of exactly this many bytes.
+PARTIAL_CHUNK = 16384
+# No real frame comes near this; a larger length means the framing is lost.
+MAX_FRAME = 4 * 1024 * 1024
+
+_HEADER = struct.Struct(">BxxxL")
+_HEADER_SIZE = 8
+
+Frame = tuple[int, bytes]
+
+
+class FramingLost(Exception):
+    """The multiplexed stream cannot be decoded any further (a header that is not a header)."""
+
+
+class MuxDecoder:
+    """Decoder for the multiplexed (non-TTY) logs stream.
+
+    Malformed input is counted in ``malformed`` by reason and never raises except for a header
+    that cannot be one (``FramingLost``): the reader then reconnects from its checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self.malformed: Counter[str] = Counter()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """The complete frames in what was received so far."""
+        buf = self._pending + data if self._pending else data
+        frames: list[Frame] = []
+        append = frames.append
+        unpack_from = _HEADER.unpack_from
+        end = len(buf)
+        pos = 0
+        while end - pos >= _HEADER_SIZE:
+            stream, length = unpack_from(buf, pos)
+            if buf[pos + 1:pos + 4] != b"\0\0\0" or length > MAX_FRAME:
+                self._pending = b""
+                self.malformed["bad_header"] += 1
+                raise FramingLost(f"bad frame header {bytes(buf[pos:pos + 8]).hex()}")
+            stop = pos + _HEADER_SIZE + length
+            if stop > end:
+                break
+            if stream in (STDOUT, STDERR):
+                append((stream, buf[pos + _HEADER_SIZE:stop]))
+            else:
+                self.malformed["unknown_stream"] += 1
+            pos = stop
+        self._pending = buf[pos:]
+        return frames
+
+    def finish(self) -> None:
+        """The body ended: count what was left incomplete."""
+        if self._pending:
+            reason = "truncated_header" if len(self._pending) < _HEADER_SIZE else "truncated_frame"
+            self.malformed[reason] += 1
+            self._pending = b""
+
+
+class RawDecoder:
+    """Decoder for the raw (TTY) logs stream: every entry is stdout."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self.malformed: Counter[str] = Counter()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        buf = self._pending + data if self._pending else data
+        cut = buf.rfind(b"\n") + 1
+        if not cut:
+            self._pending = buf
+            return []
+        self._pending = buf[cut:]
+        frames: list[Frame] = []
+        start = 0
+        while start < cut:
+            stop = buf.index(b"\n", start) + 1  # bytes.splitlines would also split at a lone \r
+            entry = buf[start:stop]
+            if stop - start > PARTIAL_CHUNK + 32:
+                frames.extend(_split_long_entry(entry))
+            else:
+                frames.append((STDOUT, entry))
+            start = stop
+        return frames
+
+    def finish(self) -> list[Frame]:
+        """The body ended: what is left is a last entry without a newline."""
+        rest, self._pending = self._pending, b""
+        if not rest:
+            return []
+        return _split_long_entry(rest) if len(rest) > PARTIAL_CHUNK + 32 else [(STDOUT, rest)]
+
+
+def _split_long_entry(entry: bytes) -> list[Frame]:
+    """Cut a raw entry where dockerd put the timestamp of its next 16 KiB piece."""
+    frames: list[Frame] = []
+    while True:
+        space = entry.find(b" ", 0, 64)
+        if space < 0:
+            break
+        marker = entry[:space + 1]
+        cut = space + 1 + PARTIAL_CHUNK
+        if entry[cut:cut + len(marker)] != marker:
+            break
+        frames.append((STDOUT, entry[:cut]))
+        entry = entry[cut:]
+    frames.append((STDOUT, entry))
+    return frames

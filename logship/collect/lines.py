@@ -1,0 +1,291 @@
+"""Frames → records: skip what was already delivered, join split lines, encode NDJSON.
+
+Per stream (stdout and stderr are independent: their timestamps interleave out of order) the
+assembler keeps a *watermark*: the newest timestamp seen and how many frames carried exactly it.
+
+- **Skipping.** ``since`` is inclusive and the resume starts a little before the watermark, and
+  json-file rotation replays already-sent entries with their original timestamps. So a frame older
+  than the watermark is dropped, and at the watermark's own timestamp the first ``count`` frames are
+  dropped (they were delivered before); ``skip`` holds how many are still to drop. Within one
+  stream only the 16 KiB pieces of one line share a timestamp, so any other frame at the
+  watermark is a replay too (a rotation replay can start exactly at the last line sent).
+- **Joining.** dockerd logs a line longer than 16 KiB as entries of exactly 16384 bytes without a
+  newline, all with the first entry's timestamp; the ``local`` driver also drops the final newline
+  of such lines. So a 16384-byte entry without newline is held, and the next frame of the same
+  stream continues it only if it has the same timestamp. Any other entry without newline (the end
+  of a line at exit) is a line of its own. Lines longer than ``max_line_bytes`` are cut into parts
+  marked ``"partial":{"ordinal":n,"last":bool}``, never dropped. Invalid UTF-8 is replaced after
+  joining, so a character split across entries survives.
+- **Checkpointing.** ``marks()`` gives, per stream, the watermark of the last frame whose line has
+  been emitted in full: held pieces of an unfinished line are never checkpointed, so a crash
+  repeats them rather than losing them.
+
+Records are built by splicing: the container's metadata is serialised once per stream into
+``suffix``; per line only the timestamp and the JSON-escaped message are new bytes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from logship.collect.frames import PARTIAL_CHUNK, STREAM_NAMES, Frame
+
+_TIMESTAMP_CHARS = b"0123456789-:.TZ"
+_FIXED_TIMESTAMP_LENGTH = 30  # 2026-11-25T16:37:09.305268574Z: the API always sends 9 digits
+# How far before the oldest watermark a resume starts: stdout and stderr interleave out of
+# timestamp order by up to ~18 ms in dockerd 20.10; the skip rule drops the overlap.
+RESUME_MARGIN_SECONDS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A stream's watermark: the newest timestamp delivered and how many frames carried exactly it."""
+
+    timestamp: bytes
+    count: int
+
+
+def normalise_timestamp(raw: bytes) -> bytes | None:
+    """Docker's timestamp as the fixed 30-byte RFC3339Nano form (comparable as bytes), or None."""
+    if len(raw) == _FIXED_TIMESTAMP_LENGTH and raw[10] == 84 and not raw.translate(None, _TIMESTAMP_CHARS):
+        return raw
+    if raw.translate(None, _TIMESTAMP_CHARS) or not raw.endswith(b"Z") or len(raw) < 20 or raw[10] != 84:
+        return None
+    whole, _, fraction = raw[:-1].partition(b".")
+    if len(whole) != 19 or len(fraction) > 9 or (not fraction.isdigit() and fraction):
+        return None
+    return whole + b"." + fraction.ljust(9, b"0") + b"Z"
+
+
+def since_parameter(marks: Iterable[Mark]) -> str:
+    """The ``since`` value (``seconds.nanoseconds``) that resumes every stream: a little before the oldest."""
+    oldest = min((mark.timestamp for mark in marks), default=None)
+    if oldest is None:
+        return "0"
+    seconds = calendar.timegm(time.strptime(oldest[:19].decode(), "%Y-%m-%dT%H:%M:%S"))
+    return f"{max(seconds - RESUME_MARGIN_SECONDS, 0)}.{oldest[20:29].decode()}"
+
+
+class _Stream:
+    """Watermark, skip budget and the held pieces of an unfinished line, for one stream."""
+
+    __slots__ = ("count", "done_count", "done_ts", "lines", "parts", "pending", "pending_count",
+                 "pending_size", "pending_ts", "skip", "suffix", "timestamp")
+
+    def __init__(self, mark: Mark | None) -> None:
+        self.timestamp = mark.timestamp if mark else b""
+        self.count = mark.count if mark else 0
+        self.skip = self.count
+        # The watermark of the last frame whose line was emitted in full (b"": none yet).
+        self.done_ts = self.timestamp
+        self.done_count = self.count
+        self.suffix = b"}"
+        self.pending: list[bytes] = []
+        self.pending_ts = b""
+        self.pending_size = 0
+        self.pending_count = 0
+        self.parts = 0  # parts of the current long line already emitted
+        self.lines = 0  # records emitted, moved to metrics by the caller
+
+
+class LineAssembler:
+    """Turns decoded frames of one container into NDJSON records (bytes, no trailing newline)."""
+
+    def __init__(self, metadata: Mapping[str, Any], marks: Mapping[str, Mark], max_line_bytes: int) -> None:
+        self.max_line_bytes = max_line_bytes
+        self._streams: dict[int, _Stream] = {
+            sid: _Stream(marks.get(name)) for sid, name in STREAM_NAMES.items()}
+        self.set_metadata(metadata)
+        # Counted here, moved to metrics once per chunk by the caller.
+        self.skipped = 0
+        self.cut = 0
+        self.invalid_utf8 = 0
+        self.bad_timestamps = 0
+
+    def set_metadata(self, metadata: Mapping[str, Any]) -> None:
+        """Serialise the container's fields once; every record of the stream ends with them."""
+        fields = orjson.dumps(metadata)
+        tail = b"," + fields[1:] if len(fields) > 2 else b"}"
+        for sid, stream in self._streams.items():
+            stream.suffix = b',"stream":"' + STREAM_NAMES[sid].encode() + b'"' + tail
+
+    def since(self) -> str:
+        """The ``since`` to (re)open the logs stream with."""
+        return since_parameter(Mark(s.done_ts, s.done_count) for s in self._streams.values() if s.done_ts)
+
+    def resume_from_seen(self) -> None:
+        """A new stream will replay from ``since()``: skip what this assembler has already seen."""
+        for stream in self._streams.values():
+            stream.skip = stream.count
+
+    def marks(self) -> dict[str, Mark]:
+        """Per stream, the watermark up to which every line has been emitted."""
+        return {STREAM_NAMES[sid]: Mark(s.done_ts, s.done_count)
+                for sid, s in self._streams.items() if s.done_ts}
+
+    def take_line_counts(self) -> dict[str, int]:
+        """Records emitted per stream since the last call."""
+        counts = {}
+        for sid, stream in self._streams.items():
+            counts[STREAM_NAMES[sid]], stream.lines = stream.lines, 0
+        return counts
+
+    def feed(self, frames: Iterable[Frame]) -> list[bytes]:
+        """Records for every line completed by ``frames``."""
+        out: list[bytes] = []
+        streams = self._streams
+        for sid, payload in frames:
+            state = streams[sid]
+            space = payload.find(b" ", 0, 40)
+            timestamp = payload[:space] if space > 0 else b""
+            if len(timestamp) != _FIXED_TIMESTAMP_LENGTH or timestamp.translate(None, _TIMESTAMP_CHARS):
+                fixed = normalise_timestamp(timestamp)
+                if fixed is None:
+                    # Keep the data: the whole payload is the message, at the stream's last time.
+                    self.bad_timestamps += 1
+                    self._emit(out, state, state.timestamp or _now(), [payload])
+                    continue
+                timestamp = fixed
+            # Skip what was delivered before (resume overlap, rotation replay).
+            if timestamp > state.timestamp:
+                state.timestamp = timestamp
+                state.count = 1
+                state.skip = 0
+            elif timestamp == state.timestamp:
+                # Only the pieces of one long line share a timestamp: a frame at the watermark that
+                # does not continue a held line is a replay (rotation replays may start right there).
+                if state.skip or not state.pending:
+                    state.skip -= state.skip > 0
+                    self.skipped += 1
+                    continue
+                state.count += 1
+            else:
+                state.skip = state.count
+                self.skipped += 1
+                continue
+            message = payload[space + 1:]
+            if state.pending:
+                if timestamp == state.pending_ts:
+                    self._continue_line(out, state, message)
+                    continue
+                self._flush(out, state)
+            if message.endswith(b"\n"):
+                self._emit(out, state, timestamp, [message])
+                state.done_ts = timestamp
+                state.done_count = state.count
+            elif len(message) == PARTIAL_CHUNK:
+                state.pending = [message]
+                state.pending_ts = timestamp
+                state.pending_size = PARTIAL_CHUNK
+                state.pending_count = state.count
+            else:
+                self._emit(out, state, timestamp, [message])
+                state.done_ts = timestamp
+                state.done_count = state.count
+        return out
+
+    def flush(self) -> list[bytes]:
+        """The container stopped: held pieces are whole lines now (the next run starts anew)."""
+        out: list[bytes] = []
+        for state in self._streams.values():
+            if state.pending:
+                self._flush(out, state)
+        return out
+
+    def _continue_line(self, out: list[bytes], state: _Stream, message: bytes) -> None:
+        if state.pending_size + len(message) > self.max_line_bytes:
+            self._emit_part(out, state, last=False)
+        state.pending.append(message)
+        state.pending_size += len(message)
+        state.pending_count = state.count
+        if message.endswith(b"\n") or len(message) != PARTIAL_CHUNK:
+            self._flush(out, state)
+
+    def _flush(self, out: list[bytes], state: _Stream) -> None:
+        if state.parts:
+            self._emit_part(out, state, last=True)
+        else:
+            self._emit(out, state, state.pending_ts, state.pending)
+        state.pending = []
+        state.pending_size = 0
+        state.done_ts = state.pending_ts
+        state.done_count = state.pending_count
+
+    def _emit_part(self, out: list[bytes], state: _Stream, *, last: bool) -> None:
+        state.parts += 1
+        joined = b"".join(state.pending)
+        if not last:
+            # The rest of a character split by the cut starts the next part.
+            cut = complete_utf8_prefix(joined)
+            joined, rest = joined[:cut], joined[cut:]
+            state.pending = [rest] if rest else []
+            state.pending_size = len(rest)
+        self.cut += state.parts == 1
+        marker = b',"partial":{"ordinal":%d,"last":%b}' % (state.parts, b"true" if last else b"false")
+        self._encode(out, state, state.pending_ts, _strip_newline(joined), marker)
+        if last:
+            state.parts = 0
+
+    def _emit(self, out: list[bytes], state: _Stream, timestamp: bytes, pieces: list[bytes]) -> None:
+        message = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        message = _strip_newline(message)
+        if len(message) > self.max_line_bytes:
+            self._emit_cut(out, state, timestamp, message)
+            return
+        self._encode(out, state, timestamp, message, b"")
+
+    def _emit_cut(self, out: list[bytes], state: _Stream, timestamp: bytes, message: bytes) -> None:
+        self.cut += 1
+        step = self.max_line_bytes
+        start = 0
+        ordinal = 0
+        while start < len(message):
+            stop = start + complete_utf8_prefix(message[start:start + step]) if start + step < len(
+                message) else len(message)
+            ordinal += 1
+            last = stop >= len(message)
+            marker = b',"partial":{"ordinal":%d,"last":%b}' % (ordinal, b"true" if last else b"false")
+            self._encode(out, state, timestamp, message[start:stop], marker)
+            start = stop
+
+    def _encode(self, out: list[bytes], state: _Stream, timestamp: bytes, message: bytes,
+                marker: bytes) -> None:
+        try:
+            text = message.decode()
+        except UnicodeDecodeError:
+            text = message.decode("utf-8", "replace")
+            self.invalid_utf8 += 1
+        state.lines += 1
+        out.append(b'{"timestamp":"%b","message":%b%b%b' % (timestamp, orjson.dumps(text), marker, state.suffix))
+
+
+def complete_utf8_prefix(data: bytes) -> int:
+    """Length of ``data`` without a UTF-8 character cut off at its end (never 0 for non-empty data)."""
+    start = len(data) - 1
+    while start > 0 and len(data) - start < 4 and data[start] & 0xC0 == 0x80:
+        start -= 1
+    if start < 0:
+        return 0
+    lead = data[start]
+    width = 4 if lead >= 0xF0 else 3 if lead >= 0xE0 else 2 if lead >= 0xC0 else 1
+    if start + width > len(data) and start > 0:
+        return start
+    return len(data)
+
+
+def _strip_newline(message: bytes) -> bytes:
+    if message.endswith(b"\n"):
+        message = message[:-2] if message.endswith(b"\r\n") else message[:-1]
+    return message
+
+
+def _now() -> bytes:
+    now = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000)).encode() + (
+        b".%09dZ" % (now % 1_000_000_000))

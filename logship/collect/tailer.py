@@ -1,0 +1,249 @@
+"""One tailer per container: follow its logs from the checkpoint into the buffer.
+
+The loop, per container:
+
+1. Inspect it (TTY or not, running or not, its metadata). Gone (404) → the tailer ends.
+2. Read ``/logs`` from the checkpoint: with ``follow`` while it runs, without once it has stopped.
+   dockerd closes a follow stream when the container stops, sometimes before the entry it writes
+   at exit, so a stopped container is always read once more without ``follow`` to the very end;
+   the skip rule of ``lines`` drops what was already read.
+3. Each chunk read becomes records, which are appended to the buffer; only then do the
+   container's marks advance (the agent saves them after the buffer is fsynced).
+4. Stopped: flush a last line held without newline (the next run starts a new line), then wait
+   for a start event. A stream that fails (dockerd restarting, framing lost) is reopened from
+   the checkpoint with backoff; a logging driver that cannot be read (501) is reported once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from logship.collect.checkpoint import CheckpointStore
+from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder
+from logship.collect.lines import LineAssembler
+from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
+from logship.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL = 0.2
+BACKOFF_MAX = 10.0
+
+
+class RecordSink(Protocol):
+    """Where a tailer's records go: the disk buffer."""
+
+    async def append(self, records: list[bytes]) -> None: ...
+
+
+class Tailer:
+    """Follows one container's stdout and stderr from its checkpoint."""
+
+    def __init__(self, container_id: str, engine: EngineClient, fields: Callable[[dict[str, Any]], Awaitable[dict]],
+                 output: RecordSink, checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics) -> None:
+        self.container_id = container_id
+        self.name = ""
+        self.state = "starting"
+        self.last_error = ""
+        self.removed = False
+        self._engine = engine
+        self._fields = fields
+        self._output = output
+        self._checkpoints = checkpoints
+        self._max_line_bytes = max_line_bytes
+        self._metrics = metrics
+        self._wake = asyncio.Event()
+        self._assembler: LineAssembler | None = None
+        self._tty = False
+        self._refresh_metadata = False
+        self._committing = False
+        self._stopping = False
+        self._lines_read = {s: metrics.lines_read.labels(stream=s) for s in ("stdout", "stderr")}
+
+    # --- signals from discovery -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """The container (re)started: read it again."""
+        self._wake.set()
+
+    def metadata_changed(self) -> None:
+        """Renamed, or its service changed: recompute the metadata before the next records."""
+        self._refresh_metadata = True
+        self._wake.set()
+
+    def mark_removed(self) -> None:
+        """The container was destroyed: finish reading what the engine still serves, then end."""
+        self.removed = True
+        self._wake.set()
+
+    def request_stop(self) -> bool:
+        """Stop after the current commit. True when the task may be cancelled right now."""
+        self._stopping = True
+        return not self._committing
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Follow the container until it is removed (or the task is cancelled)."""
+        backoff = BACKOFF_INITIAL
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                inspect = await self._engine.inspect_container(self.container_id)
+            except NotFound:
+                break
+            except EngineError as exc:
+                backoff = await self._pause(f"engine: {exc}", "engine", backoff)
+                continue
+            running = bool((inspect.get("State") or {}).get("Running"))
+            await self._prepare(inspect)
+            started = time.monotonic()
+            try:
+                got_data = await self._read(follow=running)
+            except LogsUnreadable as exc:
+                await self._unreadable(inspect, exc)
+                return
+            except NotFound:
+                break
+            except FramingLost as exc:
+                backoff = await self._pause(f"framing lost: {exc}", "framing", backoff)
+                continue
+            except EngineError as exc:
+                backoff = await self._pause(f"logs stream: {exc}", "stream", backoff)
+                continue
+            backoff = BACKOFF_INITIAL
+            if not running:
+                await self._commit(self._assembler.flush() if self._assembler else [])
+                self.state = "stopped"
+                if self.removed:
+                    break
+                await self._wake.wait()
+            elif not got_data and time.monotonic() - started < 1:
+                # The follow stream ended at once although the container runs: it is stopping.
+                # Look again shortly rather than spin.
+                await self._sleep_or_wake(0.1)
+        self.state = "removed" if not self._stopping else "stopped"
+
+    async def _prepare(self, inspect: dict[str, Any]) -> None:
+        self.name = str(inspect.get("Name", "")).lstrip("/")
+        if self._assembler is None:
+            self._tty = bool((inspect.get("Config") or {}).get("Tty"))
+            self._assembler = LineAssembler(await self._fields(inspect), self._checkpoints.get(self.container_id),
+                                            self._max_line_bytes)
+        elif self._refresh_metadata:
+            self._assembler.set_metadata(await self._fields(inspect))
+        self._refresh_metadata = False
+        self._assembler.resume_from_seen()
+
+    async def _apply_metadata(self, assembler: LineAssembler) -> None:
+        self._refresh_metadata = False
+        inspect = await self._engine.inspect_container(self.container_id)
+        self.name = str(inspect.get("Name", "")).lstrip("/")
+        assembler.set_metadata(await self._fields(inspect))
+
+    async def _read(self, *, follow: bool) -> bool:
+        """Read one logs stream to its end. True when any bytes arrived."""
+        assembler = self._assembler
+        assert assembler is not None
+        decoder: MuxDecoder | RawDecoder = RawDecoder() if self._tty else MuxDecoder()
+        self.state = "following" if follow else "reading"
+        got_data = False
+        bytes_read = 0
+        try:
+            async with self._engine.logs(self.container_id, follow=follow, since=assembler.since()) as body:
+                while True:
+                    data = await body.readany()
+                    if not data:
+                        break
+                    got_data = True
+                    bytes_read += len(data)
+                    if self._refresh_metadata:
+                        await self._apply_metadata(assembler)
+                    try:
+                        records = assembler.feed(decoder.feed(data))
+                    finally:
+                        if decoder.malformed:
+                            self._report_malformed(decoder.malformed)
+                            decoder.malformed.clear()
+                    if records:
+                        await self._commit(records)
+                        if self._stopping:
+                            return got_data
+        finally:
+            self._metrics.bytes_read.inc(bytes_read)
+        if isinstance(decoder, RawDecoder):
+            await self._commit(assembler.feed(decoder.finish()))
+        else:
+            decoder.finish()
+        if decoder.malformed:
+            self._report_malformed(decoder.malformed)
+        self._move_counters(assembler)
+        return got_data
+
+    async def _commit(self, records: list[bytes]) -> None:
+        """Append records to the buffer, then advance the marks that cover them."""
+        assembler = self._assembler
+        if not records or assembler is None:
+            return
+        self._committing = True
+        try:
+            await self._output.append(records)
+        finally:
+            self._committing = False
+        self._checkpoints.advance(self.container_id, assembler.marks())
+        self._move_counters(assembler)
+
+    def _move_counters(self, assembler: LineAssembler) -> None:
+        """Move the assembler's counts into the metrics (once per chunk, not per line)."""
+        for stream, count in assembler.take_line_counts().items():
+            if count:
+                self._lines_read[stream].inc(count)
+        if assembler.skipped:
+            self._metrics.lines_skipped.inc(assembler.skipped)
+            assembler.skipped = 0
+        if assembler.cut:
+            self._metrics.lines_cut.inc(assembler.cut)
+            assembler.cut = 0
+        if assembler.invalid_utf8:
+            self._metrics.lines_invalid_utf8.inc(assembler.invalid_utf8)
+            assembler.invalid_utf8 = 0
+        if assembler.bad_timestamps:
+            self._report_malformed({"bad_timestamp": assembler.bad_timestamps})
+            assembler.bad_timestamps = 0
+
+    def _report_malformed(self, counts: dict[str, int]) -> None:
+        for reason, value in counts.items():
+            self._metrics.frames_malformed.labels(reason=reason).inc(value)
+            log.warning("container %s (%s): %d malformed frame(s) in its logs stream: %s; the data is kept where "
+                        "it can be", self.name, self.container_id[:12], value, reason)
+
+    async def _pause(self, error: str, reason: str, backoff: float) -> float:
+        self.last_error = error
+        self.state = "retrying"
+        self._metrics.tailer_errors.labels(reason=reason).inc()
+        log.info("container %s (%s): %s; retrying in %.1fs", self.name or "?", self.container_id[:12], error, backoff)
+        await self._sleep_or_wake(backoff * random.uniform(0.5, 1.0))
+        return min(backoff * 2, BACKOFF_MAX)
+
+    async def _sleep_or_wake(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _unreadable(self, inspect: dict[str, Any], exc: LogsUnreadable) -> None:
+        driver = ((inspect.get("HostConfig") or {}).get("LogConfig") or {}).get("Type", "?")
+        self.state = "unreadable"
+        self.last_error = f"logging driver {driver!r} cannot be read through the API"
+        self._metrics.tailer_errors.labels(reason="unreadable").inc()
+        log.warning("container %s (%s): its logging driver %r does not support reading (%s); its logs are not "
+                    "collected. Use json-file or local, or keep dual logging enabled", self.name,
+                    self.container_id[:12], driver, exc)
+        # Not retried: wait until the container is removed.
+        while not self.removed and not self._stopping:
+            self._wake.clear()
+            await self._wake.wait()

@@ -1,0 +1,575 @@
+"""The whole configuration: environment variables parsed into frozen dataclasses.
+
+This is the only module that reads the environment. Every variable logship understands is declared
+once in ``VARIABLES`` (name, default, form, description); the README's configuration table is
+generated from that declaration (``python -m logship.config --markdown``) and a test keeps them equal.
+
+Rules:
+- ``DOCKER_HOST``, ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` keep their Docker meanings;
+  everything else starts with ``LOGSHIP_``. An unknown ``LOGSHIP_`` variable is an error, so that a
+  typo never silently does nothing.
+- A variable marked *secret* may instead be given as ``NAME_FILE``, a path whose content (without the
+  trailing newline) is the value: that is how Docker secrets arrive.
+- Durations read as ``500ms``, ``5s``, ``2m``, ``1h``; sizes as ``512KiB``, ``64MiB``, ``1GiB`` (or a
+  plain number of bytes).
+- All problems are collected and reported together, each naming the variable, the value and what is
+  allowed (``ConfigError``); ``cli.py`` turns that into exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SINK_NAMES = ("file", "stdout", "http")
+
+
+class ConfigError(Exception):
+    """One or more configuration problems; ``problems`` holds one readable sentence each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- value forms -------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
+_SIZE_UNITS = {
+    None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3,
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_duration(text: str) -> float:
+    """``"500ms"`` → 0.5 seconds. Raises ValueError naming the allowed form."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError("a duration such as 500ms, 5s, 2m or 1h")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def parse_size(text: str) -> int:
+    """``"64MiB"`` → 67108864 bytes. Raises ValueError naming the allowed form."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError("a size such as 512KiB, 64MiB or 1GiB (or a number of bytes)")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("true or false")
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def parse_key_values(text: str) -> tuple[tuple[str, str], ...]:
+    """``"a=1,b=2"`` → (("a", "1"), ("b", "2"))."""
+    pairs = []
+    for item in parse_list(text):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("a comma list of key=value")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
+def parse_label_selectors(text: str) -> tuple[tuple[str, str | None], ...]:
+    """``"team,env=prod"`` → (("team", None), ("env", "prod")): a bare key matches any value."""
+    selectors = []
+    for item in parse_list(text):
+        key, sep, value = item.partition("=")
+        if not key.strip():
+            raise ValueError("a comma list of label keys or key=value")
+        selectors.append((key.strip(), value.strip() if sep else None))
+    return tuple(selectors)
+
+
+def parse_regex(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"a valid regular expression ({exc})") from None
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("host:port, such as 0.0.0.0:9880 (port 0 picks a free one)")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ValueError("one of " + ", ".join(allowed))
+        return value
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError("a whole number of at least 1")
+    return int(text)
+
+
+def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse_positive(text: str) -> Any:
+        value = parse(text)
+        if value <= 0:
+            raise ValueError("a value greater than zero")
+        return value
+
+    return parse_positive
+
+
+def _at_least_16kib(text: str) -> int:
+    value = parse_size(text)
+    if value < 16384:
+        raise ValueError("a size of at least 16KiB (dockerd splits lines into 16 KiB pieces)")
+    return value
+
+
+def _sinks(text: str) -> tuple[str, ...]:
+    names = tuple(name.lower() for name in parse_list(text))
+    unknown = [name for name in names if name not in SINK_NAMES]
+    if not names or unknown:
+        raise ValueError("a comma list of sinks from: " + ", ".join(SINK_NAMES))
+    if len(set(names)) != len(names):
+        raise ValueError("each sink at most once")
+    return names
+
+
+def _status_codes(text: str) -> frozenset[int]:
+    codes = parse_list(text)
+    if not all(code.isdigit() and 100 <= int(code) <= 599 for code in codes):
+        raise ValueError("a comma list of HTTP status codes, such as 408,429,500,502,503,504")
+    return frozenset(int(code) for code in codes)
+
+
+def _url(text: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", text.strip()):
+        raise ValueError("an http:// or https:// URL")
+    return text.strip()
+
+
+def _docker_host(text: str) -> str:
+    if not re.match(r"^(unix://.+|tcp://[^/\s]+|https?://[^/\s]+)$", text.strip()):
+        raise ValueError("unix:///path/to/docker.sock or tcp://host:port")
+    return text.strip()
+
+
+# --- the declaration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its parser, textual default (None: unset) and description."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: str | None
+    help: str
+    secret: bool = False
+    section: str = "core"
+
+
+def _sink_common(sink: str, concurrency: int = 2) -> list[Variable]:
+    prefix = f"LOGSHIP_{sink.upper()}_"
+    return [
+        Variable(prefix + "CONCURRENCY", _positive_int, str(concurrency),
+                 "Requests in flight at once for this sink.", section=sink),
+        Variable(prefix + "TIMEOUT", _positive(parse_duration), "30s",
+                 "Timeout of one request, connect included.", section=sink),
+        Variable(prefix + "RETRY_STATUS", _status_codes, "408,429,500,502,503,504",
+                 "HTTP statuses retried (with backoff) rather than rejected.", section=sink),
+        Variable(prefix + "TLS_CA_FILE", str, None, "CA bundle to verify the server with.", section=sink),
+        Variable(prefix + "TLS_CERT_FILE", str, None, "Client certificate (PEM) for mutual TLS.", section=sink),
+        Variable(prefix + "TLS_KEY_FILE", str, None, "Client key (PEM) for mutual TLS.", section=sink),
+        Variable(prefix + "TLS_INSECURE", parse_bool, "false",
+                 "Skip verification of the server's certificate (logs a warning).", section=sink),
+    ]
+
+
+VARIABLES: tuple[Variable, ...] = (
+    # core
+    Variable("LOGSHIP_SINK", _sinks, "file", "Where records go: one sink or a comma list ("
+             + ", ".join(SINK_NAMES) + ")."),
+    Variable("LOGSHIP_DATA_DIR", str, "/var/lib/logship",
+             "State directory (put it on a volume): disk buffer, checkpoints, dead letters."),
+    Variable("LOGSHIP_LISTEN", parse_listen, "0.0.0.0:9880", "Address of the health and metrics server."),
+    Variable("LOGSHIP_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info",
+             "Level of logship's own log."),
+    Variable("LOGSHIP_LOG_FORMAT", _choice("json", "text"), "json", "Format of logship's own log on stderr."),
+    Variable("LOGSHIP_SHUTDOWN_TIMEOUT", _positive(parse_duration), "10s",
+             "How long the first SIGTERM/SIGINT may take to drain; a second one exits at once."),
+    # docker
+    Variable("DOCKER_HOST", _docker_host, "unix:///var/run/docker.sock",
+             "The Docker engine, as the docker CLI reads it.", section="docker"),
+    Variable("DOCKER_TLS_VERIFY", parse_bool, "false",
+             "Use TLS with the engine and verify it (tcp:// only), as the docker CLI does.", section="docker"),
+    Variable("DOCKER_CERT_PATH", str, None,
+             "Folder with ca.pem, cert.pem and key.pem for the engine (default ~/.docker).", section="docker"),
+    # collection
+    Variable("LOGSHIP_MAX_LINE_BYTES", _at_least_16kib, "1MiB",
+             "Longest line kept whole; a longer one is cut into parts marked `partial`.", section="collect"),
+    Variable("LOGSHIP_EXTRA_FIELDS", parse_key_values, "",
+             "Static fields added to every record: key=value,… (dots nest: `env.name=prod`).",
+             section="collect"),
+    Variable("LOGSHIP_INCLUDE_NAMES", parse_regex, None,
+             "Follow only containers whose name matches this regular expression.", section="collect"),
+    Variable("LOGSHIP_EXCLUDE_NAMES", parse_regex, None,
+             "Skip containers whose name matches this regular expression.", section="collect"),
+    Variable("LOGSHIP_INCLUDE_LABELS", parse_label_selectors, "",
+             "Follow only containers with one of these labels (key or key=value, comma list).",
+             section="collect"),
+    Variable("LOGSHIP_EXCLUDE_LABELS", parse_label_selectors, "",
+             "Skip containers with any of these labels (key or key=value, comma list).", section="collect"),
+    Variable("LOGSHIP_EXCLUDE_IMAGES", parse_regex, None,
+             "Skip containers whose image name matches this regular expression.", section="collect"),
+    Variable("LOGSHIP_INCLUDE_SELF", parse_bool, "false",
+             "Also follow logship's own container (off: no feedback loop).", section="collect"),
+    # buffer
+    Variable("LOGSHIP_BUFFER_MAX_BYTES", _positive(parse_size), "1GiB",
+             "Bound of the disk buffer.", section="buffer"),
+    Variable("LOGSHIP_BUFFER_WHEN_FULL", _choice("block", "drop_oldest"), "block",
+             "When the buffer is full: `block` pauses reading (Docker keeps the logs), `drop_oldest` drops "
+             "the oldest segments and counts their lines.", section="buffer"),
+    Variable("LOGSHIP_BUFFER_SEGMENT_BYTES", _positive(parse_size), "32MiB",
+             "Size at which a buffer segment file is closed and a new one started.", section="buffer"),
+    Variable("LOGSHIP_BUFFER_FSYNC", _choice("interval", "always"), "interval",
+             "`interval`: fsync the buffer every LOGSHIP_BUFFER_FSYNC_INTERVAL; `always`: on every write. "
+             "Checkpoints never run ahead of what is on disk either way.", section="buffer"),
+    Variable("LOGSHIP_BUFFER_FSYNC_INTERVAL", _positive(parse_duration), "1s",
+             "How often the buffer is fsynced and checkpoints saved.", section="buffer"),
+    # batching and retries (every sink)
+    Variable("LOGSHIP_BATCH_MAX_LINES", _positive_int, "2000", "Most records in one batch.", section="ship"),
+    Variable("LOGSHIP_BATCH_MAX_BYTES", _positive(parse_size), "4MiB",
+             "Most bytes (encoded records) in one batch.", section="ship"),
+    Variable("LOGSHIP_BATCH_MAX_WAIT", _positive(parse_duration), "1s",
+             "Longest a record waits for its batch to fill.", section="ship"),
+    Variable("LOGSHIP_RETRY_INITIAL", _positive(parse_duration), "500ms",
+             "First backoff after a retriable failure (exponential, full jitter).", section="ship"),
+    Variable("LOGSHIP_RETRY_MAX", _positive(parse_duration), "60s",
+             "Longest backoff, and the cap on a store's Retry-After.", section="ship"),
+    # file sink
+    Variable("LOGSHIP_FILE_PATH", str, None,
+             "NDJSON output file of the `file` sink (default DATA_DIR/output/containers.ndjson).",
+             section="file"),
+    Variable("LOGSHIP_FILE_MAX_BYTES", _positive(parse_size), "100MiB",
+             "Size at which the output file is rotated to PATH.1, PATH.2, …", section="file"),
+    Variable("LOGSHIP_FILE_KEEP", _positive_int, "5", "How many rotated files are kept.", section="file"),
+    # http sink
+    Variable("LOGSHIP_HTTP_URL", _url, None, "Where the `http` sink POSTs NDJSON.", section="http"),
+    Variable("LOGSHIP_HTTP_COMPRESSION", _choice("none", "gzip", "zstd"), "gzip",
+             "Content-Encoding of the request body.", section="http"),
+    Variable("LOGSHIP_HTTP_HEADERS", parse_key_values, "", "Extra request headers: Name=value,…",
+             section="http"),
+    Variable("LOGSHIP_HTTP_BEARER_TOKEN", str, None, "Bearer token.", secret=True, section="http"),
+    Variable("LOGSHIP_HTTP_USERNAME", str, None, "Basic-auth user.", section="http"),
+    Variable("LOGSHIP_HTTP_PASSWORD", str, None, "Basic-auth password.", secret=True, section="http"),
+    *_sink_common("http"),
+)
+
+VARIABLES_BY_NAME: Mapping[str, Variable] = {variable.name: variable for variable in VARIABLES}
+_KNOWN_EXTRA = {"LOGSHIP_TEST_DOCKER"}  # read by the test-suite only, never by logship
+
+
+# --- the parsed configuration -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How to reach the Docker engine."""
+
+    host: str
+    tls_verify: bool
+    cert_path: Path | None
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """What to follow and how lines become records."""
+
+    max_line_bytes: int
+    extra_fields: tuple[tuple[str, str], ...]
+    include_names: re.Pattern[str] | None
+    exclude_names: re.Pattern[str] | None
+    include_labels: tuple[tuple[str, str | None], ...]
+    exclude_labels: tuple[tuple[str, str | None], ...]
+    exclude_images: re.Pattern[str] | None
+    include_self: bool
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    """The disk buffer under DATA_DIR/buffer."""
+
+    directory: Path
+    max_bytes: int
+    when_full: str
+    segment_bytes: int
+    fsync: str
+    fsync_interval: float
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Limits of one batch."""
+
+    max_lines: int
+    max_bytes: int
+    max_wait: float
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Backoff for retriable outcomes (exponential, full jitter)."""
+
+    initial: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS options of an outgoing connection."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class FileSinkConfig:
+    """The `file` sink: NDJSON, rotated by size."""
+
+    path: Path
+    max_bytes: int
+    keep: int
+
+
+@dataclass(frozen=True)
+class StdoutSinkConfig:
+    """The `stdout` sink: NDJSON on standard output."""
+
+
+@dataclass(frozen=True)
+class HttpSinkConfig:
+    """The `http` sink: NDJSON POSTed to a URL."""
+
+    url: str
+    compression: str
+    headers: tuple[tuple[str, str], ...]
+    bearer_token: str | None
+    username: str | None
+    password: str | None
+    concurrency: int
+    timeout: float
+    retry_status: frozenset[int]
+    tls: TlsConfig
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything logship needs to run, parsed and validated."""
+
+    sinks: tuple[str, ...]
+    data_dir: Path
+    listen: tuple[str, int]
+    log_level: str
+    log_format: str
+    shutdown_timeout: float
+    engine: EngineConfig
+    collect: CollectConfig
+    buffer: BufferConfig
+    batch: BatchConfig
+    retry: RetryConfig
+    sink_configs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.data_dir / "checkpoints.json"
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _raw_values(environ: Mapping[str, str], problems: list[str]) -> dict[str, str]:
+    """The textual value of each declared variable, with secrets read from NAME_FILE."""
+    raw: dict[str, str] = {}
+    for variable in VARIABLES:
+        value = environ.get(variable.name)
+        file_name = variable.name + "_FILE"
+        if variable.secret and file_name in environ:
+            if value is not None:
+                problems.append(f"{variable.name} and {file_name} are both set: give only one of them")
+                continue
+            try:
+                value = Path(environ[file_name]).read_text().rstrip("\r\n")
+            except OSError as exc:
+                problems.append(f"{file_name}={environ[file_name]!r}: cannot read the file ({exc.strerror})")
+                continue
+        if value is not None:
+            raw[variable.name] = value
+    return raw
+
+
+def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    allowed = set(VARIABLES_BY_NAME) | _KNOWN_EXTRA
+    allowed |= {v.name + "_FILE" for v in VARIABLES if v.secret}
+    problems = []
+    for name in sorted(environ):
+        if name.startswith("LOGSHIP_") and name not in allowed:
+            close = [known for known in sorted(allowed) if _similar(name, known)]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{name}: unknown variable{hint}; `logship --help-config` lists them all")
+    return problems
+
+
+def _similar(a: str, b: str) -> bool:
+    if abs(len(a) - len(b)) > 2:
+        return False
+    common = sum(1 for x, y in zip(a, b, strict=False) if x == y)
+    return common >= max(len(a), len(b)) - 2
+
+
+def load(environ: Mapping[str, str] | None = None) -> Config:
+    """Parse ``environ`` (default: the process environment) into a Config or raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    problems = _unknown_variables(environ)
+    raw = _raw_values(environ, problems)
+    values: dict[str, Any] = {}
+    for variable in VARIABLES:
+        text = raw.get(variable.name, variable.default)
+        if text is None:
+            values[variable.name] = None
+            continue
+        try:
+            values[variable.name] = variable.parse(text)
+        except ValueError as exc:
+            shown = "<secret>" if variable.secret else repr(text)
+            problems.append(f"{variable.name}={shown}: expected {exc}")
+            values[variable.name] = None
+    if problems:
+        raise ConfigError(problems)
+    config = _build(values, raw, problems)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _tls(values: Mapping[str, Any], sink: str) -> TlsConfig:
+    prefix = f"LOGSHIP_{sink.upper()}_TLS_"
+    return TlsConfig(values[prefix + "CA_FILE"], values[prefix + "CERT_FILE"], values[prefix + "KEY_FILE"],
+                     values[prefix + "INSECURE"])
+
+
+def _check_tls_files(tls: TlsConfig, sink: str, problems: list[str]) -> None:
+    prefix = f"LOGSHIP_{sink.upper()}_TLS_"
+    for suffix, path in (("CA_FILE", tls.ca_file), ("CERT_FILE", tls.cert_file), ("KEY_FILE", tls.key_file)):
+        if path is not None and not Path(path).is_file():
+            problems.append(f"{prefix}{suffix}={path!r}: expected a readable file")
+    if (tls.cert_file is None) != (tls.key_file is None):
+        problems.append(f"{prefix}CERT_FILE and {prefix}KEY_FILE: expected both or neither")
+
+
+def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) -> Config:
+    data_dir = Path(values["LOGSHIP_DATA_DIR"])
+    cert_path = values["DOCKER_CERT_PATH"]
+    engine = EngineConfig(values["DOCKER_HOST"], values["DOCKER_TLS_VERIFY"],
+                          Path(cert_path) if cert_path else None)
+    collect = CollectConfig(
+        max_line_bytes=values["LOGSHIP_MAX_LINE_BYTES"],
+        extra_fields=values["LOGSHIP_EXTRA_FIELDS"],
+        include_names=values["LOGSHIP_INCLUDE_NAMES"],
+        exclude_names=values["LOGSHIP_EXCLUDE_NAMES"],
+        include_labels=values["LOGSHIP_INCLUDE_LABELS"],
+        exclude_labels=values["LOGSHIP_EXCLUDE_LABELS"],
+        exclude_images=values["LOGSHIP_EXCLUDE_IMAGES"],
+        include_self=values["LOGSHIP_INCLUDE_SELF"],
+    )
+    buffer = BufferConfig(
+        directory=data_dir / "buffer",
+        max_bytes=values["LOGSHIP_BUFFER_MAX_BYTES"],
+        when_full=values["LOGSHIP_BUFFER_WHEN_FULL"],
+        segment_bytes=values["LOGSHIP_BUFFER_SEGMENT_BYTES"],
+        fsync=values["LOGSHIP_BUFFER_FSYNC"],
+        fsync_interval=values["LOGSHIP_BUFFER_FSYNC_INTERVAL"],
+    )
+    if buffer.segment_bytes * 2 > buffer.max_bytes:
+        problems.append(
+            f"LOGSHIP_BUFFER_SEGMENT_BYTES={raw.get('LOGSHIP_BUFFER_SEGMENT_BYTES', '32MiB')!r}: expected at "
+            f"most half of LOGSHIP_BUFFER_MAX_BYTES ({buffer.max_bytes} bytes)")
+    sinks: dict[str, Any] = {}
+    for sink in values["LOGSHIP_SINK"]:
+        if sink == "file":
+            path = values["LOGSHIP_FILE_PATH"]
+            sinks[sink] = FileSinkConfig(
+                path=Path(path) if path else data_dir / "output" / "containers.ndjson",
+                max_bytes=values["LOGSHIP_FILE_MAX_BYTES"], keep=values["LOGSHIP_FILE_KEEP"])
+        elif sink == "stdout":
+            sinks[sink] = StdoutSinkConfig()
+        elif sink == "http":
+            if values["LOGSHIP_HTTP_URL"] is None:
+                problems.append("LOGSHIP_HTTP_URL is not set: expected an http:// or https:// URL "
+                                "(LOGSHIP_SINK includes http)")
+                continue
+            tls = _tls(values, "http")
+            _check_tls_files(tls, "http", problems)
+            sinks[sink] = HttpSinkConfig(
+                url=values["LOGSHIP_HTTP_URL"], compression=values["LOGSHIP_HTTP_COMPRESSION"],
+                headers=values["LOGSHIP_HTTP_HEADERS"], bearer_token=values["LOGSHIP_HTTP_BEARER_TOKEN"],
+                username=values["LOGSHIP_HTTP_USERNAME"], password=values["LOGSHIP_HTTP_PASSWORD"],
+                concurrency=values["LOGSHIP_HTTP_CONCURRENCY"], timeout=values["LOGSHIP_HTTP_TIMEOUT"],
+                retry_status=values["LOGSHIP_HTTP_RETRY_STATUS"], tls=tls)
+    return Config(
+        sinks=values["LOGSHIP_SINK"],
+        data_dir=data_dir,
+        listen=values["LOGSHIP_LISTEN"],
+        log_level=values["LOGSHIP_LOG_LEVEL"],
+        log_format=values["LOGSHIP_LOG_FORMAT"],
+        shutdown_timeout=values["LOGSHIP_SHUTDOWN_TIMEOUT"],
+        engine=engine,
+        collect=collect,
+        buffer=buffer,
+        batch=BatchConfig(values["LOGSHIP_BATCH_MAX_LINES"], values["LOGSHIP_BATCH_MAX_BYTES"],
+                          values["LOGSHIP_BATCH_MAX_WAIT"]),
+        retry=RetryConfig(values["LOGSHIP_RETRY_INITIAL"], values["LOGSHIP_RETRY_MAX"]),
+        sink_configs=sinks,
+    )
+
+
+# --- documentation --------------------------------------------------------------------------------
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from VARIABLES."""
+    rows = ["| Variable | Default | Description |", "| --- | --- | --- |"]
+    for variable in VARIABLES:
+        name = f"`{variable.name}`" + (" (or `_FILE`)" if variable.secret else "")
+        default = f"`{variable.default}`" if variable.default else "—"
+        rows.append(f"| {name} | {default} | {variable.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover - used to regenerate the README table
+    if "--markdown" in sys.argv:
+        print(markdown_table())

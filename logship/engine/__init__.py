@@ -1,0 +1,6 @@
+"""The Docker Engine API client: aiohttp over the Unix socket (or tcp:// with TLS)."""
+
+from logship.engine.client import EngineClient
+from logship.engine.errors import EngineError, LogsUnreadable, NotFound, NotSwarmManager
+
+__all__ = ["EngineClient", "EngineError", "LogsUnreadable", "NotFound", "NotSwarmManager"]

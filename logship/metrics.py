@@ -1,0 +1,68 @@
+"""Prometheus metrics of one agent, on a registry of its own (no process-global state).
+
+Names follow ``logship_<noun>_<unit>_total``. Components receive the ``Metrics`` object and update
+counters once per chunk or batch, never once per line.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """Every metric logship exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        # collection
+        self.lines_read = Counter("logship_lines_read_total", "Log lines read from the Engine API.",
+                                  ["stream"], registry=r)
+        self.bytes_read = Counter("logship_bytes_read_total", "Bytes of log frames read from the Engine API.",
+                                  registry=r)
+        self.lines_skipped = Counter(
+            "logship_lines_skipped_total",
+            "Lines read again and skipped because they were at or before the checkpoint "
+            "(resume overlap, json-file rotation replays).", registry=r)
+        self.lines_cut = Counter("logship_lines_cut_total",
+                                 "Lines longer than LOGSHIP_MAX_LINE_BYTES, cut into marked parts.", registry=r)
+        self.lines_invalid_utf8 = Counter("logship_lines_invalid_utf8_total",
+                                          "Lines whose invalid UTF-8 was replaced by U+FFFD.", registry=r)
+        self.frames_malformed = Counter("logship_frames_malformed_total",
+                                        "Malformed frames in a logs stream, by what was wrong.", ["reason"],
+                                        registry=r)
+        self.tailer_errors = Counter("logship_tailer_errors_total", "Tailer errors, by reason.", ["reason"],
+                                     registry=r)
+        self.containers_followed = Gauge("logship_containers_followed", "Containers with a tailer.",
+                                         registry=r)
+        self.engine_reconnects = Counter("logship_engine_reconnects_total",
+                                         "Times the events stream was re-opened.", registry=r)
+        self.checkpoint_saves = Counter("logship_checkpoint_saves_total", "Checkpoint file writes.", registry=r)
+        # buffer
+        self.buffer_lines_written = Counter("logship_buffer_lines_written_total",
+                                            "Records appended to the disk buffer.", registry=r)
+        self.buffer_bytes_written = Counter("logship_buffer_bytes_written_total",
+                                            "Bytes appended to the disk buffer.", registry=r)
+        self.buffer_bytes = Gauge("logship_buffer_bytes", "Bytes in the disk buffer.", registry=r)
+        self.buffer_segments = Gauge("logship_buffer_segments", "Segment files in the disk buffer.", registry=r)
+        self.buffer_lines_dropped = Counter(
+            "logship_buffer_lines_dropped_total",
+            "Records dropped by the buffer, by reason (drop_oldest when full, crc, quarantine).", ["reason"],
+            registry=r)
+        self.buffer_blocked_seconds = Counter("logship_buffer_blocked_seconds_total",
+                                              "Time writers waited for room in a full buffer.", registry=r)
+        # shipping
+        self.lines_shipped = Counter("logship_lines_shipped_total", "Records delivered, by sink.", ["sink"],
+                                     registry=r)
+        self.bytes_shipped = Counter("logship_bytes_shipped_total", "Encoded bytes delivered, by sink.",
+                                     ["sink"], registry=r)
+        self.lines_rejected = Counter("logship_lines_rejected_total",
+                                      "Records a sink rejected for good (dead-lettered), by sink.", ["sink"],
+                                      registry=r)
+        self.retries = Counter("logship_retries_total", "Retried requests, by sink and reason.",
+                               ["sink", "reason"], registry=r)
+        self.request_seconds = Histogram("logship_request_duration_seconds", "Duration of sink requests.",
+                                         ["sink"], registry=r)
+        self.oldest_unshipped_age = Gauge("logship_oldest_unshipped_age_seconds",
+                                          "Age of the oldest record not yet delivered, by sink.", ["sink"],
+                                          registry=r)

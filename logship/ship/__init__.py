@@ -1,0 +1,1 @@
+"""Shipping: batches read from the disk buffer, sent to a sink, classified, retried and acknowledged."""

@@ -1,0 +1,37 @@
+"""The `stdout` sink: NDJSON records on standard output (for `docker logs` of logship, or a pipe)."""
+
+from __future__ import annotations
+
+import sys
+from typing import BinaryIO
+
+from logship.ship.outcome import DELIVERED, Outcome, retry
+from logship.sinks.base import Batch
+from logship.sinks.file import encode
+
+
+class StdoutSink:
+    """Writes batches to standard output."""
+
+    name = "stdout"
+    concurrency = 1
+
+    def __init__(self, stream: BinaryIO | None = None) -> None:
+        self._stream = stream or sys.stdout.buffer
+
+    async def start(self) -> None:
+        return None
+
+    async def send(self, batch: Batch) -> Outcome:
+        try:
+            self._stream.write(encode(batch))
+            self._stream.flush()
+        except OSError as exc:
+            return retry(f"stdout: {exc.strerror or exc}")
+        return DELIVERED
+
+    async def healthcheck(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
