@@ -47,7 +47,7 @@ class Metrics:
         self.buffer_segments = Gauge("logship_buffer_segments", "Segment files in the disk buffer.", registry=r)
         self.buffer_lines_dropped = Counter(
             "logship_buffer_lines_dropped_total",
-            "Records dropped by the buffer, by reason (drop_oldest when full, crc, quarantine).", ["reason"],
+            "Records dropped by the buffer, by reason: full (drop_oldest), crc, corrupt, quarantine.", ["reason"],
             registry=r)
         self.buffer_blocked_seconds = Counter("logship_buffer_blocked_seconds_total",
                                               "Time writers waited for room in a full buffer.", registry=r)

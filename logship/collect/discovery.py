@@ -164,14 +164,14 @@ class Discovery:
 
     async def _session(self) -> None:
         filters = {"type": ["container", "service"]}
-        async with self._engine.events(filters) as events:
+        async with self._engine.events(filters) as response:
             await self._enricher.load_node()
             self._reconcile(await self._engine.list_containers())
             if not self.connected:
                 log.info("connected to the engine at %s (API %s), following %d containers",
                          self._engine.description, self._engine.api_version, len(self._supervisor.tailers))
             self.connected = True
-            async for line in events:
+            async for line in response.content:
                 if line.strip():
                     self._handle(line)
 
@@ -210,7 +210,9 @@ class Discovery:
                                                            attributes.get("image", "")):
                     tailer = self._supervisor.ensure(actor_id)
                 if tailer is not None:
-                    tailer.wake()
+                    tailer.wake(new_run=True)
+            elif action == "die" and tailer is not None:
+                tailer.wake(new_run=True)
             elif action == "destroy":
                 self._supervisor.removed(actor_id)
             elif action == "rename" and tailer is not None:

@@ -24,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import aiohttp
+
 from logship.collect.checkpoint import CheckpointStore
 from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder
 from logship.collect.lines import LineAssembler
@@ -64,13 +66,20 @@ class Tailer:
         self._refresh_metadata = False
         self._committing = False
         self._stopping = False
+        self._response: aiohttp.ClientResponse | None = None
+        self._interrupted = False
         self._lines_read = {s: metrics.lines_read.labels(stream=s) for s in ("stdout", "stderr")}
 
     # --- signals from discovery -------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """The container (re)started: read it again."""
+    def wake(self, new_run: bool = False) -> None:
+        """Look at the container again. ``new_run``: it started or died, so a follow stream open now
+        belongs to a run that is over; dockerd does not always end such a stream (a follow opened
+        while the container was dying can hang), so it is dropped and reopened from the checkpoint."""
         self._wake.set()
+        if new_run and self._response is not None and self.state == "following":
+            self._interrupted = True
+            self._response.close()
 
     def metadata_changed(self) -> None:
         """Renamed, or its service changed: recompute the metadata before the next records."""
@@ -115,7 +124,13 @@ class Tailer:
                 backoff = await self._pause(f"framing lost: {exc}", "framing", backoff)
                 continue
             except EngineError as exc:
+                if self._interrupted:  # dropped on purpose by wake(new_run=True)
+                    self._interrupted = False
+                    continue
                 backoff = await self._pause(f"logs stream: {exc}", "stream", backoff)
+                continue
+            if self._interrupted:
+                self._interrupted = False
                 continue
             backoff = BACKOFF_INITIAL
             if not running:
@@ -156,7 +171,9 @@ class Tailer:
         got_data = False
         bytes_read = 0
         try:
-            async with self._engine.logs(self.container_id, follow=follow, since=assembler.since()) as body:
+            async with self._engine.logs(self.container_id, follow=follow, since=assembler.since()) as response:
+                self._response = response
+                body = response.content
                 while True:
                     data = await body.readany()
                     if not data:
@@ -176,6 +193,7 @@ class Tailer:
                         if self._stopping:
                             return got_data
         finally:
+            self._response = None
             self._metrics.bytes_read.inc(bytes_read)
         if isinstance(decoder, RawDecoder):
             await self._commit(assembler.feed(decoder.finish()))

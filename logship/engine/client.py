@@ -141,8 +141,11 @@ class EngineClient:
 
     @asynccontextmanager
     async def stream(self, path: str, params: Mapping[str, str] | None = None, *,
-                     http10: bool = False) -> AsyncIterator[aiohttp.StreamReader]:
-        """Open a streaming GET and yield its body reader.
+                     http10: bool = False) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Open a streaming GET and yield the response; read its body from ``response.content``.
+
+        Closing the response (``response.close()``) from another task ends a pending read: that is
+        how a tailer drops a follow stream that belongs to a container run that has ended.
 
         ``http10``: ask in HTTP/1.0, so that dockerd sends the body unchunked and ends it by closing
         the connection. dockerd sends every log frame as its own HTTP chunk; reading an unchunked body
@@ -158,7 +161,7 @@ class EngineClient:
             async with session.get(full_path, params=params) as response:
                 if response.status >= 400:
                     raise error_for_status(response.status, _message(await response.read()), full_path)
-                yield response.content
+                yield response
         except EngineError:
             raise
         except _CONNECTION_ERRORS as exc:

@@ -1,0 +1,746 @@
+"""The crash-safe, bounded disk buffer between collection and shipping.
+
+On disk, under ``BufferConfig.directory``::
+
+    segment-<20-digit sequence>.log   append-only frames [u32 length][u32 CRC-32][payload] (big-endian)
+    ledger-<sink>.json                {"segment": seq, "offset": n}: the sink's next unacknowledged record
+    quarantine/                       unreadable segments, and copies of segments whose framing broke
+
+Invariants:
+- Only the newest segment (the *write segment*) is ever appended to; each ``open()`` starts a new
+  one, so a segment recovered from a crash is never written again. A group of records is framed and
+  written with a single ``write``; a new segment starts before a group that would push the write
+  segment past ``segment_bytes`` (a group larger than that gets a segment of its own).
+- Sequence numbers only grow. Each frame also has an in-memory *index* (its ordinal since ``open()``;
+  never persisted) that makes "how many records are pending/dropped" exact arithmetic.
+- A ledger position always lies on a frame boundary, at or behind what the sink has acknowledged; it
+  is persisted atomically (see ``ledger.py``) every ``fsync_interval`` when it changed, and on close.
+- A segment is deleted once every configured sink has acknowledged all of its records and it is not
+  the write segment. ``drop_oldest`` may delete the oldest segments before that (counted).
+- The buffer's size is the sum of its segment file sizes; appends wait (``block``) or drop the
+  oldest segments (``drop_oldest``) to stay within ``max_bytes``. An append larger than the whole
+  bound is accepted into an empty buffer, so that nothing can deadlock.
+- Durability: ``fsync="always"`` returns from ``append`` only after an fsync (concurrent appends share
+  one); ``fsync="interval"`` fsyncs in the background every ``fsync_interval`` and on ``sync()``.
+  Every fsync runs in a worker thread. A crash loses at most the unsynced tail, which recovery
+  truncates; sinks get at-least-once delivery (a ledger may lag, never run ahead of an ack).
+
+Reading: each sink has one ``BufferReader`` with its own read position. ``read`` returns the next
+records (``ReadChunk``); the sink acknowledges each chunk once it has a final outcome, in any order;
+the acknowledged position advances over the contiguous acknowledged prefix only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+import zlib
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from logship.buffer.ledger import SINK_NAME_RE, LedgerPosition, fsync_directory, write_ledgers
+from logship.buffer.recovery import Recovery, recover
+from logship.buffer.segment import HEADER, HEADER_SIZE, MAX_RECORD_BYTES, encode_records, segment_name
+from logship.config import BufferConfig
+from logship.metrics import Metrics
+
+log = logging.getLogger("logship.buffer")
+
+# How much a reader pulls from a segment file at once; a larger record is read whole.
+READ_BLOCK_BYTES = 1024 * 1024
+
+_epochs = itertools.count(1)
+
+
+class BufferClosedError(RuntimeError):
+    """The buffer was closed; nothing more can be appended."""
+
+
+@dataclass(slots=True)
+class ReadChunk:
+    """Records returned by one ``BufferReader.read``; hand it back to ``ack`` once they are done with.
+
+    ``records`` and ``nbytes`` (the sum of their lengths) are for the caller; the other fields are the
+    chunk's place in the buffer and belong to the reader.
+    """
+
+    records: list[bytes]
+    nbytes: int
+    start: tuple[int, int] = (0, 0)
+    end: tuple[int, int] = (0, 0)
+    start_index: int = 0
+    end_index: int = 0
+    epoch: int = 0
+    acked: bool = False
+
+
+class _Segment:
+    """In-memory bookkeeping of one segment file."""
+
+    __slots__ = ("count", "first_index", "next", "path", "seq", "size")
+
+    def __init__(self, seq: int, path: Path, size: int, count: int, first_index: int) -> None:
+        self.seq = seq
+        self.path = path
+        self.size = size
+        self.count = count
+        self.first_index = first_index
+        self.next: int | None = None  # sequence of the following segment once this one is sealed
+
+    @property
+    def end_index(self) -> int:
+        return self.first_index + self.count
+
+
+class DiskBuffer:
+    """Append-only segment files with per-sink ledgers, bounded by ``config.max_bytes``.
+
+    Records are opaque non-empty ``bytes``. Call ``open()`` once before use and ``close()`` at the end.
+    All methods must be called from the event loop that called ``open()``.
+    """
+
+    def __init__(self, config: BufferConfig, sinks: Sequence[str], metrics: Metrics) -> None:
+        if config.when_full not in ("block", "drop_oldest"):
+            raise ValueError(f"when_full must be 'block' or 'drop_oldest', not {config.when_full!r}")
+        if config.fsync not in ("always", "interval"):
+            raise ValueError(f"fsync must be 'always' or 'interval', not {config.fsync!r}")
+        for sink in sinks:
+            if not SINK_NAME_RE.match(sink):
+                raise ValueError(f"sink name {sink!r} cannot name a ledger file")
+        self._config = config
+        self._dir = Path(config.directory)
+        self._sinks = tuple(dict.fromkeys(sinks))
+        self._metrics = metrics
+        self._max_bytes = config.max_bytes
+        self._segment_bytes = config.segment_bytes
+        self._always = config.fsync == "always"
+        self._drop = config.when_full == "drop_oldest"
+
+        self._segments: dict[int, _Segment] = {}  # ordered oldest first
+        self._cur: _Segment | None = None
+        self._fd = -1
+        self._bytes = 0
+        self._next_index = 0
+
+        self._write_gen = 0  # bumped by every write; fsync covers up to a generation
+        self._synced_gen = 0
+        self._sync_task: asyncio.Task[None] | None = None
+        self._retired_fds: list[int] = []  # sealed segments not yet fsynced (closed after their fsync)
+        self._dir_dirty = False  # a segment file was created since the last directory fsync
+
+        self._room = asyncio.Event()
+        self._room_lock = asyncio.Lock()  # FIFO among blocked appenders
+        self._room_waiters = 0
+        self._bad_crc: set[tuple[int, int]] = set()  # (segment, offset) already counted
+
+        self._readers = {sink: BufferReader(self, sink) for sink in self._sinks}
+        self._reader_list = list(self._readers.values())
+        self._ledger_lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._opened = False
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the directory, recover what is on disk, start a new write segment."""
+        if self._opened:
+            raise RuntimeError("DiskBuffer.open() may be called only once")
+        if self._closed:
+            raise BufferClosedError("the buffer is closed")
+        recovery = await asyncio.to_thread(self._open_blocking)
+        self._install(recovery)
+        self._opened = True
+        self._update_gauges()
+        self._task = asyncio.get_running_loop().create_task(self._maintain(), name="logship-buffer")
+
+    def _open_blocking(self) -> Recovery:
+        recovery = recover(self._dir, self._sinks, self._metrics)
+        path = self._dir / segment_name(recovery.write_seq)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
+        fsync_directory(self._dir)
+        return recovery
+
+    def _install(self, recovery: Recovery) -> None:
+        index = 0
+        previous: _Segment | None = None
+        for found in recovery.segments:
+            segment = _Segment(found.seq, self._dir / segment_name(found.seq), found.size, found.count, index)
+            index += found.count
+            self._bytes += found.size
+            if previous is not None:
+                previous.next = segment.seq
+            self._segments[segment.seq] = previous = segment
+        cur = _Segment(recovery.write_seq, self._dir / segment_name(recovery.write_seq), 0, 0, index)
+        if previous is not None:
+            previous.next = cur.seq
+        self._segments[cur.seq] = self._cur = cur
+        self._next_index = index
+        for sink, start in recovery.starts.items():
+            segment = self._segments[start.seq]
+            reader = self._readers[sink]
+            reader._start_at(start.seq, start.offset, segment.first_index + start.frames_before)
+            reader._persisted = (start.ledger.segment, start.ledger.offset) if start.ledger else None
+        self._reclaim()
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called."""
+        return self._closed
+
+    async def close(self) -> None:
+        """Fsync, persist the ledgers, close files; wakes waiting readers and blocked appenders."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._room.set()
+        for reader in self._reader_list:
+            reader._event.set()
+        if not self._opened:
+            return
+        try:
+            if self._task is not None:
+                await self._task
+            await self._sync()
+            await self._persist_ledgers()
+        finally:
+            if self._sync_task is not None:  # only if the final sync itself was cancelled
+                with contextlib.suppress(BaseException):
+                    await self._sync_task
+            for fd in [*self._retired_fds, self._fd]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._retired_fds = []
+            self._fd = -1
+            for reader in self._reader_list:
+                reader._close_file()
+
+    # --- writing --------------------------------------------------------------------------------
+
+    async def append(self, records: list[bytes]) -> None:
+        """Append ``records`` as one group (one write), within the bound; see the module docstring.
+
+        Empty records are skipped (an empty frame would look like a zero-filled torn tail).
+        Returns once written to the OS (``fsync="interval"``) or fsynced (``fsync="always"``).
+        Raises BufferClosedError after ``close()``.
+        """
+        if self._closed or not self._opened:
+            raise BufferClosedError("the buffer is closed" if self._closed else "the buffer is not open")
+        if not records:
+            return
+        if b"" in records:
+            records = [record for record in records if record]
+            if not records:
+                return
+        payload = sum(map(len, records))
+        if payload > MAX_RECORD_BYTES and max(map(len, records)) > MAX_RECORD_BYTES:
+            raise ValueError(f"a record is larger than {MAX_RECORD_BYTES} bytes")
+        data = encode_records(records)
+        size = len(data)
+        if self._bytes + size > self._max_bytes or self._room_waiters:
+            if self._drop:
+                self._drop_oldest(size)
+            else:
+                await self._wait_for_room(size)
+        self._write(data, len(records))
+        self._metrics.buffer_lines_written.inc(len(records))
+        self._metrics.buffer_bytes_written.inc(size)  # framed bytes, as they land on disk
+        if self._always:
+            await self._sync()
+
+    def _write(self, data: bytes, count: int) -> None:
+        cur = self._cur
+        assert cur is not None
+        if cur.size and cur.size + len(data) > self._segment_bytes:
+            cur = self._roll()
+            self._reclaim()  # the sealed segment may already be fully acknowledged
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError:
+            # Never leave half a group behind: readers and recovery expect whole frames.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, cur.size)
+            raise
+        cur.size += len(data)
+        cur.count += count
+        self._next_index += count
+        self._bytes += len(data)
+        self._write_gen += 1
+        self._metrics.buffer_bytes.set(self._bytes)
+        for reader in self._reader_list:
+            reader._event.set()
+
+    def _roll(self) -> _Segment:
+        """Seal the write segment and start the next one (its fd is fsynced and closed later)."""
+        old = self._cur
+        assert old is not None
+        seq = old.seq + 1
+        path = self._dir / segment_name(seq)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
+        self._retired_fds.append(self._fd)
+        self._fd = fd
+        self._dir_dirty = True
+        old.next = seq
+        self._cur = cur = _Segment(seq, path, 0, 0, self._next_index)
+        self._segments[seq] = cur
+        self._metrics.buffer_segments.set(len(self._segments))
+        return cur
+
+    def _fits(self, size: int) -> bool:
+        return self._bytes + size <= self._max_bytes or self._bytes == 0
+
+    async def _wait_for_room(self, size: int) -> None:
+        """``block``: wait, first come first served, until acknowledgements free enough room."""
+        started = time.monotonic()
+        self._room_waiters += 1
+        try:
+            async with self._room_lock:
+                while not self._closed and not self._fits(size):
+                    self._room.clear()
+                    self._reclaim()  # may seal a fully acknowledged write segment to free it
+                    if self._fits(size):
+                        break
+                    await self._room.wait()
+        finally:
+            self._room_waiters -= 1
+            self._metrics.buffer_blocked_seconds.inc(time.monotonic() - started)
+        if self._closed:
+            raise BufferClosedError("the buffer was closed while waiting for room")
+
+    def _drop_oldest(self, size: int) -> None:
+        """``drop_oldest``: delete the oldest segments, acknowledged or not, until ``size`` fits."""
+        dropped = segments = 0
+        while not self._fits(size):
+            oldest = next(iter(self._segments.values()))
+            if oldest is self._cur:
+                self._roll()  # the write segment alone is too big: seal it so it can go too
+                continue
+            dropped += self._unacked_in(oldest)
+            self._delete(oldest)
+            self._forget(oldest)
+            segments += 1
+        if segments:
+            self._metrics.buffer_lines_dropped.labels(reason="full").inc(dropped)
+            self._update_gauges()
+            log.warning("buffer: full (%d bytes max): dropped the %d oldest segment(s), %d undelivered "
+                        "record(s)", self._max_bytes, segments, dropped)
+
+    def _unacked_in(self, segment: _Segment) -> int:
+        if not self._reader_list:
+            return 0
+        slowest = min(reader._acked_index for reader in self._reader_list)
+        return max(0, segment.end_index - max(segment.first_index, slowest))
+
+    def _forget(self, segment: _Segment) -> None:
+        """Move every reader past a dropped segment."""
+        assert segment.next is not None
+        following = self._segments[segment.next]
+        for reader in self._reader_list:
+            reader._skip_to(following)
+
+    # --- reclaiming -----------------------------------------------------------------------------
+
+    def _reclaim(self) -> None:
+        """Delete the oldest segments that every sink has acknowledged entirely."""
+        if self._closed:
+            return  # the ledgers are final: keep the files they point into
+        readers = self._reader_list
+        acked = min((reader._acked_index for reader in readers), default=self._next_index)
+        freed = False
+        while True:
+            oldest = next(iter(self._segments.values()))
+            if oldest is self._cur:
+                # A blocked append may need the room of a fully acknowledged write segment.
+                if not (self._room_waiters and oldest.size and acked >= self._next_index):
+                    break
+                try:
+                    self._roll()
+                except OSError as exc:
+                    log.error("buffer: cannot start a new segment: %s", exc)
+                    break
+                continue
+            if oldest.end_index > acked:
+                break
+            self._delete(oldest)
+            freed = True
+        if freed:
+            self._update_gauges()
+            self._room.set()
+
+    def _delete(self, segment: _Segment) -> None:
+        del self._segments[segment.seq]
+        self._bytes -= segment.size
+        if self._bad_crc:
+            self._bad_crc = {key for key in self._bad_crc if key[0] != segment.seq}
+        try:
+            segment.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.error("buffer: cannot delete segment %s: %s", segment.path, exc)
+
+    def _update_gauges(self) -> None:
+        self._metrics.buffer_bytes.set(self._bytes)
+        self._metrics.buffer_segments.set(len(self._segments))
+
+    # --- durability -----------------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Return once every record appended before this call is fsynced (shared with other callers)."""
+        if self._opened and not self._closed:
+            await self._sync()
+
+    async def _sync(self) -> None:
+        target = self._write_gen
+        while self._synced_gen < target and self._fd >= 0:
+            task = self._sync_task
+            if task is None:
+                task = self._sync_task = asyncio.get_running_loop().create_task(self._fsync_once())
+            # shield: one caller being cancelled must not cancel the fsync others wait for.
+            await asyncio.shield(task)
+
+    async def _fsync_once(self) -> None:
+        try:
+            generation = self._write_gen
+            retired, self._retired_fds = self._retired_fds, []
+            directory = self._dir if self._dir_dirty else None
+            self._dir_dirty = False
+            try:
+                await asyncio.to_thread(_fsync_files, [*retired, self._fd], directory)
+            except BaseException:
+                self._dir_dirty = self._dir_dirty or directory is not None
+                raise
+            finally:
+                for fd in retired:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._synced_gen = max(self._synced_gen, generation)
+        finally:
+            self._sync_task = None
+
+    async def _persist_ledgers(self) -> None:
+        async with self._ledger_lock:
+            changed = {reader.sink: LedgerPosition(reader._acked_seq, reader._acked_off)
+                       for reader in self._reader_list
+                       if reader._persisted != (reader._acked_seq, reader._acked_off)}
+            if not changed:
+                return
+            await asyncio.to_thread(write_ledgers, self._dir, changed)
+            for sink, position in changed.items():
+                self._readers[sink]._persisted = (position.segment, position.offset)
+
+    async def _maintain(self) -> None:
+        """Background: fsync (``interval`` policy) and persist changed ledgers every ``fsync_interval``."""
+        interval = self._config.fsync_interval
+        failing = False
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._stop.wait()
+            if self._stop.is_set():
+                return
+            try:
+                if not self._always:
+                    await self._sync()
+                await self._persist_ledgers()
+                failing = False
+            except Exception:
+                # Once per failure streak, not once per interval.
+                if not failing:
+                    log.exception("buffer: periodic fsync or ledger write failed (retrying every %ss)",
+                                  interval)
+                failing = True
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def reader(self, sink: str) -> BufferReader:
+        """The reader of ``sink`` (one of the sinks given to the constructor; always the same object)."""
+        try:
+            return self._readers[sink]
+        except KeyError:
+            raise KeyError(f"no buffer reader for sink {sink!r}; configured: {', '.join(self._sinks)}") \
+                from None
+
+    def _note_bad_crc(self, seq: int, offset: int) -> None:
+        """Count a record whose CRC fails, once however many sinks meet it."""
+        if (seq, offset) in self._bad_crc:
+            return
+        self._bad_crc.add((seq, offset))
+        self._metrics.buffer_lines_dropped.labels(reason="crc").inc()
+        log.warning("buffer: record at segment %d offset %d fails its CRC check: skipped", seq, offset)
+
+    def _note_lost_framing(self, segment: _Segment, offset: int, why: str) -> None:
+        if (segment.seq, -1) in self._bad_crc:
+            return
+        self._bad_crc.add((segment.seq, -1))
+        self._metrics.buffer_lines_dropped.labels(reason="corrupt").inc()
+        log.error("buffer: segment %s unreadable from offset %d (%s): the rest of it is skipped (an unknown "
+                  "number of records, counted as 1)", segment.path, offset, why)
+
+    def stats(self) -> dict[str, Any]:
+        """``{"bytes", "segments", "records_pending": {sink: n}}`` (pending counts skipped-bad records)."""
+        return {
+            "bytes": self._bytes,
+            "segments": len(self._segments),
+            "records_pending": {reader.sink: self._next_index - reader._acked_index
+                                for reader in self._reader_list},
+        }
+
+
+def _fsync_files(fds: list[int], directory: Path | None) -> None:
+    for fd in fds:
+        os.fsync(fd)
+    if directory is not None:
+        fsync_directory(directory)
+
+
+class BufferReader:
+    """One sink's view of the buffer: read chunks, acknowledge them (in any order), rewind.
+
+    Not safe for use from several threads; several tasks of one event loop may share it.
+    """
+
+    def __init__(self, buffer: DiskBuffer, sink: str) -> None:
+        self.sink = sink
+        self._buffer = buffer
+        self._event = asyncio.Event()
+        self._epoch = next(_epochs)
+        self._inflight: deque[ReadChunk] = deque()
+        # read position: next frame to read
+        self._seq = 0
+        self._off = 0
+        self._index = 0
+        # acknowledged position: next frame without a final outcome (what the ledger stores)
+        self._acked_seq = 0
+        self._acked_off = 0
+        self._acked_index = 0
+        self._persisted: tuple[int, int] | None = None
+        # the open segment file and the bytes read from it but not yet parsed
+        self._file: BinaryIO | None = None
+        self._file_seq = -1
+        self._data = b""
+        self._data_pos = 0  # position of the next frame within _data
+        self._data_base = 0  # file offset of _data[0]
+
+    def _start_at(self, seq: int, offset: int, index: int) -> None:
+        self._seq = self._acked_seq = seq
+        self._off = self._acked_off = offset
+        self._index = self._acked_index = index
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """True when unread records are available; False on timeout or once the buffer is closed."""
+        buffer = self._buffer
+        if buffer._closed:
+            return False
+        if self._index < buffer._next_index:
+            return True
+        self._event.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        return not buffer._closed and self._index < buffer._next_index
+
+    def read(self, max_records: int, max_bytes: int) -> ReadChunk:
+        """The next unread records, at most ``max_records`` and ``max_bytes`` (but at least one record
+        when any is available). Never blocks; the chunk may be empty. Ack every non-empty chunk."""
+        buffer = self._buffer
+        start_index = self._index
+        start = (self._seq, self._off)
+        if buffer._closed or start_index >= buffer._next_index or max_records < 1:
+            return ReadChunk([], 0, start, start, start_index, start_index, 0)
+        records: list[bytes] = []
+        nbytes = 0
+        segments = buffer._segments
+        while len(records) < max_records and self._index < buffer._next_index:
+            segment = segments.get(self._seq)
+            if segment is None:
+                self._skip_missing()
+                continue
+            if self._off >= segment.size:
+                if segment.next is None:
+                    break
+                self._enter(segments[segment.next])
+                continue
+            if not records:
+                start, start_index = (self._seq, self._off), self._index
+            nbytes, full = self._take(segment, records, max_records, max_bytes, nbytes)
+            if full:
+                break
+        # At the end of a sealed segment, step over the boundary now, so that acknowledging this chunk
+        # moves the ledger into the next segment.
+        segment = segments.get(self._seq)
+        if segment is not None and segment.next is not None and self._off >= segment.size:
+            self._enter(segments[segment.next])
+        end = (self._seq, self._off)
+        if not records:
+            if end != start or self._index != start_index:
+                self._advance_silently(end, self._index)  # only bad records were passed over
+            return ReadChunk([], 0, end, end, self._index, self._index, 0)
+        chunk = ReadChunk(records, nbytes, start, end, start_index, self._index, self._epoch)
+        self._inflight.append(chunk)
+        return chunk
+
+    def _take(self, segment: _Segment, records: list[bytes], max_records: int, max_bytes: int,
+              nbytes: int) -> tuple[int, bool]:
+        """Parse frames of ``segment`` into ``records`` up to the limits or the segment's written end.
+
+        Returns (nbytes, whether a limit was reached).
+        """
+        if self._file_seq != segment.seq and not self._open(segment):
+            return nbytes, False
+        file = self._file
+        assert file is not None
+        data, pos, base = self._data, self._data_pos, self._data_base
+        size = len(data)
+        seg_size = segment.size
+        unpack_from, crc32, append = HEADER.unpack_from, zlib.crc32, records.append
+        taken = len(records)
+        bad = 0
+        full = False
+        while True:
+            if pos + HEADER_SIZE <= size:
+                length, crc = unpack_from(data, pos)
+                end = pos + HEADER_SIZE + length
+                if end <= size and 0 < length <= MAX_RECORD_BYTES:
+                    if nbytes + length > max_bytes and records:
+                        full = True
+                        break
+                    payload = data[pos + HEADER_SIZE:end]
+                    if crc32(payload) == crc:
+                        append(payload)
+                        nbytes += length
+                        pos = end
+                        if len(records) >= max_records:
+                            full = True
+                            break
+                    else:
+                        self._buffer._note_bad_crc(segment.seq, base + pos)
+                        bad += 1
+                        pos = end
+                    continue
+            # Slow path: the next frame is not wholly in memory (or its header is nonsense).
+            if base + pos >= seg_size:
+                break
+            if pos + HEADER_SIZE <= size:
+                length = unpack_from(data, pos)[0]
+                if not 0 < length <= MAX_RECORD_BYTES:
+                    self._lose_rest(segment, base + pos, f"impossible record length {length}")
+                    return nbytes, False
+                missing = pos + HEADER_SIZE + length - size
+            else:
+                missing = pos + HEADER_SIZE - size
+            available = seg_size - (base + size)
+            if missing > available:
+                self._lose_rest(segment, base + pos, "a record runs past the end of the segment")
+                return nbytes, False
+            more = file.read(min(available, max(missing, READ_BLOCK_BYTES)))
+            if len(more) < missing:
+                self._lose_rest(segment, base + pos, "the file is shorter than written")
+                return nbytes, False
+            data = data[pos:] + more if pos < size else more
+            base += pos
+            pos = 0
+            size = len(data)
+        self._data, self._data_pos, self._data_base = data, pos, base
+        self._off = base + pos
+        self._index += len(records) - taken + bad
+        return nbytes, full
+
+    def _open(self, segment: _Segment) -> bool:
+        self._close_file()
+        try:
+            file = open(segment.path, "rb")  # noqa: SIM115 - kept open across reads
+            file.seek(self._off)
+        except OSError as exc:
+            self._lose_rest(segment, self._off, f"cannot open: {exc.strerror}")
+            return False
+        self._file, self._file_seq = file, segment.seq
+        self._data, self._data_pos, self._data_base = b"", 0, self._off
+        return True
+
+    def _lose_rest(self, segment: _Segment, offset: int, why: str) -> None:
+        self._buffer._note_lost_framing(segment, offset, why)
+        self._close_file()
+        self._off = segment.size
+        self._index = segment.end_index
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file, self._file_seq = None, -1
+        self._data, self._data_pos, self._data_base = b"", 0, 0
+
+    def _enter(self, segment: _Segment) -> None:
+        self._close_file()
+        self._seq, self._off, self._index = segment.seq, 0, segment.first_index
+
+    def _skip_missing(self) -> None:
+        """The read position's segment is gone (dropped, or reclaimed before a rewind): go to the next."""
+        for segment in self._buffer._segments.values():
+            if segment.seq > self._seq:
+                self._enter(segment)
+                return
+        raise AssertionError("the write segment always exists")  # pragma: no cover
+
+    def _skip_to(self, segment: _Segment) -> None:
+        """A segment before ``segment`` was dropped: nothing before ``segment`` is readable any more."""
+        if self._acked_index < segment.first_index:
+            self._acked_seq, self._acked_off, self._acked_index = segment.seq, 0, segment.first_index
+            inflight = self._inflight
+            while inflight and inflight[0].end_index <= segment.first_index:
+                inflight.popleft()  # their records are gone; a late ack of them is harmless
+        if self._index < segment.first_index or self._seq < segment.seq:
+            self._enter(segment)
+
+    def _advance_silently(self, end: tuple[int, int], end_index: int) -> None:
+        """Move the acknowledged position over frames that produced no records."""
+        if self._inflight:
+            last = self._inflight[-1]  # applied when that chunk's turn comes
+            last.end, last.end_index = end, end_index
+        else:
+            self._acked_seq, self._acked_off = end
+            self._acked_index = end_index
+            self._buffer._reclaim()
+
+    def ack(self, chunk: ReadChunk) -> None:
+        """Record a final outcome for every record of ``chunk``; chunks may be acknowledged in any order.
+
+        Acknowledging a chunk twice, an empty chunk, or a chunk read before ``rewind()`` does nothing.
+        """
+        if chunk.epoch != self._epoch or chunk.acked:
+            return
+        chunk.acked = True
+        inflight = self._inflight
+        if not inflight or not inflight[0].acked:
+            return
+        while inflight and inflight[0].acked:
+            done = inflight.popleft()
+            if done.end_index > self._acked_index or (
+                    done.end_index == self._acked_index and done.end > (self._acked_seq, self._acked_off)):
+                self._acked_seq, self._acked_off = done.end
+                self._acked_index = done.end_index
+        self._buffer._reclaim()
+
+    def rewind(self) -> None:
+        """Forget read-but-unacknowledged chunks: they are read again; their late acks are ignored."""
+        self._epoch = next(_epochs)
+        self._inflight.clear()
+        self._close_file()
+        self._seq, self._off, self._index = self._acked_seq, self._acked_off, self._acked_index
+        self._event.set()
+
+    @property
+    def pending(self) -> int:
+        """Records not yet acknowledged by this sink."""
+        return self._buffer._next_index - self._acked_index

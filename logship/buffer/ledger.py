@@ -1,0 +1,96 @@
+"""Ledger files: the acknowledged position of one sink in the buffer.
+
+``ledger-<sink>.json`` holds ``{"segment": <sequence>, "offset": <byte offset>}``: the position of
+the sink's next unacknowledged record (every record before it has a final outcome). It is replaced
+atomically: written to ``ledger-<sink>.json.tmp``, fsynced, renamed over the old file, and the
+directory fsynced. A crash therefore leaves either the old or the new ledger, plus perhaps a stale
+``.tmp`` file that the next start removes.
+
+A ledger may lag behind the truth (it is persisted periodically), which only causes re-delivery;
+it may also run ahead of data lost in a crash under ``fsync=interval``, which recovery clamps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+LEDGER_RE = re.compile(r"^ledger-(.+)\.json$")
+TEMP_SUFFIX = ".tmp"
+SINK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class LedgerError(ValueError):
+    """A ledger file that exists but cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPosition:
+    """A position in the buffer: segment sequence number and byte offset within it."""
+
+    segment: int
+    offset: int
+
+
+def ledger_name(sink: str) -> str:
+    """The file name of ``sink``'s ledger."""
+    return f"ledger-{sink}.json"
+
+
+def parse_ledger_name(name: str) -> str | None:
+    """The sink of a ledger file name, or None when ``name`` is not a ledger."""
+    match = LEDGER_RE.match(name)
+    return match.group(1) if match else None
+
+
+def load_ledger(path: Path) -> LedgerPosition:
+    """Read a ledger. Raises FileNotFoundError when absent, LedgerError when unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise LedgerError(f"cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise LedgerError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise LedgerError("not a JSON object")
+    segment, offset = data.get("segment"), data.get("offset")
+    # bool is an int subclass: reject it explicitly.
+    for value in (segment, offset):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise LedgerError(f"segment and offset must be whole numbers >= 0, got {data!r}")
+    assert isinstance(segment, int) and isinstance(offset, int)
+    return LedgerPosition(segment, offset)
+
+
+def write_ledgers(directory: Path, positions: dict[str, LedgerPosition]) -> None:
+    """Atomically replace the ledger of each sink in ``positions`` (blocking: call in a thread)."""
+    if not positions:
+        return
+    for sink, position in positions.items():
+        final = directory / ledger_name(sink)
+        temp = final.with_name(final.name + TEMP_SUFFIX)
+        body = json.dumps({"segment": position.segment, "offset": position.offset}).encode()
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
+    fsync_directory(directory)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make renames, creations and deletions in ``directory`` durable (blocking)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,128 @@
+"""The retry policy of every sink, in one place.
+
+A RETRY outcome means the batch may pass later; its records are safe in the disk buffer, so the policy
+retries forever, until the batch gets a final outcome (DELIVERED or REJECTED) or the task is cancelled
+at shutdown. Between attempts it waits:
+
+- the store's ``Retry-After`` when the outcome carries one (``Outcome.after``), never less than
+  ``RetryConfig.initial`` (so that ``Retry-After: 0`` cannot turn into a hot loop) and never more than
+  ``RetryConfig.maximum``;
+- otherwise exponential backoff with full jitter: a uniform draw from ``[0, initial * 2**(n-1)]``,
+  the window capped at ``RetryConfig.maximum`` (tenacity's ``wait_random_exponential``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_never, wait_random_exponential
+from tenacity.wait import wait_base
+
+from logship.config import RetryConfig
+from logship.ship.outcome import Outcome, OutcomeKind
+
+# RFC 9110 §10.2.3: Retry-After = HTTP-date / delay-seconds, delay-seconds = 1*DIGIT. A fraction is
+# not allowed by the RFC but some servers send one; it is harmless to accept.
+_DELAY_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header value, or None when it is unusable.
+
+    Accepts delay-seconds (``"120"``) or an HTTP-date in any of the three forms RFC 9110 requires a
+    recipient to read (IMF-fixdate, RFC 850, asctime; a date without zone is UTC). A date in the past
+    means "now" (0.0). Garbage, negative numbers and empty values give None. No cap is applied here:
+    the policy caps (``RetryPolicy``).
+    """
+    text = value.strip()
+    if not text:
+        return None
+    if _DELAY_SECONDS.match(text):
+        return float(text)
+    if text[0] in "+-" or text[0].isdigit():
+        return None  # a signed or malformed number, not a date
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def is_partial(outcome: Outcome) -> bool:
+    """Whether the outcome concerns only some records of the batch (``retry_items``/``rejected_items``)."""
+    return bool(outcome.retry_items or outcome.rejected_items)
+
+
+def _needs_retry(outcome: Outcome) -> bool:
+    # A partial outcome is settled by the caller, which retries only the retry items itself.
+    return outcome.kind is OutcomeKind.RETRY and not is_partial(outcome)
+
+
+class _WaitForOutcome(wait_base):
+    """tenacity wait: the store's Retry-After when given, else full-jitter exponential backoff."""
+
+    def __init__(self, config: RetryConfig) -> None:
+        self._config = config
+        self._backoff = wait_random_exponential(multiplier=config.initial, max=config.maximum)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        attempt = retry_state.outcome
+        outcome = attempt.result() if attempt is not None and not attempt.failed else None
+        if isinstance(outcome, Outcome) and outcome.after is not None:
+            return min(max(outcome.after, self._config.initial), self._config.maximum)
+        return self._backoff(retry_state)
+
+
+OnRetry = Callable[[Outcome, float], None]
+
+
+class RetryPolicy:
+    """Calls an attempt until its Outcome is final, waiting between RETRY outcomes (see module doc).
+
+    ``on_retry(outcome, seconds)`` is called before each wait (metrics, logs). ``sleep`` is injectable
+    so tests can observe the waits without spending them.
+    """
+
+    def __init__(self, config: RetryConfig, on_retry: OnRetry | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.config = config
+        self._wait = _WaitForOutcome(config)
+        self._on_retry = on_retry
+        self._sleep = sleep
+
+    def wait_seconds(self, attempt: int, outcome: Outcome) -> float:
+        """The wait after failed attempt number ``attempt`` (1-based) that ended with ``outcome``."""
+        state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        state.set_result(outcome)
+        return self._wait(state)
+
+    async def call(self, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        """Run ``attempt`` until it returns a final outcome (or a partial one), and return that.
+
+        Exceptions raised by ``attempt`` propagate unchanged (they are bugs, not store answers);
+        cancellation interrupts a wait at once.
+        """
+        retrying = AsyncRetrying(
+            retry=retry_if_result(_needs_retry),
+            wait=self._wait,
+            stop=stop_never,
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return await retrying(attempt)
+
+    def _before_sleep(self, retry_state: RetryCallState) -> None:
+        if self._on_retry is None or retry_state.outcome is None or retry_state.next_action is None:
+            return
+        self._on_retry(retry_state.outcome.result(), retry_state.next_action.sleep)

@@ -1,0 +1,249 @@
+"""One shipper per sink: read batches from the disk buffer, send them, settle every record, acknowledge.
+
+Life of a batch:
+
+1. The ``Batcher`` builds it from the sink's ``BufferReader`` once a send slot is free (at most
+   ``concurrency`` batches in flight, all tasks of one ``asyncio.TaskGroup``).
+2. The ``RetryPolicy`` sends it until the sink's Outcome is final; RETRY waits (backoff or Retry-After)
+   and sends the same records again, forever: they are safe in the buffer.
+3. The Outcome settles the records:
+   - DELIVERED: counted in ``lines_shipped`` / ``bytes_shipped``;
+   - REJECTED with ``split`` (413): the records are sent again as two halves, recursively; a single
+     record still refused is dead-lettered;
+   - REJECTED: every record goes to the dead-letter file (``DeadLetterFile``), counted in
+     ``lines_rejected``, with one WARNING per batch;
+   - partial (``retry_items`` / ``rejected_items``): rejected items are dead-lettered, the others
+     counted delivered, and only the retry items are sent again (with backoff).
+4. Only when every record has a final outcome are the batch's buffer chunks acknowledged. A batch cut
+   short by shutdown is not acknowledged: its records are read again at the next start (at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from logship.config import BatchConfig, RetryConfig
+from logship.metrics import Metrics
+from logship.ship.batcher import Batcher, BufferReader, PendingBatch
+from logship.ship.deadletter import DeadLetterFile
+from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, retry
+from logship.ship.retry import RetryPolicy, is_partial
+from logship.sinks.base import Batch, Sink
+
+log = logging.getLogger(__name__)
+
+
+def _describe(outcome: Outcome) -> str:
+    if outcome.detail and outcome.detail != outcome.reason:
+        return f"{outcome.reason}: {outcome.detail}" if outcome.reason else outcome.detail
+    return outcome.reason or outcome.kind.value
+
+
+class Shipper:
+    """Moves one sink's records from the disk buffer to the sink (see the module docstring).
+
+    For health reporting: ``last_outcome`` is the Outcome of the latest send, ``last_error`` the
+    description of the latest failed send (None once a send succeeds again) and ``in_flight`` the
+    number of batches being sent.
+    """
+
+    def __init__(self, sink: Sink, reader: BufferReader, batch: BatchConfig, retry: RetryConfig,
+                 concurrency: int, dead_letter_dir: Path, metrics: Metrics) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.sink = sink
+        self.name = sink.name
+        self._reader = reader
+        self._batcher = Batcher(reader, batch)
+        self._policy = RetryPolicy(retry, on_retry=self._on_retry)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._dead_letters = DeadLetterFile(dead_letter_dir / f"{sink.name}.ndjson", sink.name)
+        self._dead_letter_lock = asyncio.Lock()
+        self._metrics = metrics
+        self._stopping = False
+        self._running = False
+        self._finished = asyncio.Event()
+        self._reading: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+        self._failing = False
+        self.last_outcome: Outcome | None = None
+        self.last_error: str | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Batches being sent (at most ``concurrency``)."""
+        return len(self._sends)
+
+    @property
+    def dead_letter_path(self) -> Path:
+        """Where this sink's dead letters go."""
+        return self._dead_letters.path
+
+    async def run(self) -> None:
+        """Ship until ``stop()``/``drain()``, until the buffer is closed, or until cancelled."""
+        if self._running:
+            raise RuntimeError(f"shipper {self.name} is already running")
+        self._running = True
+        self._finished.clear()
+        # Whatever an earlier run read but did not settle must be read again.
+        self._reader.rewind()
+        self._batcher.reset()
+        try:
+            if self._stopping:
+                return
+            async with asyncio.TaskGroup() as group:
+                self._reading = group.create_task(self._read_loop(group), name=f"ship-{self.name}-read")
+        finally:
+            self._reading = None
+            self._running = False
+            self._finished.set()
+
+    def stop(self) -> None:
+        """Take no new batch; batches in flight go on (``run`` returns when they are settled)."""
+        self._stopping = True
+        if self._reading is not None:
+            # Records of a batch being filled stay unacknowledged: they are read again at the next start.
+            self._reading.cancel()
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking batches and give those in flight ``timeout`` seconds to settle, then cancel them.
+
+        Returns once ``run`` has returned. Records not settled stay unacknowledged in the buffer.
+        """
+        self.stop()
+        if not self._running:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._finished.wait()
+        except TimeoutError:
+            log.warning("sink %s: %d batch(es) still in flight after %.1fs; they stay in the buffer for the "
+                        "next start", self.name, len(self._sends), timeout)
+            for task in list(self._sends):
+                task.cancel()
+            await self._finished.wait()
+
+    async def _read_loop(self, group: asyncio.TaskGroup) -> None:
+        while not self._stopping:
+            await self._slots.acquire()
+            try:
+                pending = await self._batcher.next()
+            except BaseException:
+                self._slots.release()
+                raise
+            if pending is None:  # the buffer is closed
+                self._slots.release()
+                return
+            task = group.create_task(self._deliver(pending), name=f"ship-{self.name}-send")
+            self._sends.add(task)
+            # A callback, not a `finally`: it also runs for a task cancelled before it started.
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sends.discard(task)
+        self._slots.release()
+
+    async def _deliver(self, pending: PendingBatch) -> None:
+        await self._settle(pending.batch.records)
+        for chunk in pending.chunks:
+            self._reader.ack(chunk)
+
+    async def _settle(self, records: list[bytes]) -> None:
+        """Send ``records`` until each one is delivered or dead-lettered."""
+        unsettled = records
+
+        async def attempt() -> Outcome:
+            nonlocal unsettled
+            outcome = await self._send(unsettled)
+            if is_partial(outcome):
+                unsettled = await self._settle_partial(unsettled, outcome)
+                if not unsettled:
+                    return DELIVERED
+                # Only the retry items go again, after the same backoff as a whole batch would.
+                return retry("partial", after=outcome.after, detail=_describe(outcome))
+            if outcome.kind is OutcomeKind.DELIVERED:
+                self._count_delivered(unsettled)
+            return outcome
+
+        outcome = await self._policy.call(attempt)
+        if outcome.kind is not OutcomeKind.REJECTED:
+            return
+        if outcome.split and len(unsettled) > 1:
+            half = len(unsettled) // 2
+            # One after the other: the halves share this batch's send slot.
+            await self._settle(unsettled[:half])
+            await self._settle(unsettled[half:])
+        else:
+            reason = outcome.reason or "rejected"
+            await self._dead_letter([(record, reason) for record in unsettled])
+
+    async def _send(self, records: list[bytes]) -> Outcome:
+        batch = Batch(records, sum(map(len, records)))
+        started = time.monotonic()
+        try:
+            outcome = await self.sink.send(batch)
+        except Exception as exc:
+            # A sink bug, not a store's answer. The records are safe in the buffer: try again later.
+            log.exception("sink %s: send raised; will retry", self.name)
+            outcome = retry("error", detail=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._metrics.request_seconds.labels(self.name).observe(time.monotonic() - started)
+        self._note(outcome)
+        return outcome
+
+    async def _settle_partial(self, records: list[bytes], outcome: Outcome) -> list[bytes]:
+        """Dead-letter the rejected items, count the delivered ones; return the records to send again."""
+        count = len(records)
+        rejected = {index: reason for index, reason in outcome.rejected_items if 0 <= index < count}
+        again = sorted({index for index in outcome.retry_items if 0 <= index < count} - rejected.keys())
+        settled_elsewhere = rejected.keys() | set(again)
+        self._count_delivered([record for index, record in enumerate(records) if index not in settled_elsewhere])
+        if rejected:
+            await self._dead_letter([(records[index], reason or "rejected")
+                                     for index, reason in sorted(rejected.items())])
+        return [records[index] for index in again]
+
+    def _count_delivered(self, records: list[bytes]) -> None:
+        if records:
+            self._metrics.lines_shipped.labels(self.name).inc(len(records))
+            self._metrics.bytes_shipped.labels(self.name).inc(sum(map(len, records)))
+
+    async def _dead_letter(self, entries: list[tuple[bytes, str]]) -> None:
+        """Write the dead letters durably (retrying with the policy if the disk fails), count, log once."""
+
+        async def attempt() -> Outcome:
+            try:
+                async with self._dead_letter_lock:
+                    await asyncio.to_thread(self._dead_letters.write, entries)
+            except OSError as exc:
+                # Acknowledging without the dead letter on disk would lose the records: keep trying.
+                log.error("sink %s: cannot write dead letters to %s: %s", self.name, self.dead_letter_path, exc)
+                return retry("dead_letter", detail=str(exc))
+            return DELIVERED
+
+        await self._policy.call(attempt)
+        self._metrics.lines_rejected.labels(self.name).inc(len(entries))
+        log.warning("sink %s: %d record(s) rejected (%s); written to %s", self.name, len(entries),
+                    entries[0][1], self.dead_letter_path)
+
+    def _note(self, outcome: Outcome) -> None:
+        """Keep the health attributes and log state changes (not every attempt)."""
+        self.last_outcome = outcome
+        if outcome.kind is OutcomeKind.DELIVERED and not is_partial(outcome):
+            self.last_error = None
+            if self._failing:
+                self._failing = False
+                log.info("sink %s: delivering again", self.name)
+            return
+        self.last_error = _describe(outcome)
+        if outcome.kind is OutcomeKind.RETRY and not self._failing:
+            self._failing = True
+            log.warning("sink %s: %s; retrying with backoff, records stay in the buffer", self.name,
+                        self.last_error)
+
+    def _on_retry(self, outcome: Outcome, seconds: float) -> None:
+        self._metrics.retries.labels(self.name, outcome.reason or "unknown").inc()
+        log.debug("sink %s: retry in %.2fs (%s)", self.name, seconds, _describe(outcome))

@@ -1,0 +1,209 @@
+"""The ``http`` sink: each batch is POSTed as NDJSON to ``LOGSHIP_HTTP_URL``.
+
+Wire format: one record per line, each line ending with ``\\n`` (the last one too), ``Content-Type:
+application/x-ndjson``, body compressed per ``LOGSHIP_HTTP_COMPRESSION`` (``gzip``, level 1: fast;
+``zstd``, level 3, needs the optional ``zstandard`` package; ``none``) and announced by
+``Content-Encoding``. Authentication: ``Authorization: Bearer <token>`` or ``Basic <base64(user:pass)>``
+(built here: aiohttp 3.14 deprecates ``BasicAuth``), plus any extra headers. Redirects are not followed
+(a 30x would turn the POST into a GET and lose the body); they count as rejections.
+
+Answers (``classify``): 2xx delivered; 413 rejected, split the batch; 401/403 retried (credentials are
+a configuration fault, not a fault of the records: dead-lettering would throw every record away until
+someone fixes them, while retrying keeps them in the buffer); a status in ``retry_status`` retried,
+honouring ``Retry-After``; any other status rejected. No answer: ``connect``, ``tls`` or ``timeout``
+retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import re
+from collections.abc import Mapping
+from types import ModuleType
+
+import aiohttp
+from yarl import URL
+
+from logship import __version__
+from logship.config import HttpSinkConfig
+from logship.ship.outcome import DELIVERED, Outcome, rejected, retry
+from logship.ship.retry import parse_retry_after
+from logship.sinks.base import Batch, SinkError
+from logship.sinks.tls import ssl_context
+
+COMPRESSIONS = ("none", "gzip", "zstd")
+_GZIP_LEVEL = 1
+_ZSTD_LEVEL = 3
+_EXCERPT_CHARS = 200
+# Compressing a few MiB takes tens of milliseconds: above this size do it off the event loop.
+_THREAD_ENCODE_BYTES = 256 * 1024
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _zstandard() -> ModuleType:
+    try:
+        import zstandard
+    except ImportError as exc:
+        raise SinkError("LOGSHIP_HTTP_COMPRESSION=zstd needs the optional `zstandard` package "
+                        "(pip install zstandard), or choose gzip", retriable=False) from exc
+    return zstandard
+
+
+def check_compression(compression: str) -> None:
+    """Raise SinkError (not retriable) when ``compression`` is unknown or its module is missing."""
+    if compression not in COMPRESSIONS:
+        raise SinkError(f"unknown compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}",
+                        retriable=False)
+    if compression == "zstd":
+        _zstandard()
+
+
+def encode(batch: Batch, compression: str) -> tuple[bytes, dict[str, str]]:
+    """The request body and its content headers for ``batch`` (see the module docstring)."""
+    body = b"\n".join([*batch.records, b""])
+    headers = {"Content-Type": "application/x-ndjson"}
+    if compression == "gzip":
+        body = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    elif compression == "zstd":
+        body = _zstandard().ZstdCompressor(level=_ZSTD_LEVEL).compress(body)
+        headers["Content-Encoding"] = "zstd"
+    elif compression != "none":
+        check_compression(compression)
+    return body, headers
+
+
+def body_excerpt(body: bytes) -> str:
+    """The start of a response body as one short line of text (invalid UTF-8 replaced)."""
+    text = _WHITESPACE.sub(" ", body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace")).strip()
+    return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()  # a plain dict is not case-insensitive like aiohttp's headers
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status: frozenset[int]) -> Outcome:
+    """The Outcome of one answer of the store (rows in the module docstring)."""
+    if 200 <= status < 300:
+        return DELIVERED
+    excerpt = body_excerpt(body)
+    said = f"http {status}: {excerpt}" if excerpt else f"http {status}"
+    if status == 413:
+        return rejected(said, split=True)
+    if status in (401, 403):
+        return retry(f"http_{status}", detail=f"credentials refused ({said})")
+    if status in retry_status:
+        retry_after = _header(headers, "Retry-After")
+        after = parse_retry_after(retry_after) if retry_after is not None else None
+        return retry(f"http_{status}", after=after, detail=said)
+    return rejected(said)
+
+
+def request_headers(config: HttpSinkConfig) -> dict[str, str]:
+    """Headers sent with every request: the extra headers and Authorization.
+
+    Raises SinkError (not retriable) for contradictory settings.
+    """
+    headers = dict(config.headers)
+    basic = config.username is not None or config.password is not None
+    explicit = any(name.lower() == "authorization" for name in headers)
+    if explicit and (config.bearer_token is not None or basic):
+        raise SinkError("LOGSHIP_HTTP_HEADERS sets Authorization and so do the token or user settings: "
+                        "give only one", retriable=False)
+    if config.bearer_token is not None and basic:
+        raise SinkError("set either LOGSHIP_HTTP_BEARER_TOKEN or LOGSHIP_HTTP_USERNAME/PASSWORD, not both",
+                        retriable=False)
+    if config.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {config.bearer_token}"
+    elif basic:
+        if not config.username or ":" in config.username:
+            raise SinkError("LOGSHIP_HTTP_USERNAME must be set, without ':', for basic authentication",
+                            retriable=False)
+        token = base64.b64encode(f"{config.username}:{config.password or ''}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    return headers
+
+
+def _tls_reason(exc: aiohttp.ClientSSLError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        error = exc.certificate_error
+        message = getattr(error, "verify_message", None)
+        return f"TLS: certificate verify failed: {message}" if message else f"TLS: {error}"
+    return f"TLS: {exc.os_error}"
+
+
+class HttpSink:
+    """POSTs batches as NDJSON on one aiohttp session (at most ``concurrency`` connections)."""
+
+    name = "http"
+
+    def __init__(self, config: HttpSinkConfig) -> None:
+        check_compression(config.compression)
+        self.config = config
+        self._headers = {"User-Agent": f"logship/{__version__}", **request_headers(config)}
+        self._origin = str(URL(config.url).origin()) + "/"
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the session (TLS files are loaded here)."""
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(limit=self.config.concurrency,
+                                         ssl=ssl_context(self.config.tls, sink=self.name))
+        self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
+                                              timeout=aiohttp.ClientTimeout(total=self.config.timeout))
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("HttpSink.start() must be awaited first")
+        return self._session
+
+    async def send(self, batch: Batch) -> Outcome:
+        """POST ``batch`` and classify the answer; no answer at all becomes a RETRY."""
+        session = self._require_session()
+        if batch.nbytes >= _THREAD_ENCODE_BYTES and self.config.compression != "none":
+            body, headers = await asyncio.to_thread(encode, batch, self.config.compression)
+        else:
+            body, headers = encode(batch, self.config.compression)
+        try:
+            async with session.post(self.config.url, data=body, headers=headers,
+                                    allow_redirects=False) as response:
+                answer = await response.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return retry("timeout", detail=f"no answer within {self.config.timeout:g}s")
+        except aiohttp.ClientSSLError as exc:
+            return retry("tls", detail=_tls_reason(exc))
+        except aiohttp.ClientError as exc:
+            return retry("connect", detail=f"{type(exc).__name__}: {exc}")
+        return classify(response.status, response.headers, answer, self.config.retry_status)
+
+    async def healthcheck(self) -> None:
+        """HEAD the URL's origin: any answer below 500 but 401/403 means reachable, else SinkError."""
+        session = self._require_session()
+        try:
+            async with session.head(self._origin, allow_redirects=False) as response:
+                status = response.status
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise SinkError(f"{self._origin}: no answer within {self.config.timeout:g}s") from exc
+        except aiohttp.ClientSSLError as exc:
+            # A certificate is a configuration problem: waiting does not help.
+            raise SinkError(f"{self._origin}: {_tls_reason(exc)}", retriable=False) from exc
+        except aiohttp.ClientError as exc:
+            raise SinkError(f"{self._origin}: cannot connect: {exc}") from exc
+        if status in (401, 403):
+            raise SinkError(f"{self._origin}: credentials refused (HTTP {status})", retriable=False)
+        if status >= 500:
+            raise SinkError(f"{self._origin}: answered HTTP {status}")
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

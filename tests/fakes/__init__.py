@@ -1,0 +1,1 @@
+"""Fakes of stores that cannot run in CI, speaking their documented contract."""

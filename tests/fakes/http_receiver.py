@@ -1,0 +1,230 @@
+"""A fault-injecting NDJSON HTTP receiver, the far end of the ``http`` sink in tests.
+
+It accepts ``POST`` (any path) with an NDJSON body (``Content-Encoding`` ``gzip``, ``zstd`` or none),
+answers ``HEAD``/``GET`` with 200 (healthchecks), and can be scripted:
+
+- ``fail(status, times, headers)``: the next ``times`` POSTs get that answer (503, 429 with
+  ``Retry-After``, 400, …), then 200 again;
+- ``max_body``: a POST whose body (as sent, compressed) is larger gets 413, like a gateway limit;
+- ``require_authorization``: requests without exactly that ``Authorization`` header get 401;
+- ``delay``: seconds to wait before answering a POST (a slow store);
+- ``down()`` / ``up()``: stop listening (connection refused) and listen again on the same port.
+
+Lines of POSTs answered 2xx are kept in ``lines`` (and appended to ``out`` when given); every POST is
+noted in ``requests``. A body without its final newline is refused with 400 (NDJSON requires it).
+
+As a process (end-to-end tests point a real logship at it)::
+
+    python -m tests.fakes.http_receiver --port 0 --out /tmp/lines.ndjson [--fail 503 --times 2]
+
+prints ``listening on http://127.0.0.1:PORT/`` once ready and runs until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gzip
+import signal
+import ssl
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A scripted answer."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Received:
+    """One POST as the receiver saw it."""
+
+    status: int
+    body_bytes: int
+    lines: int
+    headers: dict[str, str]
+
+
+def decode_body(body: bytes, encoding: str) -> bytes:
+    """The NDJSON bytes of a request body sent with ``Content-Encoding: encoding``."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "zstd":
+        import zstandard
+
+        # decompressobj copes with frames that do not state their content size.
+        return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+
+
+class HttpReceiver:
+    """The fake store (see the module docstring). Use as ``async with HttpReceiver() as receiver``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, out: Path | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.out = out
+        self.ssl_context = ssl_context
+        self.max_body: int | None = None
+        self.require_authorization: str | None = None
+        self.delay = 0.0
+        self.lines: list[bytes] = []
+        self.requests: list[Received] = []
+        self._script: deque[Answer] = deque()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL to POST to."""
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}/ingest"
+
+    def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None,
+             body: bytes = b"") -> None:
+        """Answer the next ``times`` POSTs (after those already scripted) with ``status``."""
+        self._script.extend(Answer(status, headers or {}, body) for _ in range(times))
+
+    @property
+    def statuses(self) -> list[int]:
+        """The status of every POST answered so far, in order."""
+        return [request.status for request in self.requests]
+
+    async def start(self) -> None:
+        """Listen (on a free port the first time when ``port`` is 0, then on the same one)."""
+        app = web.Application(client_max_size=1024**3)
+        app.router.add_route("POST", "/{tail:.*}", self._post)
+        app.router.add_get("/{tail:.*}", self._probe)  # HEAD too
+        # auto_decompress=False: the body must be decoded here, as a store would, to test Content-Encoding.
+        runner = web.AppRunner(app, access_log=None, auto_decompress=False)
+        await runner.setup()
+        await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def down(self) -> None:
+        """Simulate a store that is down: connections are refused until ``up()``."""
+        await self.stop()
+
+    async def up(self) -> None:
+        """Listen again on the same port."""
+        await self.start()
+
+    async def __aenter__(self) -> HttpReceiver:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def _probe(self, request: web.Request) -> web.Response:
+        if self._unauthorized(request):
+            return web.Response(status=401, text="unauthorized")
+        return web.Response(status=200, text="ok")
+
+    def _unauthorized(self, request: web.Request) -> bool:
+        wanted = self.require_authorization
+        return wanted is not None and request.headers.get("Authorization") != wanted
+
+    async def _post(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        answer, lines = self._answer(request, body)
+        self.requests.append(Received(answer.status, len(body), len(lines), dict(request.headers)))
+        if 200 <= answer.status < 300:
+            self.lines.extend(lines)
+            self._write_out(lines)
+        return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+
+    def _write_out(self, lines: list[bytes]) -> None:
+        # Small appends, and only in tests: blocking the loop for them is fine.
+        if self.out is not None and lines:
+            with open(self.out, "ab") as file:
+                file.write(b"".join(line + b"\n" for line in lines))
+
+    def _answer(self, request: web.Request, body: bytes) -> tuple[Answer, list[bytes]]:
+        if self._unauthorized(request):
+            return Answer(401, body=b"unauthorized"), []
+        if self.max_body is not None and len(body) > self.max_body:
+            return Answer(413, body=b"request entity too large"), []
+        if self._script:
+            return self._script.popleft(), []
+        try:
+            text = decode_body(body, request.headers.get("Content-Encoding", ""))
+        except Exception as exc:  # a test fake: any undecodable body is the client's fault
+            return Answer(400, body=f"cannot decode body: {exc}".encode()), []
+        if text and not text.endswith(b"\n"):
+            return Answer(400, body=b"NDJSON body must end with a newline"), []
+        return Answer(200), text[:-1].split(b"\n") if text else []
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.http_receiver", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
+    parser.add_argument("--out", type=Path, required=True, help="accepted lines are appended here")
+    parser.add_argument("--fail", type=int, metavar="STATUS", help="answer the first POSTs with STATUS")
+    parser.add_argument("--times", type=int, default=1, help="how many POSTs get --fail (default 1)")
+    parser.add_argument("--retry-after", help="Retry-After header sent with --fail")
+    parser.add_argument("--max-body", type=int, help="413 for bodies larger than this many bytes")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering a POST")
+    parser.add_argument("--authorization", help="require this exact Authorization header")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="private key of --tls-cert")
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    context = None
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    receiver = HttpReceiver(args.host, args.port, out=args.out, ssl_context=context)
+    receiver.max_body = args.max_body
+    receiver.delay = args.delay
+    receiver.require_authorization = args.authorization
+    if args.fail:
+        receiver.fail(args.fail, args.times, {"Retry-After": args.retry_after} if args.retry_after else None)
+    args.out.touch()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    async with receiver:
+        print(f"listening on {receiver.url.removesuffix('ingest')}", flush=True)
+        await stopped.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the receiver as a process until SIGTERM/SIGINT."""
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Tests of logship.ship: batching, retries, the shipper."""
