@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -66,10 +67,8 @@ class DockerHarness:
         for service in self.client.services.list(filters={"label": f"{TEST_LABEL}.run={self.run_id}"}):
             service.remove()
         for container in self.client.containers.list(all=True, filters={"label": f"{TEST_LABEL}.run={self.run_id}"}):
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
 
     def close(self) -> None:
         self.client.close()

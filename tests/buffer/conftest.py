@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.buffer.buffer_helpers import Opener, make_config
 
 from logship.buffer import DiskBuffer
 from logship.metrics import Metrics
+from tests.buffer.buffer_helpers import Opener, make_config
 
 
 @pytest.fixture

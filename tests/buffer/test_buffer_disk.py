@@ -9,11 +9,11 @@ import random
 from pathlib import Path
 
 import pytest
-from tests.buffer.buffer_helpers import Opener, drain, record
 
 from logship.buffer import BufferReader, ReadChunk
 from logship.buffer.disk_buffer import BufferClosedError
 from logship.metrics import Metrics
+from tests.buffer.buffer_helpers import Opener, drain, record
 
 
 def segment_files(directory: Path) -> list[str]:

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.buffer.buffer_helpers import Opener, abandon, drain, record
 
 from logship.buffer.disk_buffer import BufferClosedError
 from logship.metrics import Metrics
+from tests.buffer.buffer_helpers import Opener, abandon, drain, record
 
 GROUP = 3 * (8 + 100)  # bytes of one framed group of three 100-byte records
 

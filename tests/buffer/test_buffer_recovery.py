@@ -9,10 +9,10 @@ import struct
 from pathlib import Path
 
 import pytest
-from tests.buffer.buffer_helpers import Opener, abandon, drain, record
 
 from logship.buffer.segment import HEADER_SIZE, decode_records, encode_records, segment_name
 from logship.metrics import Metrics
+from tests.buffer.buffer_helpers import Opener, abandon, drain, record
 
 
 def segments(directory: Path) -> list[Path]:
