@@ -27,6 +27,7 @@ from logship.collect.tailer import Tailer
 from logship.config import Config
 from logship.engine import EngineClient
 from logship.metrics import Metrics
+from logship.server import HealthServer
 from logship.ship.shipper import Shipper
 from logship.sinks import build_sinks
 from logship.sinks.base import Sink
@@ -47,6 +48,7 @@ class Agent:
         self.discovery: Discovery | None = None
         self.shippers: list[Shipper] = []
         self.started = asyncio.Event()
+        self.server = HealthServer(self, *config.listen)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then drain within the shutdown timeout."""
@@ -56,11 +58,13 @@ class Agent:
         if self.checkpoints.recovered_from_corruption:
             self.metrics.tailer_errors.labels(reason="checkpoint_corrupt").inc()
         try:
+            await self.server.start()
             for sink in self.sinks:
                 await sink.start()
             async with EngineClient(config.engine) as engine, asyncio.TaskGroup() as group:
                 await self._run_in(group, engine, stop)
         finally:
+            await self.server.aclose()
             await self.buffer.close()
             for sink in self.sinks:
                 with contextlib.suppress(Exception):
@@ -118,6 +122,28 @@ class Agent:
         except OSError as exc:
             self.checkpoints.mark_dirty()
             log.error("cannot save checkpoints to %s: %s; retrying", self.checkpoints.path, exc)
+
+    def readiness(self) -> dict[str, Any]:
+        """Ready when the engine answers and the buffer is open; sinks' last outcomes for information."""
+        engine = bool(self.discovery and self.discovery.connected)
+        buffer_open = not self.buffer.closed
+        sinks = {}
+        for shipper in self.shippers:
+            outcome = shipper.last_outcome
+            sinks[shipper.name] = {"last_outcome": outcome.kind.value if outcome else None,
+                                   "last_error": shipper.last_error, "in_flight": shipper.in_flight}
+        return {"ready": engine and buffer_open,
+                "engine": {"connected": engine, "error": "" if engine else (
+                    self.discovery.last_error if self.discovery else "not started")},
+                "buffer": {"open": buffer_open, **self.buffer.stats()},
+                "sinks": sinks,
+                "containers_followed": len(self.supervisor.tailers) if self.supervisor else 0}
+
+    def refresh_gauges(self) -> None:
+        """Gauges computed on scrape rather than on the hot path."""
+        stats = self.buffer.stats()
+        self.metrics.buffer_bytes.set(stats.get("bytes", 0))
+        self.metrics.buffer_segments.set(stats.get("segments", 0))
 
     def status(self) -> dict[str, Any]:
         """What /readyz and /debug/tailers report."""

@@ -1,0 +1,73 @@
+"""Health and metrics over HTTP on LOGSHIP_LISTEN.
+
+- ``/healthz``: 200 while the process and its event loop are alive.
+- ``/readyz``: 200 when the engine answers and the buffer is open, else 503; the JSON body also
+  says each sink's last outcome and error.
+- ``/metrics``: Prometheus text format (``prometheus_client``), from the agent's own registry.
+- ``/debug/tailers``: every followed container with its state, checkpoint and last error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from logship.agent import Agent
+
+log = logging.getLogger(__name__)
+
+
+def _json(document: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(document, option=orjson.OPT_INDENT_2), status=status,
+                        content_type="application/json")
+
+
+class HealthServer:
+    """The agent's HTTP endpoints; ``start`` binds, ``aclose`` unbinds."""
+
+    def __init__(self, agent: Agent, host: str, port: int) -> None:
+        self._agent = agent
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/debug/tailers", self._tailers)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # the bound port when LISTEN asks for port 0
+        port = sockets[0].getsockname()[1] if sockets else self._port
+        self.url = f"http://{self._host}:{port}"
+        log.info("health and metrics on %s", self.url)
+
+    async def aclose(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        readiness = self._agent.readiness()
+        return _json(readiness, 200 if readiness["ready"] else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self._agent.refresh_gauges()
+        body = generate_latest(self._agent.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _tailers(self, request: web.Request) -> web.Response:
+        return _json(self._agent.status()["tailers"])
