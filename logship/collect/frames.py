@@ -33,7 +33,14 @@ Frame = tuple[int, bytes]
 
 
 class FramingLost(Exception):
-    """The multiplexed stream cannot be decoded any further (a header that is not a header)."""
+    """The multiplexed stream cannot be decoded any further (a header that is not a header).
+
+    ``frames`` holds the good frames decoded before the bad header: they are kept.
+    """
+
+    def __init__(self, message: str, frames: list[Frame]) -> None:
+        super().__init__(message)
+        self.frames = frames
 
 
 class MuxDecoder:
@@ -60,7 +67,7 @@ class MuxDecoder:
             if buf[pos + 1:pos + 4] != b"\0\0\0" or length > MAX_FRAME:
                 self._pending = b""
                 self.malformed["bad_header"] += 1
-                raise FramingLost(f"bad frame header {bytes(buf[pos:pos + 8]).hex()}")
+                raise FramingLost(f"bad frame header {bytes(buf[pos:pos + 8]).hex()}", frames)
             stop = pos + _HEADER_SIZE + length
             if stop > end:
                 break

@@ -184,6 +184,9 @@ class Tailer:
                         await self._apply_metadata(assembler)
                     try:
                         records = assembler.feed(decoder.feed(data))
+                    except FramingLost as exc:
+                        await self._commit(assembler.feed(exc.frames))  # keep what came before it
+                        raise
                     finally:
                         if decoder.malformed:
                             self._report_malformed(decoder.malformed)

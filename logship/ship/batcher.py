@@ -31,6 +31,10 @@ class BufferReader(Protocol):
 
     sink: str
 
+    @property
+    def pending(self) -> int:
+        """Records not acknowledged yet (unread or in flight)."""
+
     async def wait(self, timeout: float | None = None) -> bool:
         """True when unread records are available; False on timeout or once the buffer is closed."""
 

@@ -21,6 +21,7 @@ Life of a batch:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -66,6 +67,7 @@ class Shipper:
         self._stopping = False
         self._running = False
         self._finished = asyncio.Event()
+        self._progress = asyncio.Event()  # set on every outcome and ack: wakes drain()
         self._reading: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
         self._failing = False
@@ -109,15 +111,30 @@ class Shipper:
             self._reading.cancel()
 
     async def drain(self, timeout: float) -> None:
-        """Stop taking batches and give those in flight ``timeout`` seconds to settle, then cancel them.
+        """Deliver what the buffer holds for this sink within ``timeout`` seconds, then stop.
 
-        Returns once ``run`` has returned. Records not settled stay unacknowledged in the buffer.
+        While the sink answers, batches keep flowing until nothing is left to send or the time is up;
+        then no new batch is taken and those in flight get the rest of the time. A failing sink is not
+        waited for: its batches are cancelled at once. Returns once ``run`` has returned; records not
+        settled stay unacknowledged in the buffer for the next start.
         """
+        deadline = time.monotonic() + timeout
+        while self._running and self._reader.pending and self.last_error is None:
+            self._progress.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._progress.wait()
         self.stop()
         if not self._running:
             return
+        if self.last_error is not None:
+            for task in list(self._sends):
+                task.cancel()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
                 await self._finished.wait()
         except TimeoutError:
             log.warning("sink %s: %d batch(es) still in flight after %.1fs; they stay in the buffer for the "
@@ -150,6 +167,7 @@ class Shipper:
         await self._settle(pending.batch.records)
         for chunk in pending.chunks:
             self._reader.ack(chunk)
+        self._progress.set()
 
     async def _settle(self, records: list[bytes]) -> None:
         """Send ``records`` until each one is delivered or dead-lettered."""
@@ -232,6 +250,7 @@ class Shipper:
     def _note(self, outcome: Outcome) -> None:
         """Keep the health attributes and log state changes (not every attempt)."""
         self.last_outcome = outcome
+        self._progress.set()
         if outcome.kind is OutcomeKind.DELIVERED and not is_partial(outcome):
             self.last_error = None
             if self._failing:

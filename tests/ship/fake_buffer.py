@@ -100,6 +100,11 @@ class FakeBuffer:
         self._changed.set()
 
     @property
+    def pending(self) -> int:
+        """Records not acknowledged yet (unread or in flight), as the real reader counts them."""
+        return len(self.records) - len(set(self.acked))
+
+    @property
     def all_acked(self) -> bool:
         """Every appended record acknowledged exactly once."""
         return sorted(self.acked) == list(range(len(self.records)))
