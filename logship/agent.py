@@ -85,7 +85,8 @@ class Agent:
                                    self.checkpoints, self.metrics)
         shipper_tasks = []
         for sink in self.sinks:
-            shipper = Shipper(sink, self.buffer.reader(sink.name), config.batch, config.retry,
+            sink_batch = getattr(config.sink_configs.get(sink.name), "batch", None)
+            shipper = Shipper(sink, self.buffer.reader(sink.name), sink_batch or config.batch, config.retry,
                               _concurrency(sink), config.data_dir / "dead-letter", self.metrics)
             self.shippers.append(shipper)
             shipper_tasks.append(group.create_task(shipper.run(), name=f"shipper-{sink.name}"))

@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SINK_NAMES = ("file", "stdout", "http")
+SINK_NAMES = ("file", "stdout", "http", "loki", "elasticsearch", "clickhouse", "otlp", "syslog", "gelf")
 
 
 class ConfigError(Exception):
@@ -191,28 +192,131 @@ class Variable:
     section: str = "core"
 
 
-def _sink_common(sink: str, concurrency: int = 2) -> list[Variable]:
+# Each sink's own batch limits (lines, bytes), used unless LOGSHIP_<SINK>_BATCH_MAX_* or the global
+# LOGSHIP_BATCH_MAX_* is set: a store's sweet spot differs (ClickHouse wants few large inserts).
+SINK_BATCH_DEFAULTS: dict[str, tuple[int, int]] = {
+    "loki": (2000, 1024**2), "elasticsearch": (5000, 5 * 1024**2), "clickhouse": (20000, 16 * 1024**2),
+    "otlp": (2000, 4 * 1024**2), "syslog": (1000, 1024**2), "gelf": (1000, 1024**2),
+}
+
+
+def _sink_common(sink: str, concurrency: int = 2, http: bool = True) -> list[Variable]:
     prefix = f"LOGSHIP_{sink.upper()}_"
-    return [
+    variables = [
         Variable(prefix + "CONCURRENCY", _positive_int, str(concurrency),
                  "Requests in flight at once for this sink.", section=sink),
         Variable(prefix + "TIMEOUT", _positive(parse_duration), "30s",
                  "Timeout of one request, connect included.", section=sink),
-        Variable(prefix + "RETRY_STATUS", _status_codes, "408,429,500,502,503,504",
-                 "HTTP statuses retried (with backoff) rather than rejected.", section=sink),
+    ]
+    if http:
+        variables.append(Variable(prefix + "RETRY_STATUS", _status_codes, "408,429,500,502,503,504",
+                                  "HTTP statuses retried (with backoff) rather than rejected.", section=sink))
+    variables += [
         Variable(prefix + "TLS_CA_FILE", str, None, "CA bundle to verify the server with.", section=sink),
         Variable(prefix + "TLS_CERT_FILE", str, None, "Client certificate (PEM) for mutual TLS.", section=sink),
         Variable(prefix + "TLS_KEY_FILE", str, None, "Client key (PEM) for mutual TLS.", section=sink),
         Variable(prefix + "TLS_INSECURE", parse_bool, "false",
                  "Skip verification of the server's certificate (logs a warning).", section=sink),
     ]
+    if sink in SINK_BATCH_DEFAULTS:
+        lines, size = SINK_BATCH_DEFAULTS[sink]
+        variables += [
+            Variable(prefix + "BATCH_MAX_LINES", _positive_int, None,
+                     f"Most records in one batch for this sink (default: LOGSHIP_BATCH_MAX_LINES if set, else "
+                     f"{lines}).", section=sink),
+            Variable(prefix + "BATCH_MAX_BYTES", _positive(parse_size), None,
+                     f"Most bytes in one batch for this sink (default: LOGSHIP_BATCH_MAX_BYTES if set, else "
+                     f"{size // 1024**2}MiB).", section=sink),
+        ]
+    return variables
+
+
+def _http_auth(sink: str, api_key: bool = False) -> list[Variable]:
+    prefix = f"LOGSHIP_{sink.upper()}_"
+    variables = [
+        Variable(prefix + "USERNAME", str, None, "Basic-auth user.", section=sink),
+        Variable(prefix + "PASSWORD", str, None, "Basic-auth password.", secret=True, section=sink),
+        Variable(prefix + "BEARER_TOKEN", str, None, "Bearer token.", secret=True, section=sink),
+    ]
+    if api_key:
+        variables.append(Variable(prefix + "API_KEY", str, None, "API key (the base64 `id:key` form).",
+                                  secret=True, section=sink))
+    return variables
+
+
+LOKI_LABEL_FIELDS = {
+    "service_namespace": "service.namespace", "service_name": "service.name", "host": "host.name",
+    "stream": "stream", "container_name": "container.name", "image": "container.image.name",
+    "compose_project": "compose.project", "compose_service": "compose.service",
+    "swarm_service": "swarm.service.name", "swarm_node": "swarm.node.id",
+}
+
+
+def _loki_labels(text: str) -> tuple[tuple[str, str], ...]:
+    """``"service_name,env=labels.env"`` → (("service_name", "service.name"), ("env", "labels.env"))."""
+    labels = []
+    for item in parse_list(text):
+        name, sep, path = item.partition("=")
+        name = name.strip()
+        if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name):
+            raise ValueError("a comma list of label names ([a-zA-Z_][a-zA-Z0-9_]*), each optionally =record.field")
+        if not sep:
+            if name not in LOKI_LABEL_FIELDS:
+                raise ValueError("label names from " + ", ".join(LOKI_LABEL_FIELDS) + ", or name=record.field")
+            path = LOKI_LABEL_FIELDS[name]
+        labels.append((name, path.strip()))
+    if not labels:
+        raise ValueError("at least one label")
+    return tuple(labels)
+
+
+def _syslog_address(text: str) -> tuple[str, str, int]:
+    match = re.fullmatch(r"(tcp|tls|udp)://([^:/\s]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", text.strip())
+    if not match or not 0 < int(match.group(3)) < 65536:
+        raise ValueError("tcp://host:port, tls://host:port or udp://host:port (udp drops what it cannot send)")
+    return match.group(1), match.group(2).strip("[]"), int(match.group(3))
+
+
+SYSLOG_FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+                     "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+                     "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
+
+
+def _facility(text: str) -> int:
+    value = text.strip().lower()
+    if value.isdigit() and int(value) < 24:
+        return int(value)
+    if value in SYSLOG_FACILITIES:
+        return SYSLOG_FACILITIES.index(value)
+    raise ValueError("a facility name (" + ", ".join(SYSLOG_FACILITIES) + ") or 0..23")
+
+
+def _gelf_url(text: str) -> str:
+    if not re.match(r"^(https?|tcp|tls)://[^/\s]+", text.strip()):
+        raise ValueError("http(s)://host:12201/gelf, tcp://host:12201 or tls://host:12201")
+    return text.strip()
+
+
+def _extra_fields(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = parse_key_values(text)
+    reserved = [key for key, _ in pairs if key.split(".")[0] in ("timestamp", "message", "stream", "partial")]
+    if reserved:
+        raise ValueError("key=value pairs whose keys are not the per-line fields timestamp, message, stream or "
+                         "partial")
+    return pairs
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("a non-empty path")
+    return text.strip()
 
 
 VARIABLES: tuple[Variable, ...] = (
     # core
     Variable("LOGSHIP_SINK", _sinks, "file", "Where records go: one sink or a comma list ("
              + ", ".join(SINK_NAMES) + ")."),
-    Variable("LOGSHIP_DATA_DIR", str, "/var/lib/logship",
+    Variable("LOGSHIP_DATA_DIR", _non_empty, "/var/lib/logship",
              "State directory (put it on a volume): disk buffer, checkpoints, dead letters."),
     Variable("LOGSHIP_LISTEN", parse_listen, "0.0.0.0:9880", "Address of the health and metrics server."),
     Variable("LOGSHIP_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info",
@@ -230,7 +334,7 @@ VARIABLES: tuple[Variable, ...] = (
     # collection
     Variable("LOGSHIP_MAX_LINE_BYTES", _at_least_16kib, "1MiB",
              "Longest line kept whole; a longer one is cut into parts marked `partial`.", section="collect"),
-    Variable("LOGSHIP_EXTRA_FIELDS", parse_key_values, "",
+    Variable("LOGSHIP_EXTRA_FIELDS", _extra_fields, "",
              "Static fields added to every record: key=value,… (dots nest: `env.name=prod`).",
              section="collect"),
     Variable("LOGSHIP_INCLUDE_NAMES", parse_regex, None,
@@ -286,6 +390,70 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_HTTP_USERNAME", str, None, "Basic-auth user.", section="http"),
     Variable("LOGSHIP_HTTP_PASSWORD", str, None, "Basic-auth password.", secret=True, section="http"),
     *_sink_common("http"),
+    # loki
+    Variable("LOGSHIP_LOKI_URL", _url, None,
+             "Loki's URL, such as http://loki:3100 (records are POSTed to /loki/api/v1/push).", section="loki"),
+    Variable("LOGSHIP_LOKI_ENCODING", _choice("protobuf", "json"), "protobuf",
+             "`protobuf` (snappy-compressed, Loki's native push) or `json` (gzip).", section="loki"),
+    Variable("LOGSHIP_LOKI_LABELS", _loki_labels, "service_namespace,service_name,host,stream",
+             "Stream labels, few and of low cardinality: names from " + ", ".join(LOKI_LABEL_FIELDS)
+             + ", or name=record.field. Every other field goes to structured metadata.", section="loki"),
+    Variable("LOGSHIP_LOKI_STRUCTURED_METADATA", parse_bool, "true",
+             "Send container, task and other fields as structured metadata (Loki 3); `false`: as JSON in the "
+             "line.", section="loki"),
+    Variable("LOGSHIP_LOKI_TENANT_ID", str, None, "Tenant, sent as X-Scope-OrgID.", section="loki"),
+    Variable("LOGSHIP_LOKI_MAX_LINE_BYTES", _positive(parse_size), "256KB",
+             "Loki's max_line_size: longer lines are cut and marked `partial`.", section="loki"),
+    *_http_auth("loki"),
+    *_sink_common("loki"),
+    # elasticsearch / opensearch
+    Variable("LOGSHIP_ELASTICSEARCH_URL", _url, None,
+             "Elasticsearch or OpenSearch URL, such as https://es:9200 (records go to /_bulk).",
+             section="elasticsearch"),
+    Variable("LOGSHIP_ELASTICSEARCH_INDEX", _non_empty, "logs-docker-default",
+             "Data stream or index; strftime patterns make dated indices (`docker-%Y.%m.%d`, UTC, from the "
+             "record's time).", section="elasticsearch"),
+    Variable("LOGSHIP_ELASTICSEARCH_PIPELINE", str, None, "Ingest pipeline to run.", section="elasticsearch"),
+    *_http_auth("elasticsearch", api_key=True),
+    *_sink_common("elasticsearch"),
+    # clickhouse
+    Variable("LOGSHIP_CLICKHOUSE_URL", _url, None, "ClickHouse HTTP interface, such as http://clickhouse:8123.",
+             section="clickhouse"),
+    Variable("LOGSHIP_CLICKHOUSE_DATABASE", _non_empty, "default", "Database of the table.", section="clickhouse"),
+    Variable("LOGSHIP_CLICKHOUSE_TABLE", _non_empty, "container_logs", "Table the rows go to.",
+             section="clickhouse"),
+    Variable("LOGSHIP_CLICKHOUSE_USER", str, "default", "User.", section="clickhouse"),
+    Variable("LOGSHIP_CLICKHOUSE_PASSWORD", str, None, "Password.", secret=True, section="clickhouse"),
+    Variable("LOGSHIP_CLICKHOUSE_SCHEMA", _choice("auto", "compat", "modern"), "auto",
+             "Row layout: `compat` (configs/clickhouse/compat.sql: old servers), `modern` (modern.sql) or "
+             "`auto` (by server version).", section="clickhouse"),
+    Variable("LOGSHIP_CLICKHOUSE_CREATE_TABLE", parse_bool, "false", "Create the table at start if missing.",
+             section="clickhouse"),
+    *_sink_common("clickhouse"),
+    # otlp
+    Variable("LOGSHIP_OTLP_ENDPOINT", _url, None,
+             "OTLP/HTTP endpoint, such as http://collector:4318 (records are POSTed to /v1/logs).", section="otlp"),
+    Variable("LOGSHIP_OTLP_ENCODING", _choice("protobuf", "json"), "protobuf", "OTLP encoding.", section="otlp"),
+    Variable("LOGSHIP_OTLP_COMPRESSION", _choice("gzip", "none"), "gzip", "Content-Encoding.", section="otlp"),
+    Variable("LOGSHIP_OTLP_HEADERS", parse_key_values, "", "Extra request headers: Name=value,…",
+             section="otlp"),
+    *_sink_common("otlp"),
+    # syslog
+    Variable("LOGSHIP_SYSLOG_ADDRESS", _syslog_address, None,
+             "tcp://host:port, tls://host:port (RFC 5425) or udp://host:port (lossy, explicit).",
+             section="syslog"),
+    Variable("LOGSHIP_SYSLOG_FACILITY", _facility, "daemon", "Syslog facility.", section="syslog"),
+    Variable("LOGSHIP_SYSLOG_MAX_MESSAGE_BYTES", _positive(parse_size), "8000",
+             "Longest syslog message, header included (rsyslog's maxMessageSize is 8k): longer ones are cut "
+             "before framing.", section="syslog"),
+    *_sink_common("syslog", concurrency=1, http=False),
+    # gelf
+    Variable("LOGSHIP_GELF_URL", _gelf_url, None,
+             "Graylog GELF input: http(s)://host:12201/gelf, tcp://host:12201 or tls://host:12201.",
+             section="gelf"),
+    Variable("LOGSHIP_GELF_COMPRESSION", _choice("gzip", "none"), "none", "Compression of HTTP requests.",
+             section="gelf"),
+    *_sink_common("gelf"),
 )
 
 VARIABLES_BY_NAME: Mapping[str, Variable] = {variable.name: variable for variable in VARIABLES}
@@ -385,6 +553,88 @@ class HttpSinkConfig:
     timeout: float
     retry_status: frozenset[int]
     tls: TlsConfig
+    batch: BatchConfig | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SinkOptions:
+    """What every network sink has: concurrency, timeout, retried statuses, TLS, batch limits."""
+
+    concurrency: int
+    timeout: float
+    retry_status: frozenset[int]
+    tls: TlsConfig
+    batch: BatchConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class LokiSinkConfig(SinkOptions):
+    """The `loki` sink."""
+
+    url: str
+    encoding: str
+    labels: tuple[tuple[str, str], ...]
+    structured_metadata: bool
+    tenant_id: str | None
+    max_line_bytes: int
+    username: str | None
+    password: str | None
+    bearer_token: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ElasticsearchSinkConfig(SinkOptions):
+    """The `elasticsearch` sink (Elasticsearch or OpenSearch)."""
+
+    url: str
+    index: str
+    pipeline: str | None
+    username: str | None
+    password: str | None
+    bearer_token: str | None
+    api_key: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClickHouseSinkConfig(SinkOptions):
+    """The `clickhouse` sink."""
+
+    url: str
+    database: str
+    table: str
+    user: str
+    password: str | None
+    schema: str
+    create_table: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class OtlpSinkConfig(SinkOptions):
+    """The `otlp` sink (OTLP/HTTP logs)."""
+
+    endpoint: str
+    encoding: str
+    compression: str
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyslogSinkConfig(SinkOptions):
+    """The `syslog` sink: RFC 5424, octet-counted (RFC 6587) over TCP or TLS (RFC 5425), or UDP."""
+
+    transport: str
+    host: str
+    port: int
+    facility: int
+    max_message_bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class GelfSinkConfig(SinkOptions):
+    """The `gelf` sink (Graylog): HTTP, or null-delimited over TCP/TLS."""
+
+    url: str
+    compression: str
 
 
 @dataclass(frozen=True)
@@ -423,9 +673,12 @@ def _raw_values(environ: Mapping[str, str], problems: list[str]) -> dict[str, st
                 problems.append(f"{variable.name} and {file_name} are both set: give only one of them")
                 continue
             try:
-                value = Path(environ[file_name]).read_text().rstrip("\r\n")
+                value = Path(environ[file_name]).read_bytes().decode("utf-8").rstrip("\r\n")
             except OSError as exc:
                 problems.append(f"{file_name}={environ[file_name]!r}: cannot read the file ({exc.strerror})")
+                continue
+            except UnicodeDecodeError:
+                problems.append(f"{file_name}={environ[file_name]!r}: expected a UTF-8 text file")
                 continue
         if value is not None:
             raw[variable.name] = value
@@ -438,17 +691,10 @@ def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
     problems = []
     for name in sorted(environ):
         if name.startswith("LOGSHIP_") and name not in allowed:
-            close = [known for known in sorted(allowed) if _similar(name, known)]
+            close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.85)
             hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(f"{name}: unknown variable{hint}; `logship --help-config` lists them all")
     return problems
-
-
-def _similar(a: str, b: str) -> bool:
-    if abs(len(a) - len(b)) > 2:
-        return False
-    common = sum(1 for x, y in zip(a, b, strict=False) if x == y)
-    return common >= max(len(a), len(b)) - 2
 
 
 def load(environ: Mapping[str, str] | None = None) -> Config:
@@ -467,9 +713,8 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         except ValueError as exc:
             shown = "<secret>" if variable.secret else repr(text)
             problems.append(f"{variable.name}={shown}: expected {exc}")
-            values[variable.name] = None
-    if problems:
-        raise ConfigError(problems)
+            # Go on with the default, so that problems between variables are reported now too.
+            values[variable.name] = variable.parse(variable.default) if variable.default is not None else None
     config = _build(values, raw, problems)
     if problems:
         raise ConfigError(problems)
@@ -518,28 +763,13 @@ def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) 
         problems.append(
             f"LOGSHIP_BUFFER_SEGMENT_BYTES={raw.get('LOGSHIP_BUFFER_SEGMENT_BYTES', '32MiB')!r}: expected at "
             f"most half of LOGSHIP_BUFFER_MAX_BYTES ({buffer.max_bytes} bytes)")
+    batch = BatchConfig(values["LOGSHIP_BATCH_MAX_LINES"], values["LOGSHIP_BATCH_MAX_BYTES"],
+                        values["LOGSHIP_BATCH_MAX_WAIT"])
     sinks: dict[str, Any] = {}
     for sink in values["LOGSHIP_SINK"]:
-        if sink == "file":
-            path = values["LOGSHIP_FILE_PATH"]
-            sinks[sink] = FileSinkConfig(
-                path=Path(path) if path else data_dir / "output" / "containers.ndjson",
-                max_bytes=values["LOGSHIP_FILE_MAX_BYTES"], keep=values["LOGSHIP_FILE_KEEP"])
-        elif sink == "stdout":
-            sinks[sink] = StdoutSinkConfig()
-        elif sink == "http":
-            if values["LOGSHIP_HTTP_URL"] is None:
-                problems.append("LOGSHIP_HTTP_URL is not set: expected an http:// or https:// URL "
-                                "(LOGSHIP_SINK includes http)")
-                continue
-            tls = _tls(values, "http")
-            _check_tls_files(tls, "http", problems)
-            sinks[sink] = HttpSinkConfig(
-                url=values["LOGSHIP_HTTP_URL"], compression=values["LOGSHIP_HTTP_COMPRESSION"],
-                headers=values["LOGSHIP_HTTP_HEADERS"], bearer_token=values["LOGSHIP_HTTP_BEARER_TOKEN"],
-                username=values["LOGSHIP_HTTP_USERNAME"], password=values["LOGSHIP_HTTP_PASSWORD"],
-                concurrency=values["LOGSHIP_HTTP_CONCURRENCY"], timeout=values["LOGSHIP_HTTP_TIMEOUT"],
-                retry_status=values["LOGSHIP_HTTP_RETRY_STATUS"], tls=tls)
+        sink_config = _sink_config(sink, values, raw, batch, data_dir, problems)
+        if sink_config is not None:
+            sinks[sink] = sink_config
     return Config(
         sinks=values["LOGSHIP_SINK"],
         data_dir=data_dir,
@@ -550,11 +780,96 @@ def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) 
         engine=engine,
         collect=collect,
         buffer=buffer,
-        batch=BatchConfig(values["LOGSHIP_BATCH_MAX_LINES"], values["LOGSHIP_BATCH_MAX_BYTES"],
-                          values["LOGSHIP_BATCH_MAX_WAIT"]),
+        batch=batch,
         retry=RetryConfig(values["LOGSHIP_RETRY_INITIAL"], values["LOGSHIP_RETRY_MAX"]),
         sink_configs=sinks,
     )
+
+
+_REQUIRED = {"http": "LOGSHIP_HTTP_URL", "loki": "LOGSHIP_LOKI_URL", "elasticsearch": "LOGSHIP_ELASTICSEARCH_URL",
+             "clickhouse": "LOGSHIP_CLICKHOUSE_URL", "otlp": "LOGSHIP_OTLP_ENDPOINT",
+             "syslog": "LOGSHIP_SYSLOG_ADDRESS", "gelf": "LOGSHIP_GELF_URL"}
+
+
+def _options(sink: str, values: Mapping[str, Any], raw: Mapping[str, str], batch: BatchConfig,
+             problems: list[str]) -> dict[str, Any]:
+    """The SinkOptions fields of one sink."""
+    prefix = f"LOGSHIP_{sink.upper()}_"
+    tls = _tls(values, sink)
+    _check_tls_files(tls, sink, problems)
+    lines, size = SINK_BATCH_DEFAULTS.get(sink, (batch.max_lines, batch.max_bytes))
+    max_lines = values.get(prefix + "BATCH_MAX_LINES") or (
+        batch.max_lines if "LOGSHIP_BATCH_MAX_LINES" in raw else lines)
+    max_bytes = values.get(prefix + "BATCH_MAX_BYTES") or (
+        batch.max_bytes if "LOGSHIP_BATCH_MAX_BYTES" in raw else size)
+    return {"concurrency": values[prefix + "CONCURRENCY"], "timeout": values[prefix + "TIMEOUT"],
+            "retry_status": values.get(prefix + "RETRY_STATUS") or frozenset(), "tls": tls,
+            "batch": BatchConfig(max_lines, max_bytes, batch.max_wait)}
+
+
+def _auth_conflicts(sink: str, values: Mapping[str, Any], problems: list[str]) -> None:
+    prefix = f"LOGSHIP_{sink.upper()}_"
+    given = [name for name in ("USERNAME", "BEARER_TOKEN", "API_KEY") if values.get(prefix + name)]
+    if len(given) > 1:
+        problems.append(f"{' and '.join(prefix + name for name in given)}: expected only one way to authenticate")
+    if values.get(prefix + "PASSWORD") and not values.get(prefix + "USERNAME") and sink != "clickhouse":
+        problems.append(f"{prefix}PASSWORD is set without {prefix}USERNAME: expected both for basic auth")
+
+
+def _sink_config(sink: str, values: Mapping[str, Any], raw: Mapping[str, str], batch: BatchConfig,
+                 data_dir: Path, problems: list[str]) -> Any:
+    """The frozen config of one sink named in LOGSHIP_SINK, or None after reporting what is missing."""
+    required = _REQUIRED.get(sink)
+    if required and values[required] is None:
+        if required in raw:  # given but invalid: already reported
+            return None
+        problems.append(f"{required} is not set: LOGSHIP_SINK includes {sink}, which needs it "
+                        f"({VARIABLES_BY_NAME[required].help})")
+        return None
+    v = values
+    if sink == "file":
+        path = v["LOGSHIP_FILE_PATH"]
+        return FileSinkConfig(path=Path(path) if path else data_dir / "output" / "containers.ndjson",
+                              max_bytes=v["LOGSHIP_FILE_MAX_BYTES"], keep=v["LOGSHIP_FILE_KEEP"])
+    if sink == "stdout":
+        return StdoutSinkConfig()
+    options = _options(sink, values, raw, batch, problems)
+    if sink in ("http", "loki", "elasticsearch"):
+        _auth_conflicts(sink, values, problems)
+    if sink == "http":
+        return HttpSinkConfig(
+            url=v["LOGSHIP_HTTP_URL"], compression=v["LOGSHIP_HTTP_COMPRESSION"], headers=v["LOGSHIP_HTTP_HEADERS"],
+            bearer_token=v["LOGSHIP_HTTP_BEARER_TOKEN"], username=v["LOGSHIP_HTTP_USERNAME"],
+            password=v["LOGSHIP_HTTP_PASSWORD"], **options)
+    if sink == "loki":
+        return LokiSinkConfig(
+            url=v["LOGSHIP_LOKI_URL"], encoding=v["LOGSHIP_LOKI_ENCODING"], labels=v["LOGSHIP_LOKI_LABELS"],
+            structured_metadata=v["LOGSHIP_LOKI_STRUCTURED_METADATA"], tenant_id=v["LOGSHIP_LOKI_TENANT_ID"],
+            max_line_bytes=v["LOGSHIP_LOKI_MAX_LINE_BYTES"], username=v["LOGSHIP_LOKI_USERNAME"],
+            password=v["LOGSHIP_LOKI_PASSWORD"], bearer_token=v["LOGSHIP_LOKI_BEARER_TOKEN"], **options)
+    if sink == "elasticsearch":
+        return ElasticsearchSinkConfig(
+            url=v["LOGSHIP_ELASTICSEARCH_URL"], index=v["LOGSHIP_ELASTICSEARCH_INDEX"],
+            pipeline=v["LOGSHIP_ELASTICSEARCH_PIPELINE"], username=v["LOGSHIP_ELASTICSEARCH_USERNAME"],
+            password=v["LOGSHIP_ELASTICSEARCH_PASSWORD"], bearer_token=v["LOGSHIP_ELASTICSEARCH_BEARER_TOKEN"],
+            api_key=v["LOGSHIP_ELASTICSEARCH_API_KEY"], **options)
+    if sink == "clickhouse":
+        return ClickHouseSinkConfig(
+            url=v["LOGSHIP_CLICKHOUSE_URL"], database=v["LOGSHIP_CLICKHOUSE_DATABASE"],
+            table=v["LOGSHIP_CLICKHOUSE_TABLE"], user=v["LOGSHIP_CLICKHOUSE_USER"],
+            password=v["LOGSHIP_CLICKHOUSE_PASSWORD"], schema=v["LOGSHIP_CLICKHOUSE_SCHEMA"],
+            create_table=v["LOGSHIP_CLICKHOUSE_CREATE_TABLE"], **options)
+    if sink == "otlp":
+        return OtlpSinkConfig(
+            endpoint=v["LOGSHIP_OTLP_ENDPOINT"], encoding=v["LOGSHIP_OTLP_ENCODING"],
+            compression=v["LOGSHIP_OTLP_COMPRESSION"], headers=v["LOGSHIP_OTLP_HEADERS"], **options)
+    if sink == "syslog":
+        transport, host, port = v["LOGSHIP_SYSLOG_ADDRESS"]
+        return SyslogSinkConfig(transport=transport, host=host, port=port, facility=v["LOGSHIP_SYSLOG_FACILITY"],
+                                max_message_bytes=v["LOGSHIP_SYSLOG_MAX_MESSAGE_BYTES"], **options)
+    if sink == "gelf":
+        return GelfSinkConfig(url=v["LOGSHIP_GELF_URL"], compression=v["LOGSHIP_GELF_COMPRESSION"], **options)
+    raise AssertionError(f"unhandled sink {sink}")  # SINK_NAMES and this function go together
 
 
 # --- documentation --------------------------------------------------------------------------------

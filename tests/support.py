@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 TEST_IMAGE = "busybox:local"
 TEST_LABEL = "logship.test"
@@ -30,6 +37,47 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s: {message}")
         time.sleep(interval)
+
+
+def http_get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    """GET ``url``: (status, body), also for 4xx/5xx answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text as ``{'name{label="value",…}': value}`` (labels sorted; no braces without labels)."""
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[metric_key(sample.name, **sample.labels)] = sample.value
+    return samples
+
+
+def metric_key(name: str, **labels: str) -> str:
+    """The key of a sample in ``parse_metrics``'s result."""
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{key}="{value}"' for key, value in sorted(labels.items())) + "}"
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 where nothing listens (connections are refused) and nobody else can bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: refused, and the port stays ours
+        yield sock.getsockname()[1]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` (VmRSS in /proc/<pid>/status), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 class DockerHarness:
@@ -97,8 +145,12 @@ class LogshipProcess:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self._log_handle: Any = None
+        self._log_offset = 0  # where the current run's log starts in log_path
+        self._health_url: str | None = None
 
     def start(self) -> None:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._health_url = None
         self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([sys.executable, "-m", "logship"], env=self.env, stdout=self._log_handle,
                                         stderr=subprocess.STDOUT, cwd=REPO_ROOT)
@@ -111,6 +163,23 @@ class LogshipProcess:
             code = self.process.wait(timeout)
         finally:
             self._close_log()
+        return code
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the running process."""
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit; returns the exit code (TimeoutExpired after ``timeout``)."""
+        assert self.process is not None
+        code = self.process.wait(timeout)
+        self._close_log()
         return code
 
     def kill(self) -> None:
@@ -133,6 +202,53 @@ class LogshipProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def run_log(self) -> str:
+        """The log of the current (latest) run only."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as file:
+            file.seek(self._log_offset)
+            return file.read().decode(errors="replace")
+
+    def health_url(self, timeout: float = 30) -> str:
+        """The health server's base URL of the current run, from its log line (waits for it)."""
+        if self._health_url is None:
+            def announced() -> str | None:
+                self.assert_alive()
+                found = re.search(r"health and metrics on (http://\S+)", self.run_log())
+                return found.group(1) if found else None
+
+            self._health_url = wait_until(announced, timeout, interval=0.1, message="the health server")
+        return self._health_url
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of ``/metrics`` (see ``parse_metrics``)."""
+        status, body = http_get(self.health_url() + "/metrics")
+        assert status == 200, f"/metrics answered {status}"
+        return parse_metrics(body.decode())
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of ``/metrics``; 0.0 when absent (a labelled counter not incremented yet)."""
+        return self.metrics().get(metric_key(name, **labels), 0.0)
+
+    def readyz(self) -> dict[str, Any]:
+        """The JSON document of ``/readyz`` (whether ready or not)."""
+        return orjson.loads(http_get(self.health_url() + "/readyz")[1])
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the running process."""
+        return rss_bytes(self.pid)
+
+    def wait_drained(self, sink: str, timeout: float = 60) -> None:
+        """Wait until ``sink`` has no record pending in the buffer and no batch in flight."""
+        def drained() -> bool:
+            self.assert_alive()
+            ready = self.readyz()
+            return (ready["buffer"]["records_pending"].get(sink) == 0
+                    and ready["sinks"].get(sink, {}).get("in_flight") == 0)
+
+        wait_until(drained, timeout, message=f"sink {sink} drained")
 
     def records(self) -> list[dict[str, Any]]:
         """Every record written so far (rotated files first, oldest first)."""
@@ -165,3 +281,103 @@ class LogshipProcess:
     def assert_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"logship exited with {self.process.returncode}\n{self.log_text()[-4000:]}")
+
+
+class ReceiverProcess:
+    """``python -m tests.fakes.http_receiver`` as a process, scripted through its control port.
+
+    ``start()`` waits until it listens; ``url`` is what ``LOGSHIP_HTTP_URL`` should be. Lines it
+    accepted are in ``out``, one line per record; every POST is in ``requests_log``.
+    """
+
+    def __init__(self, tmp_path: Path, name: str = "receiver") -> None:
+        self.out = tmp_path / f"{name}.ndjson"
+        self.requests_log = tmp_path / f"{name}-requests.ndjson"
+        self.log_path = tmp_path / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.base_url = ""
+        self.control_url = ""
+        self._log_handle: Any = None
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "ingest"
+
+    def start(self, *args: str, port: int = 0, timeout: float = 20) -> None:
+        """Start listening (``args``: more command-line options, e.g. ``--delay 60``)."""
+        self._log_handle = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.http_receiver", "--port", str(port), "--out", str(self.out),
+             "--requests", str(self.requests_log), "--control-port", "0", *args],
+            stdout=subprocess.PIPE, stderr=self._log_handle, cwd=REPO_ROOT)
+        lines: queue.Queue[bytes] = queue.Queue()
+        stdout = self.process.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: [lines.put(line) for line in iter(stdout.readline, b"")],
+                         daemon=True).start()
+        for prefix in ("listening on ", "control on "):
+            try:
+                line = lines.get(timeout=timeout).decode().strip()
+            except queue.Empty:
+                raise AssertionError(f"the receiver did not say {prefix!r} within {timeout}s") from None
+            assert line.startswith(prefix), line
+            if prefix == "listening on ":
+                self.base_url = line.removeprefix(prefix)
+            else:
+                self.control_url = line.removeprefix(prefix)
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST (with ``body``) or GET (without) a control endpoint; returns the receiver's state."""
+        data = orjson.dumps(body) if body is not None else None
+        request = urllib.request.Request(self.control_url + path, data=data,
+                                         method="GET" if data is None else "POST")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return orjson.loads(response.read())
+
+    def down(self) -> None:
+        """Stop listening: connections are refused until ``up()``."""
+        self.control("down", {})
+
+    def up(self) -> None:
+        """Listen again on the same port."""
+        self.control("up", {})
+
+    def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
+        """Answer the next ``times`` POSTs (after those already scripted) with ``status``."""
+        self.control("fail", {"status": status, "times": times, "headers": headers or {}})
+
+    def clear(self) -> None:
+        self.control("clear", {})
+
+    def set_delay(self, seconds: float) -> None:
+        self.control("delay", {"seconds": seconds})
+
+    def stats(self) -> dict[str, Any]:
+        """``{"listening", "pending", "requests", "lines", "scripted"}``."""
+        return self.control("stats")
+
+    def lines(self) -> list[bytes]:
+        """Every line accepted so far, in order."""
+        return self.out.read_bytes().splitlines() if self.out.exists() else []
+
+    def messages(self) -> list[str]:
+        """The ``message`` of every record accepted so far, in order."""
+        return [orjson.loads(line)["message"] for line in self.lines()]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every POST answered so far (see the receiver's module docstring)."""
+        if not self.requests_log.exists():
+            return []
+        return [orjson.loads(line) for line in self.requests_log.read_bytes().splitlines()]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None

@@ -136,7 +136,7 @@ def _parse(raw: bytes) -> dict[str, dict[str, Mark]]:
             if stream not in ("stdout", "stderr") or not isinstance(value, list) or len(value) != 2:
                 raise ValueError(f"container {cid}: bad stream entry {stream!r}")
             timestamp = normalise_timestamp(str(value[0]).encode())
-            if timestamp is None or not isinstance(value[1], int) or value[1] < 0:
+            if timestamp is None or type(value[1]) is not int or value[1] < 0:
                 raise ValueError(f"container {cid}: bad mark {value!r}")
             parsed[stream] = Mark(timestamp, value[1])
         marks[cid] = parsed

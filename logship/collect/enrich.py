@@ -10,6 +10,7 @@ and the reason logged once.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -147,7 +148,7 @@ class Enricher:
         service_id = labels.get("com.docker.swarm.service.id")
         service_labels = await self._labels_of_service(service_id) if service_id else None
         fields = container_fields(inspect, self._node, service_labels)
-        return merge(fields, self._extra) if self._extra else fields
+        return merge(fields, copy.deepcopy(self._extra)) if self._extra else fields
 
     async def _labels_of_service(self, service_id: str) -> dict[str, str] | None:
         if service_id in self._service_labels:

@@ -41,14 +41,20 @@ def _matches(labels: Mapping[str, str], selector: tuple[str, str | None]) -> boo
     return key in labels and (value is None or labels[key] == value)
 
 
+_CGROUP_ID = re.compile(r"^\d+:[^:]*:.*?/docker[/-]([0-9a-f]{64})", re.M)
+# The mount of /etc/hostname names the container's own folder; other mounts (shared IPC of another
+# container, say) may name other containers.
+_HOSTNAME_MOUNT_ID = re.compile(r"/containers/([0-9a-f]{64})/hostname /etc/hostname ")
+
+
 def own_container_id(mountinfo: str | None = None, cgroup: str | None = None) -> str | None:
     """logship's own container id when it runs in a container, else None.
 
-    cgroup v1 names the container in ``/proc/self/cgroup``; under cgroup v2 the id shows in the
-    mounts Docker makes for ``/etc/hostname`` and friends (``/proc/self/mountinfo``).
+    cgroup v1 names the container in ``/proc/self/cgroup``; under cgroup v2 it shows in the mount
+    Docker makes for ``/etc/hostname`` (``/proc/self/mountinfo``).
     """
-    pattern = re.compile(r"(?:/docker/|/docker-|/containers/)([0-9a-f]{64})")
-    for text, path in ((cgroup, "/proc/self/cgroup"), (mountinfo, "/proc/self/mountinfo")):
+    for text, path, pattern in ((cgroup, "/proc/self/cgroup", _CGROUP_ID),
+                                (mountinfo, "/proc/self/mountinfo", _HOSTNAME_MOUNT_ID)):
         if text is None:
             try:
                 with open(path) as handle:

@@ -26,6 +26,8 @@ PARTIAL_CHUNK = 16384
 # No real frame comes near this; a larger length means the framing is lost.
 MAX_FRAME = 4 * 1024 * 1024
 
+# A raw entry longer than this holds the timestamp of a following 16 KiB piece.
+_LONG_ENTRY = PARTIAL_CHUNK + 32
 _HEADER = struct.Struct(">BxxxL")
 _HEADER_SIZE = 8
 
@@ -88,7 +90,12 @@ class MuxDecoder:
 
 
 class RawDecoder:
-    """Decoder for the raw (TTY) logs stream: every entry is stdout."""
+    """Decoder for the raw (TTY) logs stream: every entry is stdout.
+
+    An entry ends at its newline, or where dockerd put the timestamp of the next 16 KiB piece of a
+    long line; what is held never grows much past one piece (a TTY progress bar redrawn with ``\r``
+    is one endless line).
+    """
 
     def __init__(self) -> None:
         self._pending = b""
@@ -97,20 +104,26 @@ class RawDecoder:
     def feed(self, data: bytes) -> list[Frame]:
         buf = self._pending + data if self._pending else data
         cut = buf.rfind(b"\n") + 1
-        if not cut:
-            self._pending = buf
-            return []
-        self._pending = buf[cut:]
         frames: list[Frame] = []
         start = 0
         while start < cut:
             stop = buf.index(b"\n", start) + 1  # bytes.splitlines would also split at a lone \r
-            entry = buf[start:stop]
-            if stop - start > PARTIAL_CHUNK + 32:
-                frames.extend(_split_long_entry(entry))
+            if stop - start > _LONG_ENTRY:
+                frames.extend(_split_long_entry(buf[start:stop]))
             else:
-                frames.append((STDOUT, entry))
+                frames.append((STDOUT, buf[start:stop]))
             start = stop
+        rest = buf[cut:]
+        if len(rest) > _LONG_ENTRY:
+            pieces = _split_long_entry(rest)
+            frames.extend(pieces[:-1])
+            rest = pieces[-1][1]
+            if len(rest) > 2 * _LONG_ENTRY:
+                # Not dockerd's shape (no timestamp after 16 KiB): release it rather than hold it forever.
+                self.malformed["unterminated_entry"] += 1
+                frames.append((STDOUT, rest))
+                rest = b""
+        self._pending = rest
         return frames
 
     def finish(self) -> list[Frame]:
@@ -118,7 +131,7 @@ class RawDecoder:
         rest, self._pending = self._pending, b""
         if not rest:
             return []
-        return _split_long_entry(rest) if len(rest) > PARTIAL_CHUNK + 32 else [(STDOUT, rest)]
+        return _split_long_entry(rest) if len(rest) > _LONG_ENTRY else [(STDOUT, rest)]
 
 
 def _split_long_entry(entry: bytes) -> list[Frame]:

@@ -199,17 +199,20 @@ class LineAssembler:
         return out
 
     def _continue_line(self, out: list[bytes], state: _Stream, message: bytes) -> None:
-        if state.pending_size + len(message) > self.max_line_bytes:
-            self._emit_part(out, state, last=False)
         state.pending.append(message)
         state.pending_size += len(message)
         state.pending_count = state.count
-        if message.endswith(b"\n") or len(message) != PARTIAL_CHUNK:
+        final = message.endswith(b"\n") or len(message) != PARTIAL_CHUNK
+        # The newline is not part of the line: a line of exactly max_line_bytes stays whole.
+        newline = (2 if message.endswith(b"\r\n") else 1) if final and message.endswith(b"\n") else 0
+        while state.pending_size - newline > self.max_line_bytes:
+            self._emit_part(out, state)
+        if final:
             self._flush(out, state)
 
     def _flush(self, out: list[bytes], state: _Stream) -> None:
         if state.parts:
-            self._emit_part(out, state, last=True)
+            self._emit_last_part(out, state)
         else:
             self._emit(out, state, state.pending_ts, state.pending)
         state.pending = []
@@ -217,20 +220,23 @@ class LineAssembler:
         state.done_ts = state.pending_ts
         state.done_count = state.pending_count
 
-    def _emit_part(self, out: list[bytes], state: _Stream, *, last: bool) -> None:
-        state.parts += 1
+    def _emit_part(self, out: list[bytes], state: _Stream) -> None:
+        """Emit the first max_line_bytes of the held line (cut at a character boundary); keep the rest."""
         joined = b"".join(state.pending)
-        if not last:
-            # The rest of a character split by the cut starts the next part.
-            cut = complete_utf8_prefix(joined)
-            joined, rest = joined[:cut], joined[cut:]
-            state.pending = [rest] if rest else []
-            state.pending_size = len(rest)
+        cut = complete_utf8_prefix(joined[:self.max_line_bytes])
+        rest = joined[cut:]
+        state.pending = [rest]
+        state.pending_size = len(rest)
+        state.parts += 1
         self.cut += state.parts == 1
-        marker = b',"partial":{"ordinal":%d,"last":%b}' % (state.parts, b"true" if last else b"false")
-        self._encode(out, state, state.pending_ts, _strip_newline(joined), marker)
-        if last:
-            state.parts = 0
+        self._encode(out, state, state.pending_ts, joined[:cut],
+                     b',"partial":{"ordinal":%d,"last":false}' % state.parts)
+
+    def _emit_last_part(self, out: list[bytes], state: _Stream) -> None:
+        state.parts += 1
+        self._encode(out, state, state.pending_ts, _strip_newline(b"".join(state.pending)),
+                     b',"partial":{"ordinal":%d,"last":true}' % state.parts)
+        state.parts = 0
 
     def _emit(self, out: list[bytes], state: _Stream, timestamp: bytes, pieces: list[bytes]) -> None:
         message = pieces[0] if len(pieces) == 1 else b"".join(pieces)

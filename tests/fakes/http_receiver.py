@@ -11,13 +11,25 @@ answers ``HEAD``/``GET`` with 200 (healthchecks), and can be scripted:
 - ``down()`` / ``up()``: stop listening (connection refused) and listen again on the same port.
 
 Lines of POSTs answered 2xx are kept in ``lines`` (and appended to ``out`` when given); every POST is
-noted in ``requests``. A body without its final newline is refused with 400 (NDJSON requires it).
+noted in ``requests`` (and appended to ``requests_log`` when given, one JSON object per line: ``arrived``
+and ``answered`` as Unix times, ``status``, ``lines``, ``body_bytes``, and ``digest``, a hash of the
+body as sent, which is the same for every attempt of one batch). ``pending`` counts the POSTs being
+answered. A body without its final newline is refused with 400 (NDJSON requires it).
 
 As a process (end-to-end tests point a real logship at it)::
 
     python -m tests.fakes.http_receiver --port 0 --out /tmp/lines.ndjson [--fail 503 --times 2]
+        [--requests /tmp/requests.ndjson] [--control-port 0]
 
-prints ``listening on http://127.0.0.1:PORT/`` once ready and runs until SIGTERM/SIGINT.
+prints ``listening on http://127.0.0.1:PORT/`` once ready (then, with ``--control-port``, ``control on
+http://127.0.0.1:CPORT/``) and runs until SIGTERM/SIGINT. The control server, which keeps listening
+while the receiver is down, scripts the receiver at run time, with JSON bodies:
+
+- ``POST /down``, ``POST /up``;
+- ``POST /fail`` ``{"status": 429, "times": 3, "headers": {"Retry-After": "2"}}``;
+- ``POST /clear``: forget the scripted answers not used yet;
+- ``POST /delay`` ``{"seconds": 30}``;
+- ``GET /stats``: ``{"listening", "pending", "requests", "lines", "scripted"}``.
 """
 
 from __future__ import annotations
@@ -26,9 +38,12 @@ import argparse
 import asyncio
 import contextlib
 import gzip
+import hashlib
+import json
 import signal
 import ssl
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +69,9 @@ class Received:
     body_bytes: int
     lines: int
     headers: dict[str, str]
+    arrived: float = 0.0  # Unix time at which the request's headers were read
+    answered: float = 0.0  # Unix time of the answer
+    digest: str = ""  # hash of the body as sent: equal for every attempt of one batch
 
 
 def decode_body(body: bytes, encoding: str) -> bytes:
@@ -75,11 +93,15 @@ class HttpReceiver:
     """The fake store (see the module docstring). Use as ``async with HttpReceiver() as receiver``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, out: Path | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, requests_log: Path | None = None,
+                 shutdown_timeout: float = 60.0) -> None:
         self.host = host
         self.port = port
         self.out = out
+        self.requests_log = requests_log
         self.ssl_context = ssl_context
+        self.shutdown_timeout = shutdown_timeout  # how long stop()/down() wait for POSTs being answered
+        self.pending = 0
         self.max_body: int | None = None
         self.require_authorization: str | None = None
         self.delay = 0.0
@@ -99,6 +121,20 @@ class HttpReceiver:
         """Answer the next ``times`` POSTs (after those already scripted) with ``status``."""
         self._script.extend(Answer(status, headers or {}, body) for _ in range(times))
 
+    def clear(self) -> None:
+        """Forget the scripted answers not used yet."""
+        self._script.clear()
+
+    @property
+    def scripted(self) -> int:
+        """Scripted answers not used yet."""
+        return len(self._script)
+
+    @property
+    def listening(self) -> bool:
+        """Whether the receiver accepts connections (started and not down)."""
+        return self._runner is not None
+
     @property
     def statuses(self) -> list[int]:
         """The status of every POST answered so far, in order."""
@@ -110,7 +146,7 @@ class HttpReceiver:
         app.router.add_route("POST", "/{tail:.*}", self._post)
         app.router.add_get("/{tail:.*}", self._probe)  # HEAD too
         # auto_decompress=False: the body must be decoded here, as a store would, to test Content-Encoding.
-        runner = web.AppRunner(app, access_log=None, auto_decompress=False)
+        runner = web.AppRunner(app, access_log=None, auto_decompress=False, shutdown_timeout=self.shutdown_timeout)
         await runner.setup()
         await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
         self._runner = runner
@@ -148,15 +184,30 @@ class HttpReceiver:
         return wanted is not None and request.headers.get("Authorization") != wanted
 
     async def _post(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        answer, lines = self._answer(request, body)
-        self.requests.append(Received(answer.status, len(body), len(lines), dict(request.headers)))
-        if 200 <= answer.status < 300:
-            self.lines.extend(lines)
-            self._write_out(lines)
+        arrived = time.time()
+        self.pending += 1
+        try:
+            body = await request.read()
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            answer, lines = self._answer(request, body)
+            received = Received(answer.status, len(body), len(lines), dict(request.headers), arrived, time.time(),
+                                hashlib.blake2b(body, digest_size=8).hexdigest())
+            self.requests.append(received)
+            if 200 <= answer.status < 300:
+                self.lines.extend(lines)
+                self._write_out(lines)
+            self._log_request(received)
+        finally:
+            self.pending -= 1
         return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+
+    def _log_request(self, received: Received) -> None:
+        if self.requests_log is not None:
+            entry = {"arrived": received.arrived, "answered": received.answered, "status": received.status,
+                     "lines": received.lines, "body_bytes": received.body_bytes, "digest": received.digest}
+            with open(self.requests_log, "a") as file:
+                file.write(json.dumps(entry) + "\n")
 
     def _write_out(self, lines: list[bytes]) -> None:
         # Small appends, and only in tests: blocking the loop for them is fine.
@@ -180,6 +231,72 @@ class HttpReceiver:
         return Answer(200), text[:-1].split(b"\n") if text else []
 
 
+class ControlServer:
+    """Scripts a receiver at run time over HTTP (see the module docstring); listens while it is down."""
+
+    def __init__(self, receiver: HttpReceiver, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.receiver = receiver
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/down", self._down)
+        app.router.add_post("/up", self._up)
+        app.router.add_post("/fail", self._fail)
+        app.router.add_post("/clear", self._clear)
+        app.router.add_post("/delay", self._delay)
+        app.router.add_get("/stats", self._stats)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, self.host, self.port).start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _state(self) -> web.Response:
+        receiver = self.receiver
+        return web.json_response({"listening": receiver.listening, "pending": receiver.pending,
+                                  "requests": len(receiver.requests), "lines": len(receiver.lines),
+                                  "scripted": receiver.scripted})
+
+    async def _down(self, request: web.Request) -> web.Response:
+        if self.receiver.listening:
+            await self.receiver.down()
+        return self._state()
+
+    async def _up(self, request: web.Request) -> web.Response:
+        if not self.receiver.listening:
+            await self.receiver.up()
+        return self._state()
+
+    async def _fail(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        self.receiver.fail(int(spec["status"]), int(spec.get("times", 1)), spec.get("headers") or None,
+                           str(spec.get("body", "")).encode())
+        return self._state()
+
+    async def _clear(self, request: web.Request) -> web.Response:
+        self.receiver.clear()
+        return self._state()
+
+    async def _delay(self, request: web.Request) -> web.Response:
+        self.receiver.delay = float((await request.json())["seconds"])
+        return self._state()
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return self._state()
+
+
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.http_receiver", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,6 +311,10 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--authorization", help="require this exact Authorization header")
     parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", help="private key of --tls-cert")
+    parser.add_argument("--requests", type=Path, help="every POST is appended here as a line of JSON")
+    parser.add_argument("--control-port", type=int, help="serve the control API on this port (0: a free one)")
+    parser.add_argument("--shutdown-timeout", type=float, default=2.0,
+                        help="seconds to wait for POSTs being answered when going down or stopping")
     return parser.parse_args(argv)
 
 
@@ -202,20 +323,31 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)
-    receiver = HttpReceiver(args.host, args.port, out=args.out, ssl_context=context)
+    receiver = HttpReceiver(args.host, args.port, out=args.out, ssl_context=context, requests_log=args.requests,
+                            shutdown_timeout=args.shutdown_timeout)
     receiver.max_body = args.max_body
     receiver.delay = args.delay
     receiver.require_authorization = args.authorization
     if args.fail:
         receiver.fail(args.fail, args.times, {"Retry-After": args.retry_after} if args.retry_after else None)
     args.out.touch()
+    if args.requests:
+        args.requests.touch()
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopped.set)
+    control = ControlServer(receiver, args.host, args.control_port) if args.control_port is not None else None
     async with receiver:
         print(f"listening on {receiver.url.removesuffix('ingest')}", flush=True)
-        await stopped.wait()
+        if control is not None:
+            await control.start()
+            print(f"control on {control.url}", flush=True)
+        try:
+            await stopped.wait()
+        finally:
+            if control is not None:
+                await control.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
