@@ -42,6 +42,7 @@ async def run_checks(config: Config, out: TextIO | None = None) -> bool:
         report(False, "data dir", f"cannot create {config.data_dir}: {exc.strerror}")
     for sink in build_sinks(config):
         try:
+            await sink.start()
             await sink.healthcheck()
             report(True, f"sink {sink.name}", "reachable")
         except SinkError as exc:

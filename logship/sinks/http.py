@@ -17,21 +17,18 @@ retry.
 from __future__ import annotations
 
 import asyncio
-import base64
 import gzip
 import re
 from collections.abc import Mapping
 from types import ModuleType
 
-import aiohttp
 from yarl import URL
 
-from logship import __version__
 from logship.config import HttpSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, rejected, retry
 from logship.ship.retry import parse_retry_after
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.tls import ssl_context
+from logship.sinks.transport import HttpTransport, auth_headers
 
 COMPRESSIONS = ("none", "gzip", "zstd")
 _GZIP_LEVEL = 1
@@ -112,31 +109,12 @@ def request_headers(config: HttpSinkConfig) -> dict[str, str]:
     Raises SinkError (not retriable) for contradictory settings.
     """
     headers = dict(config.headers)
-    basic = config.username is not None or config.password is not None
-    explicit = any(name.lower() == "authorization" for name in headers)
-    if explicit and (config.bearer_token is not None or basic):
+    auth = auth_headers("LOGSHIP_HTTP_", username=config.username, password=config.password,
+                        bearer_token=config.bearer_token)
+    if auth and any(name.lower() == "authorization" for name in headers):
         raise SinkError("LOGSHIP_HTTP_HEADERS sets Authorization and so do the token or user settings: "
                         "give only one", retriable=False)
-    if config.bearer_token is not None and basic:
-        raise SinkError("set either LOGSHIP_HTTP_BEARER_TOKEN or LOGSHIP_HTTP_USERNAME/PASSWORD, not both",
-                        retriable=False)
-    if config.bearer_token is not None:
-        headers["Authorization"] = f"Bearer {config.bearer_token}"
-    elif basic:
-        if not config.username or ":" in config.username:
-            raise SinkError("LOGSHIP_HTTP_USERNAME must be set, without ':', for basic authentication",
-                            retriable=False)
-        token = base64.b64encode(f"{config.username}:{config.password or ''}".encode()).decode("ascii")
-        headers["Authorization"] = f"Basic {token}"
-    return headers
-
-
-def _tls_reason(exc: aiohttp.ClientSSLError) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        error = exc.certificate_error
-        message = getattr(error, "verify_message", None)
-        return f"TLS: certificate verify failed: {message}" if message else f"TLS: {error}"
-    return f"TLS: {exc.os_error}"
+    return {**headers, **auth}
 
 
 class HttpSink:
@@ -147,63 +125,31 @@ class HttpSink:
     def __init__(self, config: HttpSinkConfig) -> None:
         check_compression(config.compression)
         self.config = config
-        self._headers = {"User-Agent": f"logship/{__version__}", **request_headers(config)}
         self._origin = str(URL(config.url).origin()) + "/"
-        self._session: aiohttp.ClientSession | None = None
+        self._transport = HttpTransport(self.name, config.tls, config.timeout, config.concurrency,
+                                        request_headers(config))
 
     async def start(self) -> None:
         """Open the session (TLS files are loaded here)."""
-        if self._session is not None:
-            return
-        connector = aiohttp.TCPConnector(limit=self.config.concurrency,
-                                         ssl=ssl_context(self.config.tls, sink=self.name))
-        self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
-                                              timeout=aiohttp.ClientTimeout(total=self.config.timeout))
-
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("HttpSink.start() must be awaited first")
-        return self._session
+        await self._transport.start()
 
     async def send(self, batch: Batch) -> Outcome:
         """POST ``batch`` and classify the answer; no answer at all becomes a RETRY."""
-        session = self._require_session()
         if batch.nbytes >= _THREAD_ENCODE_BYTES and self.config.compression != "none":
             body, headers = await asyncio.to_thread(encode, batch, self.config.compression)
         else:
             body, headers = encode(batch, self.config.compression)
-        try:
-            async with session.post(self.config.url, data=body, headers=headers,
-                                    allow_redirects=False) as response:
-                answer = await response.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            return retry("timeout", detail=f"no answer within {self.config.timeout:g}s")
-        except aiohttp.ClientSSLError as exc:
-            return retry("tls", detail=_tls_reason(exc))
-        except aiohttp.ClientError as exc:
-            return retry("connect", detail=f"{type(exc).__name__}: {exc}")
-        return classify(response.status, response.headers, answer, self.config.retry_status)
+        answer = await self._transport.post(self.config.url, body, headers)
+        if isinstance(answer, Outcome):
+            return answer
+        return classify(answer.status, answer.headers, answer.body, self.config.retry_status)
 
     async def healthcheck(self) -> None:
         """HEAD the URL's origin: any answer below 500 but 401/403 means reachable, else SinkError."""
-        session = self._require_session()
-        try:
-            async with session.head(self._origin, allow_redirects=False) as response:
-                status = response.status
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise SinkError(f"{self._origin}: no answer within {self.config.timeout:g}s") from exc
-        except aiohttp.ClientSSLError as exc:
-            # A certificate is a configuration problem: waiting does not help.
-            raise SinkError(f"{self._origin}: {_tls_reason(exc)}", retriable=False) from exc
-        except aiohttp.ClientError as exc:
-            raise SinkError(f"{self._origin}: cannot connect: {exc}") from exc
-        if status in (401, 403):
-            raise SinkError(f"{self._origin}: credentials refused (HTTP {status})", retriable=False)
-        if status >= 500:
-            raise SinkError(f"{self._origin}: answered HTTP {status}")
+        answer = await self._transport.probe(self._origin, method="HEAD")
+        if answer.status >= 500:
+            raise SinkError(f"{self._origin}: answered HTTP {answer.status}")
 
     async def aclose(self) -> None:
         """Close the session and its connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._transport.aclose()

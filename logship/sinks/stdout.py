@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import BinaryIO
 
+from logship.config import StdoutSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, retry
 from logship.sinks.base import Batch
 from logship.sinks.file import encode
@@ -16,7 +17,7 @@ class StdoutSink:
     name = "stdout"
     concurrency = 1
 
-    def __init__(self, stream: BinaryIO | None = None) -> None:
+    def __init__(self, config: StdoutSinkConfig | None = None, stream: BinaryIO | None = None) -> None:
         self._stream = stream or sys.stdout.buffer
 
     async def start(self) -> None:
