@@ -40,7 +40,12 @@ async def run_checks(config: Config, out: TextIO | None = None) -> bool:
         report(writable, "data dir", f"{config.data_dir} is {'writable' if writable else 'not writable'}")
     except OSError as exc:
         report(False, "data dir", f"cannot create {config.data_dir}: {exc.strerror}")
-    for sink in build_sinks(config):
+    try:
+        sinks = build_sinks(config)
+    except SinkError as exc:
+        report(False, "sinks", str(exc))
+        return passed
+    for sink in sinks:
         try:
             await sink.start()
             await sink.healthcheck()

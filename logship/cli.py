@@ -71,6 +71,7 @@ def run_agent(config: Config) -> int:
 
 async def _run_agent(config: Config) -> int:
     from logship.agent import Agent
+    from logship.sinks.base import SinkError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -84,7 +85,11 @@ async def _run_agent(config: Config) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    agent = Agent(config)
+    try:
+        agent = Agent(config)
+    except SinkError as exc:  # a sink refuses its settings (auth conflict, missing optional module)
+        print(f"logship: configuration problem: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         await agent.run(stop)
     except Exception:
