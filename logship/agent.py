@@ -85,6 +85,7 @@ class Agent:
                                    self.checkpoints, self.metrics)
         shipper_tasks = []
         for sink in self.sinks:
+            self.metrics.register_sink(sink.name)
             sink_batch = getattr(config.sink_configs.get(sink.name), "batch", None)
             shipper = Shipper(sink, self.buffer.reader(sink.name), sink_batch or config.batch, config.retry,
                               _concurrency(sink), config.data_dir / "dead-letter", self.metrics)
@@ -136,7 +137,7 @@ class Agent:
         return {"ready": engine and buffer_open,
                 "engine": {"connected": engine, "error": "" if engine else (
                     self.discovery.last_error if self.discovery else "not started")},
-                "buffer": {"open": buffer_open, **self.buffer.stats()},
+                "buffer": {"open": buffer_open, "max_bytes": self.config.buffer.max_bytes, **self.buffer.stats()},
                 "sinks": sinks,
                 "containers_followed": len(self.supervisor.tailers) if self.supervisor else 0}
 

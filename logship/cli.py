@@ -1,4 +1,4 @@
-"""Command line: ``logship [run|check|version]``. The only place that decides exit codes.
+"""Command line: ``logship [run|check|status|version]``. The only place that decides exit codes.
 
 Exit codes: 0 success (also after a graceful drain), 1 a runtime failure or a failed check,
 2 bad configuration (every problem printed, one per line), 3 a second signal forced the exit.
@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the agent (the default)")
     commands.add_parser("check", help="validate the configuration and try the engine and every sink")
+    status = commands.add_parser("status", help="show a running agent's state (reads its /readyz and /debug/tailers)")
+    status.add_argument("--url", help="the agent's health server (default: from LOGSHIP_LISTEN)")
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -47,9 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(f"logship {__version__}")
         return EXIT_OK
+    if args.command == "status":
+        return _status(args.url)
     try:
         config = load()
     except ConfigError as exc:
+        if args.command == "check":
+            for problem in exc.problems:
+                print(f"FAIL configuration: {problem}", flush=True)
+            return EXIT_CONFIG
         print(f"logship: {len(exc.problems)} configuration problem(s):", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
@@ -62,6 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return EXIT_OK if asyncio.run(run_checks(config)) else EXIT_FAILURE
     return run_agent(config)
+
+
+def _status(url: str | None) -> int:
+    from logship.config import VARIABLES_BY_NAME
+    from logship.status import show
+
+    if url is None:
+        listen = os.environ.get("LOGSHIP_LISTEN", VARIABLES_BY_NAME["LOGSHIP_LISTEN"].default or "")
+        try:
+            host, port = VARIABLES_BY_NAME["LOGSHIP_LISTEN"].parse(listen)
+        except ValueError as exc:
+            print(f"LOGSHIP_LISTEN={listen!r}: expected {exc}; or give --url", file=sys.stderr)
+            return EXIT_CONFIG
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+        url = f"http://{host}:{port}"
+    return EXIT_OK if show(url.rstrip("/"), sys.stdout) else EXIT_FAILURE
 
 
 def run_agent(config: Config) -> int:

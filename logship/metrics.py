@@ -66,3 +66,11 @@ class Metrics:
         self.oldest_unshipped_age = Gauge("logship_oldest_unshipped_age_seconds",
                                           "Age of the oldest record not yet delivered, by sink.", ["sink"],
                                           registry=r)
+        for stream in ("stdout", "stderr"):
+            self.lines_read.labels(stream=stream)
+
+    def register_sink(self, sink: str) -> None:
+        """Create a sink's series at zero, so that dashboards see them before the first batch."""
+        for counter in (self.lines_shipped, self.bytes_shipped, self.lines_rejected):
+            counter.labels(sink=sink)
+        self.oldest_unshipped_age.labels(sink=sink)
