@@ -301,6 +301,23 @@ cleanup_test_objects() {
   ci_done cleanup_test_objects "$t0" "removed ${#services[@]} service(s) labelled $CI_TEST_LABEL and ${#containers[@]} container(s) (labelled or their tasks)"
 }
 
+# ---------------------------------------------------------------- stores
+
+# The stores that run here, for the sink tests against real servers
+# (tests/servers/): Debian's ClickHouse 18.16 (HTTP interface) and rsyslog
+# with its GnuTLS driver (RFC 5425). Installed under the policy-rc.d of
+# ci_apt_install, so no service is started: the tests start their own
+# servers on free loopback ports and stop them afterwards.
+CI_STORE_PACKAGES=(clickhouse-server clickhouse-client rsyslog rsyslog-gnutls)
+
+# Prints ensure_apt_packages' one line (installed / already installed).
+ensure_store_packages() {
+  ensure_apt_packages "${CI_STORE_PACKAGES[@]}"
+  command -v clickhouse-server >/dev/null 2>&1 || [[ -x /usr/sbin/clickhouse-server ]] ||
+    ci_die "clickhouse-server is installed but its binary is missing"
+  [[ -x /usr/sbin/rsyslogd ]] || ci_die "rsyslog is installed but /usr/sbin/rsyslogd is missing"
+}
+
 # ---------------------------------------------------------------- python
 
 ensure_python_deps() {

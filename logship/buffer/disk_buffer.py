@@ -138,6 +138,7 @@ class DiskBuffer:
         self._room = asyncio.Event()
         self._room_lock = asyncio.Lock()  # FIFO among blocked appenders
         self._room_waiters = 0
+        self._blocked: dict[object, float] = {}  # per blocked append: up to when its wait is counted
         self._bad_crc: set[tuple[int, int]] = set()  # (segment, offset) already counted
 
         self._readers = {sink: BufferReader(self, sink) for sink in self._sinks}
@@ -302,7 +303,8 @@ class DiskBuffer:
 
     async def _wait_for_room(self, size: int) -> None:
         """``block``: wait, first come first served, until acknowledgements free enough room."""
-        started = time.monotonic()
+        waiter = object()
+        self._blocked[waiter] = time.monotonic()
         self._room_waiters += 1
         try:
             async with self._room_lock:
@@ -314,9 +316,20 @@ class DiskBuffer:
                     await self._room.wait()
         finally:
             self._room_waiters -= 1
-            self._metrics.buffer_blocked_seconds.inc(time.monotonic() - started)
+            self._count_blocked()
+            del self._blocked[waiter]
         if self._closed:
             raise BufferClosedError("the buffer was closed while waiting for room")
+
+    def _count_blocked(self) -> None:
+        """Add the time blocked appends waited since last counted: also while they still wait, so that
+        ``logship_buffer_blocked_seconds_total`` grows during a block (called every ``fsync_interval``)."""
+        if not self._blocked:
+            return
+        now = time.monotonic()
+        self._metrics.buffer_blocked_seconds.inc(sum(now - since for since in self._blocked.values()))
+        for waiter in self._blocked:
+            self._blocked[waiter] = now
 
     def _drop_oldest(self, size: int) -> None:
         """``drop_oldest``: delete the oldest segments, acknowledged or not, until ``size`` fits."""
@@ -339,7 +352,9 @@ class DiskBuffer:
     def _unacked_in(self, segment: _Segment) -> int:
         if not self._reader_list:
             return 0
-        slowest = min(reader._acked_index for reader in self._reader_list)
+        # Records read but not yet acknowledged are not lost with the segment: the shipper holds them
+        # and delivers them (only a batch of them cut short by shutdown is lost uncounted).
+        slowest = min(reader._index for reader in self._reader_list)
         return max(0, segment.end_index - max(segment.first_index, slowest))
 
     def _forget(self, segment: _Segment) -> None:
@@ -450,6 +465,7 @@ class DiskBuffer:
                     await self._stop.wait()
             if self._stop.is_set():
                 return
+            self._count_blocked()
             try:
                 if not self._always:
                     await self._sync()

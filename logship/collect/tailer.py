@@ -123,6 +123,9 @@ class Tailer:
             except FramingLost as exc:
                 backoff = await self._pause(f"framing lost: {exc}", "framing", backoff)
                 continue
+            except OSError as exc:  # the buffer could not be written (disk full): Docker still holds the logs
+                backoff = await self._pause(f"buffer: {exc}", "buffer", backoff)
+                continue
             except EngineError as exc:
                 if self._interrupted:  # dropped on purpose by wake(new_run=True)
                     self._interrupted = False

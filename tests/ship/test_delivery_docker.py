@@ -112,13 +112,20 @@ def test_outage_then_503_then_429_every_line_arrives(docker: DockerHarness, logs
 
     receiver.down()
     outage_started = time.monotonic()
-    writers = [docker.run(seq_writer(f"c{i}", 50_000), name=f"outage-{docker.run_id}-{i}") for i in range(4)]
-    for i in range(4):
-        expected |= expected_lines(f"c{i}", 50_000)
+    # Two waves of two writers (at 0 s and 15 s): memory must not grow with what piles up in the buffer.
+    writers = []
     rss_peak = rss_before
-    while time.monotonic() - outage_started < 30:
+    series = []  # (seconds into the outage, RSS, records buffered so far)
+    while (elapsed := time.monotonic() - outage_started) < 30:
+        if len(writers) < 4 and elapsed >= 15 * (len(writers) // 2):
+            for i in (len(writers), len(writers) + 1):
+                writers.append(docker.run(seq_writer(f"c{i}", 50_000), name=f"outage-{docker.run_id}-{i}"))
+                expected |= expected_lines(f"c{i}", 50_000)
+        rss = logship.rss_bytes()
+        rss_peak = max(rss_peak, rss)
+        if not series or elapsed - series[-1][0] >= 5:
+            series.append((elapsed, rss, logship.metric("logship_buffer_lines_written_total")))
         time.sleep(0.5)
-        rss_peak = max(rss_peak, logship.rss_bytes())
     rss_after = logship.rss_bytes()
     written = logship.metric("logship_buffer_lines_written_total")
     connect_retries = logship.metric("logship_retries_total", sink="http", reason="connect")
@@ -143,6 +150,8 @@ def test_outage_then_503_then_429_every_line_arrives(docker: DockerHarness, logs
                    f"{connect_retries:.0f} connect retries; all {len(expected)} lines delivered "
                    f"{delivered_after:.1f}s after the store came back; {duplicates(counts)} duplicates; "
                    f"test took {time.monotonic() - started:.1f}s")
+    report(capsys, "outage: RSS / records buffered over time: " + ", ".join(
+        f"{t:.0f}s {rss / MiB:.1f} MiB / {n:.0f}" for t, rss, n in series))
     assert set(counts) == expected
     assert duplicates(counts) == 0
     assert written >= len(expected), "the outage was over before logship had read every line"
@@ -221,18 +230,20 @@ def test_kill_9_five_times_every_line_arrives(docker: DockerHarness, logship: Lo
     expected = expected_lines("k0", lines) | expected_lines("k1", lines)
     flaky = FlakyStore(receiver, random.Random(seed + 1))
     flaky.start()
+    writing = time.monotonic()
+    planned = sorted(rng.uniform(1.0, 18.0) for _ in range(5))  # seconds into the writing
     moments = []
     try:
-        for _ in range(5):
-            time.sleep(rng.uniform(1.0, 3.0))
+        for moment in planned:
+            time.sleep(max(0.0, writing + moment - time.monotonic()))
             logship.assert_alive()
-            moments.append(time.monotonic() - started)
+            moments.append(time.monotonic() - writing)
             logship.kill()
             logship.start()
             logship.health_url()
         for writer in writers:
             assert writer.wait(timeout=120)["StatusCode"] == 0
-        writing_ended = time.monotonic() - started
+        writing_ended = time.monotonic() - writing
     finally:
         flaky.finish()
     wait_for_lines(receiver, logship, expected, timeout=120)
@@ -241,7 +252,8 @@ def test_kill_9_five_times_every_line_arrives(docker: DockerHarness, logship: Lo
 
     counts = collections.Counter(receiver.messages())
     requests = collections.Counter(request["status"] for request in receiver.requests())
-    report(capsys, f"kill -9 at {', '.join(f'{m:.1f}s' for m in moments)} (seed {seed}); writers ended at "
+    report(capsys, f"kill -9 at {', '.join(f'{m:.1f}s' for m in moments)} into the writing (seed {seed}); "
+                   f"writers ended at "
                    f"{writing_ended:.1f}s; store faults {dict(flaky.actions)}, answers {dict(requests)}; "
                    f"{len(expected)} lines, all arrived, {duplicates(counts)} duplicates; "
                    f"took {time.monotonic() - started:.1f}s")
@@ -421,6 +433,7 @@ def test_torn_and_flipped_records_the_rest_is_delivered(docker: DockerHarness, l
     # A torn last record: its last 3 bytes never reached the disk.
     torn = newest_records[-1]
     size = newest.stat().st_size
+    assert torn[1] + FRAME.size + torn[2] == size
     with open(newest, "r+b") as file:
         file.truncate(size - 3)
 
@@ -449,7 +462,7 @@ def test_torn_and_flipped_records_the_rest_is_delivered(docker: DockerHarness, l
     assert counts == collections.Counter(survivors)
     assert crc == 1
     assert corrupt == 0
-    assert "ends inside a record" in logship.run_log()
+    assert f"truncated from {size - 3} to {torn[1]} bytes" in logship.run_log()  # recovery cut the torn record
     assert logship.stop() == 0
 
 
