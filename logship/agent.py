@@ -146,6 +146,9 @@ class Agent:
         stats = self.buffer.stats()
         self.metrics.buffer_bytes.set(stats.get("bytes", 0))
         self.metrics.buffer_segments.set(stats.get("segments", 0))
+        now = time.time()
+        for shipper in self.shippers:
+            self.metrics.oldest_unshipped_age.labels(sink=shipper.name).set(shipper.oldest_unshipped_age(now))
 
     def status(self) -> dict[str, Any]:
         """What /readyz and /debug/tailers report."""

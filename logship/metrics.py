@@ -16,8 +16,9 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         # collection
-        self.lines_read = Counter("logship_lines_read_total", "Log lines read from the Engine API.",
-                                  ["stream"], registry=r)
+        self.lines_read = Counter("logship_lines_read_total",
+                                  "Log lines read from the Engine API, by service (namespace/name) and stream.",
+                                  ["service", "stream"], registry=r)
         self.bytes_read = Counter("logship_bytes_read_total", "Bytes of log frames read from the Engine API.",
                                   registry=r)
         self.lines_skipped = Counter(
@@ -66,8 +67,6 @@ class Metrics:
         self.oldest_unshipped_age = Gauge("logship_oldest_unshipped_age_seconds",
                                           "Age of the oldest record not yet delivered, by sink.", ["sink"],
                                           registry=r)
-        for stream in ("stdout", "stderr"):
-            self.lines_read.labels(stream=stream)
 
     def register_sink(self, sink: str) -> None:
         """Create a sink's series at zero, so that dashboards see them before the first batch."""

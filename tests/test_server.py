@@ -75,7 +75,7 @@ async def test_metrics_parse_and_move_as_lines_flow(agent_and_engine: tuple[Agen
     status, text = await get(f"{url}/metrics")
     assert status == 200
     before = samples(text)
-    assert before[("logship_lines_read_total", (("stream", "stdout"),))] == 0
+    assert before[("logship_lines_shipped_total", (("sink", "file"),))] == 0
 
     engine.add_container("web", running=False, logs=frames([f"line {i}" for i in range(25)]))
     engine.push_event(engine.container_event(engine.containers[next(iter(engine.containers))], "start"))
@@ -85,7 +85,7 @@ async def test_metrics_parse_and_move_as_lines_flow(agent_and_engine: tuple[Agen
         return current if current.get(("logship_lines_shipped_total", (("sink", "file"),))) == 25 else None
 
     after = await eventually(shipped)
-    assert after[("logship_lines_read_total", (("stream", "stdout"),))] == 25
+    assert after[("logship_lines_read_total", (("service", "web"), ("stream", "stdout")))] == 25
     assert after[("logship_buffer_lines_written_total", ())] == 25
     assert after[("logship_buffer_bytes", ())] > 0
     assert after[("logship_containers_followed", ())] == 1

@@ -72,6 +72,18 @@ def since_parameter(marks: Iterable[Mark]) -> str:
     return f"{max(seconds - RESUME_MARGIN_SECONDS, 0)}.{oldest[20:29].decode()}"
 
 
+def record_time(record: bytes) -> float:
+    """Unix time of a record's Docker timestamp (records start with it); 0.0 when it has none."""
+    if not record.startswith(b'{"timestamp":"'):
+        return 0.0
+    raw = record[14:44]
+    try:
+        seconds = calendar.timegm(time.strptime(raw[:19].decode(), "%Y-%m-%dT%H:%M:%S"))
+        return seconds + int(raw[20:29]) / 1e9
+    except ValueError:
+        return 0.0
+
+
 class _Stream:
     """Watermark, skip budget and the held pieces of an unfinished line, for one stream."""
 

@@ -68,7 +68,7 @@ class Tailer:
         self._stopping = False
         self._response: aiohttp.ClientResponse | None = None
         self._interrupted = False
-        self._lines_read = {s: metrics.lines_read.labels(stream=s) for s in ("stdout", "stderr")}
+        self._lines_read: dict[str, Any] = {}
 
     # --- signals from discovery -------------------------------------------------------------------
 
@@ -152,18 +152,27 @@ class Tailer:
         self.name = str(inspect.get("Name", "")).lstrip("/")
         if self._assembler is None:
             self._tty = bool((inspect.get("Config") or {}).get("Tty"))
-            self._assembler = LineAssembler(await self._fields(inspect), self._checkpoints.get(self.container_id),
-                                            self._max_line_bytes)
+            fields = await self._fields(inspect)
+            self._assembler = LineAssembler(fields, self._checkpoints.get(self.container_id), self._max_line_bytes)
+            self._count_by_service(fields)
         elif self._refresh_metadata:
-            self._assembler.set_metadata(await self._fields(inspect))
+            await self._apply_metadata(self._assembler, inspect)
         self._refresh_metadata = False
         self._assembler.resume_from_seen()
 
-    async def _apply_metadata(self, assembler: LineAssembler) -> None:
+    async def _apply_metadata(self, assembler: LineAssembler, inspect: dict[str, Any] | None = None) -> None:
         self._refresh_metadata = False
-        inspect = await self._engine.inspect_container(self.container_id)
+        if inspect is None:
+            inspect = await self._engine.inspect_container(self.container_id)
         self.name = str(inspect.get("Name", "")).lstrip("/")
-        assembler.set_metadata(await self._fields(inspect))
+        fields = await self._fields(inspect)
+        assembler.set_metadata(fields)
+        self._count_by_service(fields)
+
+    def _count_by_service(self, fields: dict[str, Any]) -> None:
+        service = fields.get("service") or {}
+        label = "/".join(part for part in (service.get("namespace"), service.get("name")) if part)
+        self._lines_read = {s: self._metrics.lines_read.labels(service=label, stream=s) for s in ("stdout", "stderr")}
 
     async def _read(self, *, follow: bool) -> bool:
         """Read one logs stream to its end. True when any bytes arrived."""

@@ -26,6 +26,7 @@ import logging
 import time
 from pathlib import Path
 
+from logship.collect.lines import record_time
 from logship.config import BatchConfig, RetryConfig
 from logship.metrics import Metrics
 from logship.ship.batcher import Batcher, BufferReader, PendingBatch
@@ -68,6 +69,7 @@ class Shipper:
         self._running = False
         self._finished = asyncio.Event()
         self._progress = asyncio.Event()  # set on every outcome and ack: wakes drain()
+        self._inflight_since: dict[int, float] = {}  # batch → Docker time of its first record
         self._reading: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
         self._failing = False
@@ -164,10 +166,24 @@ class Shipper:
         self._slots.release()
 
     async def _deliver(self, pending: PendingBatch) -> None:
-        await self._settle(pending.batch.records)
-        for chunk in pending.chunks:
-            self._reader.ack(chunk)
+        key = id(pending)
+        self._inflight_since[key] = record_time(pending.batch.records[0])
+        try:
+            await self._settle(pending.batch.records)
+            for chunk in pending.chunks:
+                self._reader.ack(chunk)
+        finally:
+            del self._inflight_since[key]
         self._progress.set()
+
+    def oldest_unshipped_age(self, now: float) -> float:
+        """Seconds since the Docker timestamp of the oldest record in flight (0 when none is).
+
+        Batches are read in buffer order, so the oldest record not yet delivered is in flight whenever
+        the sink is behind; a record of unknown time counts as new.
+        """
+        oldest = min(self._inflight_since.values(), default=None)
+        return max(now - oldest, 0.0) if oldest else 0.0
 
     async def _settle(self, records: list[bytes]) -> None:
         """Send ``records`` until each one is delivered or dead-lettered."""
