@@ -116,6 +116,9 @@ async def _run_agent(config: Config) -> int:
         return EXIT_CONFIG
     try:
         await agent.run(stop)
+    except OSError as exc:  # the data dir cannot be used: a clear line, not a traceback
+        log.error("cannot use %s: %s", getattr(exc, "filename", None) or config.data_dir, exc.strerror or exc)
+        return EXIT_FAILURE
     except Exception:
         log.exception("logship stopped on an unexpected error")
         return EXIT_FAILURE

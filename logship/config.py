@@ -200,7 +200,8 @@ SINK_BATCH_DEFAULTS: dict[str, tuple[int, int]] = {
 }
 
 
-def _sink_common(sink: str, concurrency: int = 2, http: bool = True) -> list[Variable]:
+def _sink_common(sink: str, concurrency: int = 2, http: bool = True,
+                 retry_status: str = "408,429,500,502,503,504") -> list[Variable]:
     prefix = f"LOGSHIP_{sink.upper()}_"
     variables = [
         Variable(prefix + "CONCURRENCY", _positive_int, str(concurrency),
@@ -209,7 +210,7 @@ def _sink_common(sink: str, concurrency: int = 2, http: bool = True) -> list[Var
                  "Timeout of one request, connect included.", section=sink),
     ]
     if http:
-        variables.append(Variable(prefix + "RETRY_STATUS", _status_codes, "408,429,500,502,503,504",
+        variables.append(Variable(prefix + "RETRY_STATUS", _status_codes, retry_status,
                                   "HTTP statuses retried (with backoff) rather than rejected.", section=sink))
     variables += [
         Variable(prefix + "TLS_CA_FILE", str, None, "CA bundle to verify the server with.", section=sink),
@@ -403,7 +404,8 @@ VARIABLES: tuple[Variable, ...] = (
              "line.", section="loki"),
     Variable("LOGSHIP_LOKI_TENANT_ID", str, None, "Tenant, sent as X-Scope-OrgID.", section="loki"),
     Variable("LOGSHIP_LOKI_MAX_LINE_BYTES", _positive(parse_size), "256KB",
-             "Loki's max_line_size: longer lines are cut and marked `partial`.", section="loki"),
+             "Loki's max_line_size: a longer line is split into parts of at most this size, marked "
+             "`line_part` = `n/count` (nothing is dropped).", section="loki"),
     *_http_auth("loki"),
     *_sink_common("loki"),
     # elasticsearch / opensearch
@@ -437,7 +439,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_OTLP_COMPRESSION", _choice("gzip", "none"), "gzip", "Content-Encoding.", section="otlp"),
     Variable("LOGSHIP_OTLP_HEADERS", parse_key_values, "", "Extra request headers: Name=value,…",
              section="otlp"),
-    *_sink_common("otlp"),
+    *_sink_common("otlp", retry_status="429,502,503,504"),  # OTLP/HTTP: only these may be retried
     # syslog
     Variable("LOGSHIP_SYSLOG_ADDRESS", _syslog_address, None,
              "tcp://host:port, tls://host:port (RFC 5425) or udp://host:port (lossy, explicit).",
