@@ -29,6 +29,8 @@ class Outcome:
     to send again and of those rejected for good; the rest counts as delivered. A partial outcome
     (see ``partial``) is settled record by record, whatever its ``kind``; its ``after`` applies to the
     records sent again.
+    ``dropped``: for DELIVERED, how many records the store says it dropped without saying which (OTLP
+    partial success): counted as rejected, not retried.
     ``detail``: optional longer text (error message, body excerpt) for logs and ``Shipper.last_error``;
     never a metric label.
     """
@@ -40,6 +42,7 @@ class Outcome:
     retry_items: tuple[int, ...] = field(default=())
     rejected_items: tuple[tuple[int, str], ...] = field(default=())
     detail: str = ""
+    dropped: int = 0
 
 
 DELIVERED = Outcome(OutcomeKind.DELIVERED)

@@ -200,6 +200,8 @@ class Shipper:
                 return retry("partial", after=outcome.after, detail=_describe(outcome))
             if outcome.kind is OutcomeKind.DELIVERED:
                 self._count_delivered(unsettled)
+                if outcome.dropped:  # the store dropped some without saying which: count them, once
+                    self._metrics.lines_rejected.labels(self.name).inc(outcome.dropped)
             return outcome
 
         outcome = await self._policy.call(attempt)

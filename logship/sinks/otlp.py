@@ -393,7 +393,7 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status:
                 return rejected(f"otlp partial success: the collector rejected all {count} log records"
                                 + (f": {message}" if message else ""))
             of = f" of {records}" if records is not None else ""
-            return Outcome(OutcomeKind.DELIVERED, reason=PARTIAL_SUCCESS,
+            return Outcome(OutcomeKind.DELIVERED, reason=PARTIAL_SUCCESS, dropped=count,
                            detail=f"the collector rejected {count}{of} log records (not retried, as OTLP requires; "
                                   f"it does not say which)" + (f": {message}" if message else ""))
         if message:

@@ -15,7 +15,7 @@ import pytest
 
 from logship.config import BatchConfig, RetryConfig
 from logship.metrics import Metrics
-from logship.ship.outcome import DELIVERED, Outcome, partial, rejected
+from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, partial, rejected
 from logship.ship.shipper import Shipper
 from logship.sinks.base import Batch, Sink
 from tests.fakes.http_receiver import HttpReceiver
@@ -160,6 +160,17 @@ class ScriptedSink:
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+async def test_records_a_store_dropped_without_naming_them_count_as_rejected(tmp_path: Path) -> None:
+    sink = ScriptedSink(Outcome(OutcomeKind.DELIVERED, reason="partial_success", dropped=2))
+    buffer = FakeBuffer(sink="fake")
+    async with shipping(sink, buffer, tmp_path) as running:
+        buffer.append(*[record(i) for i in range(5)])
+        await eventually(lambda: buffer.all_acked)
+    assert len(sink.sent) == 1  # never retried
+    assert running.sample("logship_lines_rejected_total") == 2
+    assert running.dead_letters() == []
 
 
 async def test_partial_outcome_resends_only_the_retry_items(tmp_path: Path) -> None:
