@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import DockerHarness, LogshipProcess
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("LOGSHIP_TEST_DOCKER") == "1"
+from tests.support import IN_CI, DockerHarness, LogshipProcess
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from logship.agent import Agent
 from logship.config import load
 from logship.status import render
 from tests.fakes.fake_engine import FakeEngine
-from tests.support import REPO_ROOT
+from tests.support import IN_CI, REPO_ROOT
 
 TS = "2026-11-25T16:37:09.{:09d}Z"
 
@@ -154,7 +154,7 @@ def test_status_command_without_an_agent_says_so() -> None:
 def engine_env(tmp_path: Path) -> dict[str, str]:
     """A real engine is needed for `check` to pass: the machine's dockerd."""
     if not Path("/var/run/docker.sock").exists():
-        pytest.fail("logship check needs the Docker engine") if os.environ.get("CI") else pytest.skip("no engine")
+        pytest.fail("logship check needs the Docker engine") if IN_CI else pytest.skip("no engine")
     return {"LOGSHIP_DATA_DIR": str(tmp_path / "data"), "DOCKER_HOST": "unix:///var/run/docker.sock"}
 
 
