@@ -166,7 +166,7 @@ EOF
   ) || ci_die "cannot read the dependencies from pyproject.toml"
   want=$(printf '%s\n%s\n' "$target" "$reqs" | sha256sum | cut -c1-16)
   [[ -f $dir/.stamp ]] && have=$(<"$dir/.stamp")
-  if [[ $have == "$want" ]] && compgen -G "$dir/pip-*.whl" >/dev/null; then
+  if [[ $have == "$want" && -f $dir/.python ]] && compgen -G "$dir/pip-*.whl" >/dev/null; then
     ci_done ensure_wheels "$t0" "$(find "$dir" -name '*.whl' | wc -l) wheels in $dir already fit (python $pyver, $machine)"
     return 0
   fi
@@ -190,6 +190,7 @@ EOF
     ci_die "pip download of the wheels failed (exit $rc); log $log"
   fi
   echo "$want" >"$dir/.stamp"
+  echo "$pyver" >"$dir/.python" # the Dockerfile uses the wheels only for this Python
   count=$(find "$dir" -name '*.whl' | wc -l)
   ci_done ensure_wheels "$t0" "downloaded $count wheels ($(du -sh "$dir" | cut -f1)) for python $pyver $machine into $dir"
 }
@@ -197,17 +198,19 @@ EOF
 # build_logship_image TAG [docker build args...]: the Dockerfile on the local base image, installing
 # from the wheels (base and wheels made first when missing).
 build_logship_image() {
-  local tag=${1:?build_logship_image TAG} t0 log rc=0 rel size
+  local tag=${1:?build_logship_image TAG} t0 log rc=0 size
   shift
   t0=$(ci_now_us)
   ensure_base_image "$CI_BASE_IMAGE"
   ensure_wheels "$CI_WHEELS_DIR" "$CI_BASE_IMAGE"
   mkdir -p "$CI_LOG_DIR"
   log=$CI_LOG_DIR/image-build.log
-  rel=${CI_WHEELS_DIR#"$CI_IMAGES_REPO_ROOT"/}
-  [[ $rel != "$CI_WHEELS_DIR" ]] || ci_die "the wheels ($CI_WHEELS_DIR) must be inside the build context $CI_IMAGES_REPO_ROOT"
+  [[ $CI_WHEELS_DIR -ef $CI_IMAGES_REPO_ROOT/dist/wheels ]] ||
+    ci_die "the Dockerfile reads the wheels from dist/wheels/ of the build context, not $CI_WHEELS_DIR"
   printf '\n[ci] ==== docker build %s at %s ====\n' "$tag" "$(date -u +%FT%TZ)" >>"$log"
-  "$CI_DOCKER" build --build-arg "BASE_IMAGE=$CI_BASE_IMAGE" --build-arg "WHEELS=$rel" \
+  # BuildKit: its cache lives in the builder (`docker builder prune`), not as images; the classic
+  # builder would leave the first stage of every build behind as a dangling image.
+  DOCKER_BUILDKIT=${CI_DOCKER_BUILDKIT:-1} "$CI_DOCKER" build --progress=plain --build-arg "BASE_IMAGE=$CI_BASE_IMAGE" \
     --label "org.opencontainers.image.revision=$(git -C "$CI_IMAGES_REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
     -t "$tag" "$@" "$CI_IMAGES_REPO_ROOT" >>"$log" 2>&1 || rc=$?
   if ((rc != 0)); then

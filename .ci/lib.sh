@@ -298,7 +298,17 @@ cleanup_test_objects() {
   if ((${#containers[@]} > 0)); then
     ci_docker rm -f "${containers[@]}" >/dev/null 2>&1 || true
   fi
-  ci_done cleanup_test_objects "$t0" "removed ${#services[@]} service(s) labelled $CI_TEST_LABEL and ${#containers[@]} container(s) (labelled or their tasks)"
+  # Stacks the deploy tests made (tests/deploy: stack names start with lsdeploy) and their volumes.
+  local stacks=() volumes=()
+  mapfile -t stacks < <(ci_docker stack ls --format '{{.Name}}' 2>/dev/null | grep '^lsdeploy' || true)
+  if ((${#stacks[@]} > 0)); then
+    ci_docker stack rm "${stacks[@]}" >/dev/null 2>&1 || true
+  fi
+  mapfile -t volumes < <(ci_docker volume ls -q --filter "label=$CI_TEST_LABEL" 2>/dev/null || true)
+  if ((${#volumes[@]} > 0)); then
+    ci_docker volume rm -f "${volumes[@]}" >/dev/null 2>&1 || true
+  fi
+  ci_done cleanup_test_objects "$t0" "removed ${#services[@]} service(s), ${#containers[@]} container(s), ${#stacks[@]} stack(s) and ${#volumes[@]} volume(s) of the tests"
 }
 
 # ---------------------------------------------------------------- stores
