@@ -682,7 +682,7 @@ def _raw_values(environ: Mapping[str, str], problems: list[str]) -> dict[str, st
             except UnicodeDecodeError:
                 problems.append(f"{file_name}={environ[file_name]!r}: expected a UTF-8 text file")
                 continue
-        if value is not None:
+        if value is not None and not (variable.secret and value == ""):  # an empty secret is no secret
             raw[variable.name] = value
     return raw
 

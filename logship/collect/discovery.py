@@ -148,6 +148,7 @@ class Discovery:
     async def run(self) -> None:
         """Reconcile forever; reconnect with backoff when the engine goes away."""
         backoff = 0.5
+        reported = ""
         while True:
             try:
                 await self._session()
@@ -156,7 +157,13 @@ class Discovery:
                 self.last_error = str(exc)
             if self.connected:
                 backoff = 0.5
+                reported = self.last_error
                 log.warning("lost the engine's event stream (%s); reconnecting", self.last_error)
+            elif self.last_error != reported:  # once per kind of failure, not per retry
+                reported = self.last_error
+                hint = (" (the socket's group must be one of logship's groups, or run as root: see the README)"
+                        if "Permission denied" in self.last_error else "")
+                log.warning("cannot reach the engine: %s%s; retrying", self.last_error, hint)
             self.connected = False
             self._metrics.engine_reconnects.inc()
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
