@@ -378,3 +378,12 @@ def test_cli_help_config_prints_the_table() -> None:
     result = run_cli("--help-config")
     assert result.returncode == 0
     assert result.stdout.strip() == markdown_table()
+
+
+def test_an_empty_secret_file_counts_as_unset(tmp_path: Path) -> None:
+    # compose.yaml ships a placeholder secret holding only a newline (Swarm refuses an empty one)
+    secret = tmp_path / "loki_password"
+    secret.write_text("\n")
+    config = load({"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": "http://loki:3100",
+                   "LOGSHIP_LOKI_PASSWORD_FILE": str(secret)})
+    assert config.sink_configs["loki"].password is None
