@@ -1,0 +1,342 @@
+"""``python -m bench {backlog,steady,churn,outage,all,cleanup} [options]`` — see bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import report, scenarios
+from bench.agent import ProcessError
+from bench.engine import BENCH_LABEL, Docker, DockerError
+from bench.machine import REPO_ROOT, dockerd_pid, git_state, machine_info
+from bench.scenarios import BenchError, Context
+
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def _range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS,
+                        help="where results/<run id>/ goes (default bench/results)")
+    common.add_argument("--record", action="store_true", help="also write bench/RESULTS.md from this run")
+    common.add_argument("--note", default="", help="a sentence for RESULTS.md (e.g. how busy the machine was)")
+    common.add_argument("--keep", action="store_true", help="keep logship's data dirs and outputs (temp dir)")
+    common.add_argument("--no-charts", action="store_true")
+    common.add_argument("--image", default="busybox:local")
+    common.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment of logship (repeatable), e.g. --env LOGSHIP_BUFFER_FSYNC=always "
+                             "or --env MALLOC_ARENA_MAX=2")
+    common.add_argument("--create-concurrency", type=int, default=8, help="containers created at once")
+    common.add_argument("--http-compression", default="gzip", choices=("gzip", "none", "zstd"),
+                        help="LOGSHIP_HTTP_COMPRESSION for the http sink (default gzip, logship's default)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    backlog = commands.add_parser("backlog", parents=[common], help="read a finished backlog; with the ceiling")
+    backlog.add_argument("--containers", type=_ints, default=[4], help="comma list, e.g. 1,4,16 (default 4)")
+    backlog.add_argument("--lines", type=int, default=200_000, help="lines per container (default 200000)")
+    backlog.add_argument("--sink", choices=("file", "http"), default="file")
+    backlog.add_argument("--ceiling", choices=("both", "before", "after", "none"), default="both",
+                         help="when to measure the ceiling, same containers (default both: before and after)")
+    backlog.add_argument("--profile", nargs="?", const="gil", default="", choices=("gil", "active", "idle"),
+                         help="py-spy record logship meanwhile (slows it a bit); gil (default): samples of the "
+                              "thread holding the GIL only; active: every busy thread; idle: waits too")
+    backlog.add_argument("--timeout", type=float, default=1800)
+
+    steady = commands.add_parser("steady", parents=[common], help="paced writers followed live: CPU, RSS, latency")
+    steady.add_argument("--rate", type=_floats, default=[10_000.0], help="lines/s of all containers together; "
+                        "comma list for several levels (default 10000)")
+    steady.add_argument("--containers", type=int, default=100)
+    steady.add_argument("--seconds", type=float, default=60)
+    steady.add_argument("--sink", choices=("file", "http"), default="file")
+    steady.add_argument("--batch-max-wait", default="1s", help="LOGSHIP_BATCH_MAX_WAIT (default 1s)")
+    steady.add_argument("--tick-ms", type=int, default=100, help="writers write a burst every tick (default 100)")
+    steady.add_argument("--writer-cpus", type=float, default=0, help="--cpus of each writer (default: no limit)")
+    steady.add_argument("--drain-timeout", type=float, default=120)
+    steady.add_argument("--profile", nargs="?", const="gil", default="", choices=("gil", "active", "idle"),
+                        help="py-spy record logship while the writers write (see backlog --profile)")
+
+    churn = commands.add_parser("churn", parents=[common], help="short-lived containers: share of lines delivered")
+    churn.add_argument("--rate", type=float, default=10, help="containers started per second (default 10)")
+    churn.add_argument("--seconds", type=float, default=60)
+    churn.add_argument("--life-ms", type=_range, default=(50, 500), help="lifetime range (default 50-500)")
+    churn.add_argument("--lines-per-container", type=int, default=20)
+    churn.add_argument("--sink", choices=("file", "http"), default="file")
+    churn.add_argument("--auto-remove", action="store_true", help="start them with --rm (AutoRemove)")
+    churn.add_argument("--drain-timeout", type=float, default=120)
+
+    outage = commands.add_parser("outage", parents=[common], help="http sink down for a while under load")
+    outage.add_argument("--rate", type=float, default=5000)
+    outage.add_argument("--containers", type=int, default=50)
+    outage.add_argument("--before", type=float, default=30, help="seconds of load before the outage")
+    outage.add_argument("--down", type=float, default=120, help="seconds the sink is down")
+    outage.add_argument("--after", type=float, default=60, help="seconds of load after it is back")
+    outage.add_argument("--drain-timeout", type=float, default=600)
+
+    every = commands.add_parser("all", parents=[common], help="the full matrix of issue #6 (about 20 min)")
+    every.add_argument("--scale", type=float, default=1.0,
+                       help="multiply sizes and durations (not rates or container counts), e.g. 0.25")
+    every.add_argument("--small", action="store_true",
+                       help="validation sizes for a busy machine (a few minutes): backlog 1/4/16 x 20,000 lines, "
+                            "steady 2,000 lines/s from 20 containers for 15 s, churn 15 s, outage 20 s at "
+                            "2,000 lines/s")
+    every.add_argument("--profile", nargs="?", const="gil", default="", choices=("gil", "active", "idle"),
+                       help="also profile a 4-container backlog with py-spy (a separate run)")
+
+    again = commands.add_parser("report", help="print saved runs again; --record writes bench/RESULTS.md from them")
+    again.add_argument("run", nargs="*", type=Path, default=[DEFAULT_RESULTS / "latest"],
+                       help="runs' directories, merged in this order (default bench/results/latest)")
+    again.add_argument("--record", action="store_true")
+    again.add_argument("--note", default="")
+    again.add_argument("--charts", action="store_true", help="draw the charts again")
+
+    commands.add_parser("cleanup", help=f"remove every container labelled {BENCH_LABEL} (any run)")
+    return parser
+
+
+Plan = list[Callable[[Context], Awaitable[dict[str, Any]]]]
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    plan: Plan = []
+    gz = args.http_compression
+    if args.command == "backlog":
+        when = {"both": ("before", "after"), "none": ()}.get(args.ceiling, (args.ceiling,))
+        for count in args.containers:
+            plan.append(lambda ctx, n=count: scenarios.backlog(
+                ctx, containers=n, lines=args.lines, sink=args.sink, ceiling_when=when, profile=args.profile,
+                timeout=args.timeout, compression=gz))
+    elif args.command == "steady":
+        for rate in args.rate:
+            plan.append(lambda ctx, r=rate: scenarios.steady(
+                ctx, rate=r, containers=args.containers, seconds=args.seconds, sink=args.sink,
+                batch_max_wait=args.batch_max_wait, tick_ms=args.tick_ms, drain_timeout=args.drain_timeout,
+                writer_cpus=args.writer_cpus, compression=gz, profile=args.profile))
+    elif args.command == "churn":
+        plan.append(lambda ctx: scenarios.churn(
+            ctx, rate=args.rate, seconds=args.seconds, life_ms=args.life_ms, lines=args.lines_per_container,
+            sink=args.sink, auto_remove=args.auto_remove, drain_timeout=args.drain_timeout, compression=gz))
+    elif args.command == "outage":
+        plan.append(lambda ctx: scenarios.outage(
+            ctx, rate=args.rate, containers=args.containers, before=args.before, down=args.down, after=args.after,
+            drain_timeout=args.drain_timeout, compression=gz))
+    elif args.command == "all" and args.small:
+        for count in (1, 4, 16):
+            plan.append(lambda ctx, n=count: scenarios.backlog(ctx, containers=n, lines=20_000, sink="file"))
+        plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=20_000, sink="http", compression=gz))
+        plan.append(lambda ctx: scenarios.steady(ctx, rate=2000, containers=20, seconds=15, sink="file"))
+        plan.append(lambda ctx: scenarios.steady(ctx, rate=2000, containers=20, seconds=15, sink="http",
+                                                 compression=gz))
+        plan.append(lambda ctx: scenarios.churn(ctx, rate=10, seconds=15))
+        plan.append(lambda ctx: scenarios.outage(ctx, rate=2000, containers=20, before=10, down=20, after=15,
+                                                 compression=gz))
+        if args.profile:
+            plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=50_000, sink="file",
+                                                      profile=args.profile, ceiling_when=()))
+    elif args.command == "all":
+        s = args.scale
+        lines = max(1000, round(200_000 * s))
+        for count in (1, 4, 16):
+            plan.append(lambda ctx, n=count: scenarios.backlog(
+                ctx, containers=n, lines=lines, sink="file"))
+        plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=lines, sink="http", compression=gz))
+        for rate, sink in ((10_000, "file"), (50_000, "file"), (10_000, "http")):
+            plan.append(lambda ctx, r=rate, k=sink: scenarios.steady(
+                ctx, rate=r, containers=100, seconds=max(10.0, 60 * s), sink=k, compression=gz))
+        plan.append(lambda ctx: scenarios.churn(ctx, rate=10, seconds=max(10.0, 60 * s)))
+        plan.append(lambda ctx: scenarios.outage(ctx, rate=5000, containers=50, before=max(10.0, 30 * s),
+                                                 down=max(10.0, 120 * s), after=max(10.0, 60 * s), compression=gz))
+        if args.profile:
+            plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=lines, sink="file",
+                                                      profile=args.profile, ceiling_when=()))
+    return plan
+
+
+def _env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--env wants NAME=value, not {pair!r}")
+        env[key] = value
+    return env
+
+
+async def _cleanup(label: str) -> int:
+    async with Docker() as docker:
+        count = await docker.remove_labelled(label)
+    print(f"removed {count} container(s) labelled {label}")
+    return 0
+
+
+_cleaned_up = False
+
+
+async def _run(args: argparse.Namespace, argv: list[str], run_id: str) -> int:
+    global _cleaned_up
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    signals = 0
+
+    def interrupted() -> None:
+        # The first Ctrl-C / SIGTERM / SIGHUP stops the run; the cleanup that follows is not interrupted
+        # (it removes the containers and stops logship and the receiver). Installed explicitly: a bench
+        # started in the background by a script has SIGINT ignored, and asyncio would not catch it.
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            main_task.cancel()
+        else:
+            print("cleaning up, please wait", file=sys.stderr)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, interrupted)
+
+    results_dir: Path = args.results_dir / run_id
+    results_dir.mkdir(parents=True)  # noqa: ASYNC240 - the bench's own bookkeeping
+    with contextlib.suppress(OSError):
+        latest = args.results_dir / "latest"
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_id)
+    work_root = scenarios.new_work_root()
+    command = "python -m bench " + shlex.join(_without_note(argv))
+    print(f"run {run_id}: {command}\n  results in {results_dir}\n  work dir {work_root}")
+    cases: list[dict[str, Any]] = []
+    document: dict[str, Any] = {"run_id": run_id, "command": command, "started": time.time(), "git": git_state()}
+    status = 0
+    async with Docker() as docker:
+        if not await docker.image_exists(args.image):
+            print(f"image {args.image} is missing (the tests' setup imports it)", file=sys.stderr)
+            return 2
+        document["machine"] = machine_info(docker.version)
+        if int(document["machine"]["inotify_max_user_instances"] or 0) < 256:
+            print(f"  note: fs.inotify.max_user_instances={document['machine']['inotify_max_user_instances']}: "
+                  "dockerd polls (200 ms) past that many followed containers", file=sys.stderr)
+        dockerd = dockerd_pid()
+        ctx = Context(run_id=run_id, docker=docker, results_dir=results_dir, work_root=work_root, dockerd=dockerd,
+                      image=args.image, keep=args.keep, logship_env=_env(args.env),
+                      create_concurrency=args.create_concurrency)
+        document["dockerd_pid"] = dockerd
+        try:
+            for step in _plan(args):
+                cases.append(await step(ctx))
+                document["cases"] = cases
+                report.save_json(results_dir / "results.json", document)
+        except (BenchError, ProcessError, DockerError) as exc:
+            print(f"\nbench failed: {exc}", file=sys.stderr)
+            document["error"] = str(exc)
+            status = 1
+        except asyncio.CancelledError:
+            print("\ninterrupted: cleaning up", file=sys.stderr)
+            document["error"] = "interrupted"
+            status = 130
+        finally:
+            removed = await asyncio.shield(docker.remove_labelled(f"{BENCH_LABEL}={run_id}"))
+            if removed:
+                print(f"removed {removed} leftover container(s) of run {run_id}")
+            _cleaned_up = True
+            if args.keep:
+                print(f"kept {work_root}")
+            else:
+                shutil.rmtree(work_root, ignore_errors=True)
+    document["finished"] = time.time()
+    document["cases"] = cases
+    report.save_json(results_dir / "results.json", document)
+    if cases:
+        report.print_tables(cases)
+        if not args.no_charts:
+            for path in report.charts(cases, results_dir):
+                print(f"chart {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
+        if args.record and status == 0:
+            results_md = Path(__file__).resolve().parent / "RESULTS.md"  # noqa: ASYNC240
+            results_md.write_text(report.results_markdown(document, args.note))
+            print("wrote bench/RESULTS.md")
+        elif args.record:
+            print("bench/RESULTS.md left as it was: the run did not finish")
+    print(f"results: {results_dir / 'results.json'}")
+    return status
+
+
+def _without_note(argv: list[str]) -> list[str]:
+    """The command line as recorded: the --note text is shown on its own."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            out.append(arg)
+    return out
+
+
+def _report(args: argparse.Namespace) -> int:
+    documents = []
+    for run in args.run:
+        document = orjson.loads((run / "results.json").read_bytes())
+        document["command"] = "python -m bench " + shlex.join(_without_note(shlex.split(document["command"])[3:]))
+        documents.append(document)
+        if args.charts:
+            for path in report.charts(document.get("cases", []), run):
+                print(f"chart {path}")
+    document = documents[0]
+    if len(documents) > 1:
+        document = {**document, "runs": [{key: d[key] for key in ("run_id", "command", "started", "git", "machine")}
+                                         for d in documents],
+                    "cases": [case for d in documents for case in d.get("cases", [])]}
+    cases = document.get("cases", [])
+    report.print_tables(cases)
+    if args.record:
+        (Path(__file__).resolve().parent / "RESULTS.md").write_text(report.results_markdown(document, args.note))
+        print("wrote bench/RESULTS.md")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    os.chdir(REPO_ROOT)
+    if args.command == "cleanup":
+        return asyncio.run(_cleanup(BENCH_LABEL))
+    if args.command == "report":
+        return _report(args)
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    try:
+        return asyncio.run(_run(args, argv, run_id))
+    except KeyboardInterrupt:
+        if not _cleaned_up:  # interrupted during the cleanup itself: do it again, to the end
+            print("interrupted: removing the run's containers", file=sys.stderr)
+            asyncio.run(_cleanup(f"{BENCH_LABEL}={run_id}"))
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
