@@ -737,6 +737,9 @@ class BufferReader:
         if chunk.epoch != self._epoch or chunk.acked:
             return
         chunk.acked = True
+        # The chunk may wait here behind an older one still being retried: keep its position only, not
+        # its records (otherwise a store that answers again after an outage makes memory grow).
+        chunk.records = []
         inflight = self._inflight
         if not inflight or not inflight[0].acked:
             return
