@@ -33,6 +33,7 @@ the acknowledged position advances over the contiguous acknowledged prefix only.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -79,6 +80,19 @@ class ReadChunk:
     end_index: int = 0
     epoch: int = 0
     acked: bool = False
+
+
+# Bytes of the latest appends kept in memory for readers that have caught up (see DiskBuffer._recent).
+RECENT_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _RecentGroup:
+    """One append still in memory: its records, framed size and the index of its first record."""
+
+    records: list[bytes]
+    size: int
+    index: int
 
 
 class _Segment:
@@ -140,6 +154,13 @@ class DiskBuffer:
         self._room_waiters = 0
         self._blocked: dict[object, float] = {}  # per blocked append: up to when its wait is counted
         self._bad_crc: set[tuple[int, int]] = set()  # (segment, offset) already counted
+
+        # The most recent appends, by (segment, offset) of their first frame: a reader that has caught up
+        # takes their records from memory instead of reading the file back and checking CRCs it just
+        # computed. Bounded by bytes; a reader that is further behind reads the file as before.
+        self._recent: dict[tuple[int, int], _RecentGroup] = {}
+        self._recent_order: collections.deque[tuple[int, int]] = collections.deque()
+        self._recent_bytes = 0
 
         self._readers = {sink: BufferReader(self, sink) for sink in self._sinks}
         self._reader_list = list(self._readers.values())
@@ -252,18 +273,20 @@ class DiskBuffer:
                 self._drop_oldest(size)
             else:
                 await self._wait_for_room(size)
-        self._write(data, len(records))
+        self._write(data, records)
         self._metrics.buffer_lines_written.inc(len(records))
         self._metrics.buffer_bytes_written.inc(size)  # framed bytes, as they land on disk
         if self._always:
             await self._sync()
 
-    def _write(self, data: bytes, count: int) -> None:
+    def _write(self, data: bytes, records: list[bytes]) -> None:
+        count = len(records)
         cur = self._cur
         assert cur is not None
         if cur.size and cur.size + len(data) > self._segment_bytes:
             cur = self._roll()
             self._reclaim()  # the sealed segment may already be fully acknowledged
+        start = cur.size
         view = memoryview(data)
         try:
             while view:
@@ -273,6 +296,7 @@ class DiskBuffer:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, cur.size)
             raise
+        self._remember(cur.seq, start, len(data), records, self._next_index)
         cur.size += len(data)
         cur.count += count
         self._next_index += count
@@ -281,6 +305,14 @@ class DiskBuffer:
         self._metrics.buffer_bytes.set(self._bytes)
         for reader in self._reader_list:
             reader._event.set()
+
+    def _remember(self, seq: int, offset: int, size: int, records: list[bytes], index: int) -> None:
+        key = (seq, offset)
+        self._recent[key] = _RecentGroup(records, size, index)
+        self._recent_order.append(key)
+        self._recent_bytes += size
+        while self._recent_bytes > RECENT_BYTES and len(self._recent_order) > 1:
+            self._recent_bytes -= self._recent.pop(self._recent_order.popleft()).size
 
     def _roll(self) -> _Segment:
         """Seal the write segment and start the next one (its fd is fsynced and closed later)."""
@@ -545,6 +577,7 @@ class BufferReader:
         # the open segment file and the bytes read from it but not yet parsed
         self._file: BinaryIO | None = None
         self._file_seq = -1
+        self._seek_needed = False
         self._data = b""
         self._data_pos = 0  # position of the next frame within _data
         self._data_base = 0  # file offset of _data[0]
@@ -613,8 +646,15 @@ class BufferReader:
 
         Returns (nbytes, whether a limit was reached).
         """
+        group = self._buffer._recent.get((segment.seq, self._off))
+        if group is not None and group.index == self._index:
+            return self._take_recent(group, records, max_records, max_bytes, nbytes)
         if self._file_seq != segment.seq and not self._open(segment):
             return nbytes, False
+        if self._seek_needed:
+            self._seek_needed = False
+            self._file.seek(self._off)  # type: ignore[union-attr]
+            self._data, self._data_pos, self._data_base = b"", 0, self._off
         file = self._file
         assert file is not None
         data, pos, base = self._data, self._data_pos, self._data_base
@@ -673,6 +713,29 @@ class BufferReader:
         self._index += len(records) - taken + bad
         return nbytes, full
 
+    def _take_recent(self, group: _RecentGroup, records: list[bytes], max_records: int, max_bytes: int,
+                     nbytes: int) -> tuple[int, bool]:
+        """``_take`` from an append still in memory: same records, no file read, no CRC to check."""
+        room = max_records - len(records)
+        group_records = group.records
+        if len(group_records) <= room and nbytes + group.size - HEADER_SIZE * len(group_records) <= max_bytes:
+            records.extend(group_records)
+            taken, size = len(group_records), group.size
+            nbytes += size - HEADER_SIZE * taken
+        else:
+            taken = size = 0
+            for record in group_records[:room]:
+                if nbytes + len(record) > max_bytes and records:
+                    break
+                records.append(record)
+                nbytes += len(record)
+                taken += 1
+                size += HEADER_SIZE + len(record)
+        self._off += size
+        self._index += taken
+        self._seek_needed = True  # the file position no longer matches: seek before the next file read
+        return nbytes, taken < len(group_records) or len(records) >= max_records
+
     def _open(self, segment: _Segment) -> bool:
         self._close_file()
         try:
@@ -683,6 +746,7 @@ class BufferReader:
             return False
         self._file, self._file_seq = file, segment.seq
         self._data, self._data_pos, self._data_base = b"", 0, self._off
+        self._seek_needed = False
         return True
 
     def _lose_rest(self, segment: _Segment, offset: int, why: str) -> None:
