@@ -14,13 +14,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import docker
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
+
+from logship.config import VARIABLES_BY_NAME
 
 # In CI (or where .ci/run provisioned Docker) a missing engine or server fails a test; elsewhere it skips.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("LOGSHIP_TEST_DOCKER") == "1"
@@ -72,6 +74,56 @@ def closed_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))  # bound, never listening: refused, and the port stays ours
         yield sock.getsockname()[1]
+
+
+def logship_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a logship process: this one's without any LOGSHIP_ variable (a developer's own
+    settings must not leak into a test), the repository on PYTHONPATH, then ``env``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
+    return {**inherited, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+
+
+def run_logship(*args: str, env: Mapping[str, str] | None = None, timeout: float = 120,
+                merge_output: bool = False) -> subprocess.CompletedProcess[str]:
+    """``python -m logship ARGS`` run to its end in the repository, with ``logship_env(env)``; its output as
+    text (stderr in ``stdout`` too with ``merge_output``). An async test runs it with ``asyncio.to_thread``,
+    so that its event loop keeps serving the test's fakes meanwhile."""
+    return subprocess.run([sys.executable, "-m", "logship", *args], cwd=REPO_ROOT, env=logship_env(env),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
+                          text=True, timeout=timeout)
+
+
+def check_report(tmp_path: Path, env: Mapping[str, str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``logship check`` with ``env`` and its data folder in ``tmp_path``; stdout and stderr together in
+    ``stdout`` (``report_line`` finds a check's line)."""
+    return run_logship("check", env={"LOGSHIP_DATA_DIR": str(tmp_path / "data"), **env}, timeout=timeout,
+                       merge_output=True)
+
+
+def report_line(output: str, what: str) -> str:
+    """The line of ``logship check``'s report about ``what`` (``engine``, ``sink loki``…): ``ok   what: …``
+    or ``FAIL what: …``, which must be in ``output`` exactly once."""
+    found = [line for line in output.splitlines() if line[5:].startswith(what + ":")]
+    assert len(found) == 1, f"{len(found)} {what!r} lines in:\n{output}"
+    return found[0]
+
+
+def example_env(name: str) -> dict[str, str]:
+    """The variables ``configs/NAME`` sets (its commented-out lines left out). Every value there, commented
+    out or not, must be valid for its variable; a ``…_FILE`` variable must be a secret's."""
+    active: dict[str, str] = {}
+    for line in (REPO_ROOT / "configs" / name).read_text().splitlines():
+        match = re.match(r"^(#?)(LOGSHIP_[A-Z_]+)=(.*)$", line.strip())
+        if not match:
+            continue
+        commented, variable, value = match.groups()
+        if variable in VARIABLES_BY_NAME:
+            VARIABLES_BY_NAME[variable].parse(value)  # every example value, commented or not, is valid
+        else:  # a secret given as a file (Docker secrets)
+            assert VARIABLES_BY_NAME[variable.removesuffix("_FILE")].secret, variable
+        if not commented:
+            active[variable] = value
+    return active
 
 
 def rss_bytes(pid: int) -> int:
@@ -131,10 +183,7 @@ class LogshipProcess:
         self.data_dir = tmp_path / "data"
         self.output = tmp_path / "out" / "containers.ndjson"
         self.log_path = tmp_path / "logship.log"
-        base = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
-        self.env = {
-            **base,
-            "PYTHONPATH": str(REPO_ROOT),
+        self.env = logship_env({
             "LOGSHIP_DATA_DIR": str(self.data_dir),
             "LOGSHIP_SINK": "file",
             "LOGSHIP_FILE_PATH": str(self.output),
@@ -144,7 +193,7 @@ class LogshipProcess:
             "LOGSHIP_BATCH_MAX_WAIT": "200ms",
             "LOGSHIP_BUFFER_FSYNC_INTERVAL": "200ms",
             **env,
-        }
+        })
         self.process: subprocess.Popen[bytes] | None = None
         self._log_handle: Any = None
         self._log_offset = 0  # where the current run's log starts in log_path

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from logship.agent import Agent
 from logship.config import load
 from logship.status import render
 from tests.fakes.fake_engine import FakeEngine
-from tests.support import IN_CI, REPO_ROOT
+from tests.support import IN_CI, run_logship
 
 TS = "2026-11-25T16:37:09.{:09d}Z"
 
@@ -130,10 +128,7 @@ def test_status_table_renders_what_an_operator_needs() -> None:
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
-    return subprocess.run([sys.executable, "-m", "logship", *args], env={**base, "PYTHONPATH": str(REPO_ROOT),
-                                                                       **env},
-                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    return run_logship(*args, env=env, timeout=60)
 
 
 async def test_status_command_against_a_running_agent(agent_and_engine: tuple[Agent, FakeEngine, str]) -> None:

@@ -72,18 +72,6 @@ def since_parameter(marks: Iterable[Mark]) -> str:
     return f"{max(seconds - RESUME_MARGIN_SECONDS, 0)}.{oldest[20:29].decode()}"
 
 
-def record_time(record: bytes) -> float:
-    """Unix time of a record's Docker timestamp (records start with it); 0.0 when it has none."""
-    if not record.startswith(b'{"timestamp":"'):
-        return 0.0
-    raw = record[14:44]
-    try:
-        seconds = calendar.timegm(time.strptime(raw[:19].decode(), "%Y-%m-%dT%H:%M:%S"))
-        return seconds + int(raw[20:29]) / 1e9
-    except ValueError:
-        return 0.0
-
-
 class _Stream:
     """Watermark, skip budget and the held pieces of an unfinished line, for one stream."""
 
@@ -151,6 +139,9 @@ class LineAssembler:
     def feed(self, frames: Iterable[Frame]) -> list[bytes]:
         """Records for every line completed by ``frames``."""
         out: list[bytes] = []
+        append = out.append
+        dumps = orjson.dumps
+        max_line = self.max_line_bytes
         streams = self._streams
         for sid, payload in frames:
             state = streams[sid]
@@ -181,12 +172,28 @@ class LineAssembler:
                 state.skip = state.count
                 self.skipped += 1
                 continue
-            message = payload[space + 1:]
             if state.pending:
+                message = payload[space + 1:]
                 if timestamp == state.pending_ts:
                     self._continue_line(out, state, message)
                     continue
                 self._flush(out, state)
+            elif payload[-1:] == b"\n" and len(payload) - space <= max_line:
+                # The common line, whole in one frame: encoded here rather than through _emit (three
+                # calls fewer per line on the hot path). Same bytes as _emit/_encode produce.
+                end = -2 if payload[-2:] == b"\r\n" else -1
+                body = payload[space + 1:end]
+                try:
+                    text = body.decode()
+                except UnicodeDecodeError:
+                    text = body.decode("utf-8", "replace")
+                    self.invalid_utf8 += 1
+                state.lines += 1
+                append(b'{"timestamp":"%b","message":%b%b' % (timestamp, dumps(text), state.suffix))
+                state.done_ts = timestamp
+                state.done_count = state.count
+                continue
+            message = payload[space + 1:]
             if message.endswith(b"\n"):
                 self._emit(out, state, timestamp, [message])
                 state.done_ts = timestamp

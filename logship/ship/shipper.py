@@ -26,7 +26,6 @@ import logging
 import time
 from pathlib import Path
 
-from logship.collect.lines import record_time
 from logship.config import BatchConfig, RetryConfig
 from logship.metrics import Metrics
 from logship.ship.batcher import Batcher, BufferReader, PendingBatch
@@ -34,6 +33,7 @@ from logship.ship.deadletter import DeadLetterFile
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, retry
 from logship.ship.retry import RetryPolicy, is_partial
 from logship.sinks.base import Batch, Sink
+from logship.timestamps import record_seconds
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class Shipper:
 
     async def _deliver(self, pending: PendingBatch) -> None:
         key = id(pending)
-        self._inflight_since[key] = record_time(pending.batch.records[0])
+        self._inflight_since[key] = record_seconds(pending.batch.records[0])
         try:
             await self._settle(pending.batch.records)
             for chunk in pending.chunks:

@@ -67,7 +67,8 @@ from logship.config import ClickHouseSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected, retry
 from logship.sinks import http
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.transport import Answer, HttpTransport, auth_headers
+from logship.sinks.transport import Answer, HttpTransport, auth_headers, encode_off_loop, header
+from logship.timestamps import split_seconds
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,6 @@ TRANSIENT_CODES = frozenset({
 })
 _CODE = re.compile(rb"Code: (\d+)")
 _GZIP_LEVEL = 1
-_THREAD_ENCODE_BYTES = 256 * 1024  # above this, encode and compress off the event loop
 _MAX_DATETIME = 2**32 - 1  # DateTime is a UInt32 of seconds: 1970..2106
 _SETTINGS_WANTED = ("insert_deduplication_token", "async_insert")
 
@@ -286,19 +286,8 @@ def insert_params(config: ClickHouseSinkConfig, server: ServerInfo, token: str) 
 # --- rows ------------------------------------------------------------------------------------------
 
 _EPOCH = datetime.date(1970, 1, 1)
-_DAY_SECONDS: dict[str, int] = {}
 _DAY_TEXT: dict[int, str] = {}
-_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?\s*([Zz]|[+-]\d\d:?\d\d)?$")
 _SEVERITY = {"stdout": ("INFO", 9), "stderr": ("ERROR", 17)}
-
-
-def _day_seconds(day: str) -> int:
-    seconds = _DAY_SECONDS.get(day)
-    if seconds is None:
-        seconds = (datetime.date.fromisoformat(day) - _EPOCH).days * 86400
-        if len(_DAY_SECONDS) < 4096:
-            _DAY_SECONDS[day] = seconds
-    return seconds
 
 
 def _day_text(seconds: int) -> str:
@@ -312,28 +301,8 @@ def _day_text(seconds: int) -> str:
 
 
 def split_timestamp(text: Any) -> tuple[int, int]:
-    """An RFC 3339 timestamp as (Unix seconds, nanoseconds); (0, 0) when it cannot be read.
-
-    Docker's fixed form ``2026-11-25T16:32:42.123456789Z`` takes the fast path.
-    """
-    if not isinstance(text, str):
-        return 0, 0
-    try:
-        if len(text) == 30 and text[10] == "T" and text[19] == "." and text[29] == "Z":
-            seconds = (_day_seconds(text[:10]) + int(text[11:13]) * 3600 + int(text[14:16]) * 60
-                       + int(text[17:19]))
-            return seconds, int(text[20:29])
-        match = _TIMESTAMP.match(text.strip())
-        if match is None:
-            return 0, 0
-        day, hour, minute, second, fraction, zone = match.groups()
-        seconds = _day_seconds(day) + int(hour) * 3600 + int(minute) * 60 + int(second)
-        if zone and zone not in "Zz":
-            offset = int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
-            seconds -= offset if zone[0] == "+" else -offset
-        return seconds, int((fraction or "0")[:9].ljust(9, "0"))
-    except ValueError:
-        return 0, 0
+    """A record's timestamp as (Unix seconds, nanoseconds); (0, 0) when it cannot be read."""
+    return (split_seconds(text) if isinstance(text, str) else None) or (0, 0)
 
 
 def _text(value: Any) -> str:
@@ -534,7 +503,7 @@ def encode(batch: Batch, schema: str) -> bytes:
         match = match_record(record)
         if match is not None:
             timestamp, message = match.group(1, 2)
-            seconds, nanos = split_timestamp(timestamp.decode())
+            seconds, nanos = split_seconds(timestamp.decode()) or (0, 0)
             rest = record[match.end():]
             fragment = fragments.get(rest, b"")
             if fragment == b"":
@@ -561,9 +530,9 @@ def _encode_compressed(batch: Batch, schema: str) -> bytes:
 
 def error_code(headers: Mapping[str, str], body: bytes) -> int | None:
     """ClickHouse's exception code: ``X-ClickHouse-Exception-Code`` (modern) or ``Code: N`` in the body."""
-    header = http._header(headers, "X-ClickHouse-Exception-Code")
-    if header is not None and header.strip().isdigit():
-        return int(header)
+    value = header(headers, "X-ClickHouse-Exception-Code")
+    if value is not None and value.strip().isdigit():
+        return int(value)
     match = _CODE.search(body[:1024])
     return int(match.group(1)) if match else None
 
@@ -679,10 +648,7 @@ class ClickHouseSink:
         if problem is not None:
             return problem
         assert self._server is not None and self.schema is not None
-        if batch.nbytes >= _THREAD_ENCODE_BYTES:
-            body = await asyncio.to_thread(_encode_compressed, batch, self.schema)
-        else:
-            body = _encode_compressed(batch, self.schema)
+        body = await encode_off_loop(_encode_compressed, batch, self.schema)
         params = insert_params(self.config, self._server, deduplication_token(batch))
         answer = await self._transport.post(self._url, body, {"Content-Type": "application/x-ndjson",
                                                               "Content-Encoding": "gzip"}, params=params)

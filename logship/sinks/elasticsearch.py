@@ -59,8 +59,6 @@ Healthcheck: ``GET {url}/`` (cluster info): 2xx is healthy; 401/403 "credentials
 
 from __future__ import annotations
 
-import asyncio
-import calendar
 import gzip
 import re
 from base64 import urlsafe_b64encode as _b64
@@ -72,22 +70,18 @@ from typing import Any
 import orjson
 
 from logship.config import ElasticsearchSinkConfig
-from logship.ship.outcome import DELIVERED, Outcome, partial, rejected, retry
-from logship.ship.retry import parse_retry_after
+from logship.ship.outcome import DELIVERED, Outcome, partial, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.http import body_excerpt
-from logship.sinks.transport import HttpTransport, auth_headers
+from logship.sinks.transport import HttpTransport, auth_headers, classify_status, encode_off_loop, status_said
+from logship.timestamps import utc_second
 
 FILTER_PATH = "errors,items.*.status,items.*.error"
 CONTENT_TYPE = "application/x-ndjson"
 _GZIP_LEVEL = 1
-# Compressing a few MiB takes tens of milliseconds: above this size do it off the event loop.
-_THREAD_ENCODE_BYTES = 256 * 1024
 _REASON_CHARS = 300
 _RECORD_PREFIX = b'{"timestamp":'
 _DOCUMENT_PREFIX = b'{"@timestamp":'
-# Docker's form (always Z, 9 digits); other ISO 8601 forms are read through _TIMESTAMP.
-_TIMESTAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
 # What ES refuses in an index name (besides upper case and a leading -, _ or +).
 _INDEX_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:]')
 RETRY_ITEM_STATUSES = frozenset({401, 402, 403, 429})
@@ -104,21 +98,6 @@ def document_id(container_id: str, stream: str, timestamp: str, ordinal: int | N
     """The ``_id`` of one line (see the module docstring): 22 URL-safe base64 characters."""
     key = _id_text(container_id, stream, timestamp, ordinal, message)
     return _b64(_blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest())[:22].decode("ascii")
-
-
-def record_time(timestamp: str) -> datetime | None:
-    """The UTC time (to the second) of a record's timestamp, or None when it cannot be read."""
-    match = _TIMESTAMP.match(timestamp)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    zone = match.group(7)
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def is_dated(index: str) -> bool:
@@ -148,7 +127,7 @@ class IndexNames:
         key = timestamp[:19] if isinstance(timestamp, str) and timestamp.endswith("Z") else timestamp
         cached = self._cache.get(key) if isinstance(key, str) else None
         if cached is None:
-            when = record_time(timestamp) if isinstance(timestamp, str) else None
+            when = utc_second(timestamp) if isinstance(timestamp, str) else None
             # A record always carries Docker's timestamp; without one (a bug elsewhere) "now" is the best guess.
             cached = orjson.dumps(format_index(self.pattern, when or datetime.now(UTC)))
             if isinstance(key, str):
@@ -266,15 +245,7 @@ def _request_error(status: int, body: bytes) -> str:
         answer = None
     if isinstance(answer, dict) and answer.get("error"):
         return f"http {status}: {error_text(answer['error'])}"
-    excerpt = body_excerpt(body)
-    return f"http {status}: {excerpt}" if excerpt else f"http {status}"
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    return parse_retry_after(value) if value is not None else None
+    return status_said(status, body_excerpt(body))
 
 
 def classify(status: int, headers: Mapping[str, str], body: bytes, count: int,
@@ -282,14 +253,8 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, count: int,
     """The Outcome of ES's answer to a ``_bulk`` request of ``count`` documents (module docstring)."""
     if 200 <= status < 300:
         return _classify_items(body, count)
-    said = _request_error(status, body)
-    if status == 413:
-        return rejected(said, split=True)
-    if status in (401, 403):
-        return retry(f"http_{status}", detail=f"credentials refused ({said})")
-    if status in (402, 429) or status >= 500 or status in retry_status:
-        return retry(f"http_{status}", after=_retry_after(headers), detail=said)
-    return rejected(said)
+    return classify_status(status, headers, _request_error(status, body), retry_status,
+                           retriable=status in (402, 429) or status >= 500)
 
 
 def _malformed(detail: str, body: bytes) -> Outcome:
@@ -366,10 +331,7 @@ class ElasticsearchSink:
         """POST ``batch`` to ``_bulk`` and classify the answer item by item."""
         if not batch.records:
             return DELIVERED  # ES refuses an empty bulk request
-        if batch.nbytes >= _THREAD_ENCODE_BYTES:
-            body, headers = await asyncio.to_thread(encode, batch, self.config)
-        else:
-            body, headers = encode(batch, self.config)
+        body, headers = await encode_off_loop(encode, batch, self.config)
         answer = await self._transport.post(self.bulk_url, body, headers, params=self._params)
         if isinstance(answer, Outcome):
             return answer

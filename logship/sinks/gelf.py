@@ -51,7 +51,6 @@ POST) except 401/403, "credentials refused"; TCP/TLS: a connection opened and cl
 from __future__ import annotations
 
 import asyncio
-import calendar
 import contextlib
 import gzip
 import re
@@ -63,12 +62,12 @@ import orjson
 from yarl import URL
 
 from logship.config import GelfSinkConfig, TlsConfig
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, partial, rejected, retry
-from logship.ship.retry import parse_retry_after
+from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, partial, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.http import body_excerpt
 from logship.sinks.tls import ssl_context
-from logship.sinks.transport import HttpTransport
+from logship.sinks.transport import HttpTransport, classify_status, encode_off_loop, retry_after, status_said
+from logship.timestamps import unix_millis
 
 VERSION = "1.1"
 DEFAULT_PORT = 12201
@@ -77,10 +76,7 @@ EMPTY_LINE = "(empty line)"
 LEVEL_INFO = 6
 LEVEL_ERROR = 3
 _GZIP_LEVEL = 1
-# Encoding (and compressing message by message) a few hundred KiB takes milliseconds: off the event loop.
-_THREAD_ENCODE_BYTES = 256 * 1024
 _FIELD_NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9_.\-]")
-_TIMESTAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
 # Fields of the record that become GELF's own fields rather than additional ones.
 _OWN_FIELDS = ("timestamp", "message")
 _NOT_SENT = retry("error", detail="message not sent")  # unreachable: a message is unsent only after a RETRY
@@ -90,22 +86,6 @@ _RENAMED = {("container", "image", "name"): "_image_name", ("container", "labels
 
 
 # --- encode -------------------------------------------------------------------------------------
-
-
-def unix_millis(timestamp: str, _cache: dict[str, int] | None = None) -> int | None:
-    """Milliseconds since the epoch of an ISO 8601 timestamp (Docker's, 9 digits, Z), truncated."""
-    match = _TIMESTAMP.match(timestamp)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    zone = match.group(8)
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    fraction = (match.group(7) or "")[:3].ljust(3, "0")
-    return seconds * 1000 + int(fraction)
 
 
 def field_name(path: Sequence[str]) -> str | None:
@@ -176,7 +156,6 @@ class _Encoder:
 
     def __init__(self) -> None:
         self._metadata: dict[bytes, tuple[str, bytes]] = {}
-        self._seconds: dict[str, int] = {}
 
     def encode(self, record: bytes) -> bytes:
         try:
@@ -195,7 +174,7 @@ class _Encoder:
         head: dict[str, Any] = {"version": VERSION, "host": host, "short_message": short}
         if full is not None:
             head["full_message"] = full
-        millis = self._millis(timestamp) if type(timestamp) is str else None
+        millis = unix_millis(timestamp) if type(timestamp) is str else None
         if millis is not None:
             head["timestamp"] = millis / 1000
         return orjson.dumps(head)[:-1] + tail
@@ -220,20 +199,6 @@ class _Encoder:
             tail = b',"level":%d%b}' % (level, b"," + extra[1:-1] if len(extra) > 2 else b"")
             cached = self._metadata[key] = (_host(metadata), tail)
         return cached
-
-    def _millis(self, timestamp: str) -> int | None:
-        # Docker's form: whole seconds cached (a batch spans few), milliseconds read from the fraction.
-        if len(timestamp) == 30 and timestamp[19] == "." and timestamp[29] == "Z":
-            seconds = self._seconds.get(timestamp[:19])
-            if seconds is None:
-                millis = unix_millis(timestamp[:19] + "Z")
-                if millis is None:
-                    return None
-                seconds = self._seconds[timestamp[:19]] = millis // 1000
-            fraction = timestamp[20:23]
-            if fraction.isdigit():
-                return seconds * 1000 + int(fraction)
-        return unix_millis(timestamp)
 
 
 def messages(batch: Batch) -> list[bytes]:
@@ -263,24 +228,15 @@ def encode(batch: Batch, config: GelfSinkConfig) -> tuple[list[bytes], dict[str,
 # --- classify -----------------------------------------------------------------------------------
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    return parse_retry_after(value) if value is not None else None
-
-
 def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status: frozenset[int]) -> Outcome:
     """The Outcome of Graylog's answer to one message POSTed to the GELF HTTP input."""
     if 200 <= status < 300:
         return DELIVERED
-    excerpt = body_excerpt(body)
-    said = f"http {status}: {excerpt}" if excerpt else f"http {status}"
-    if status in (401, 403):
-        return retry(f"http_{status}", detail=f"credentials refused ({said})")
-    if status in retry_status:
-        return retry(f"http_{status}", after=_retry_after(headers), detail=said)
-    return rejected(said, split=status == 413)
+    said = status_said(status, body_excerpt(body))
+    if status == 413 and status in retry_status:
+        # Unlike the other HTTP sinks, a 413 listed in LOGSHIP_GELF_RETRY_STATUS is retried, not split.
+        return retry("http_413", after=retry_after(headers), detail=said)
+    return classify_status(status, headers, said, retry_status)
 
 
 def combine(outcomes: Sequence[Outcome]) -> Outcome:
@@ -424,10 +380,7 @@ class GelfSink:
 
     async def send(self, batch: Batch) -> Outcome:
         """Send every message of ``batch``; the outcome of the batch (partial when some failed)."""
-        if batch.nbytes >= _THREAD_ENCODE_BYTES:
-            bodies, headers = await asyncio.to_thread(encode, batch, self.config)
-        else:
-            bodies, headers = encode(batch, self.config)
+        bodies, headers = await encode_off_loop(encode, batch, self.config)
         if self._transport is None:
             return await self._stream().write(bodies[0])
         return await self._send_http(bodies, headers)

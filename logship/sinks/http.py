@@ -16,7 +16,6 @@ retry.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import re
 from collections.abc import Mapping
@@ -25,17 +24,14 @@ from types import ModuleType
 from yarl import URL
 
 from logship.config import HttpSinkConfig
-from logship.ship.outcome import DELIVERED, Outcome, rejected, retry
-from logship.ship.retry import parse_retry_after
+from logship.ship.outcome import DELIVERED, Outcome
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.transport import HttpTransport, auth_headers
+from logship.sinks.transport import HttpTransport, auth_headers, classify_status, encode_off_loop, status_said
 
 COMPRESSIONS = ("none", "gzip", "zstd")
 _GZIP_LEVEL = 1
 _ZSTD_LEVEL = 3
 _EXCERPT_CHARS = 200
-# Compressing a few MiB takes tens of milliseconds: above this size do it off the event loop.
-_THREAD_ENCODE_BYTES = 256 * 1024
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -78,29 +74,11 @@ def body_excerpt(body: bytes) -> str:
     return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()  # a plain dict is not case-insensitive like aiohttp's headers
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
 def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status: frozenset[int]) -> Outcome:
     """The Outcome of one answer of the store (rows in the module docstring)."""
     if 200 <= status < 300:
         return DELIVERED
-    excerpt = body_excerpt(body)
-    said = f"http {status}: {excerpt}" if excerpt else f"http {status}"
-    if status == 413:
-        return rejected(said, split=True)
-    if status in (401, 403):
-        return retry(f"http_{status}", detail=f"credentials refused ({said})")
-    if status in retry_status:
-        retry_after = _header(headers, "Retry-After")
-        after = parse_retry_after(retry_after) if retry_after is not None else None
-        return retry(f"http_{status}", after=after, detail=said)
-    return rejected(said)
+    return classify_status(status, headers, status_said(status, body_excerpt(body)), retry_status)
 
 
 def request_headers(config: HttpSinkConfig) -> dict[str, str]:
@@ -135,10 +113,8 @@ class HttpSink:
 
     async def send(self, batch: Batch) -> Outcome:
         """POST ``batch`` and classify the answer; no answer at all becomes a RETRY."""
-        if batch.nbytes >= _THREAD_ENCODE_BYTES and self.config.compression != "none":
-            body, headers = await asyncio.to_thread(encode, batch, self.config.compression)
-        else:
-            body, headers = encode(batch, self.config.compression)
+        body, headers = await encode_off_loop(encode, batch, self.config.compression,
+                                              threaded=self.config.compression != "none")
         answer = await self._transport.post(self.config.url, body, headers)
         if isinstance(answer, Outcome):
             return answer

@@ -71,7 +71,6 @@ not ready: …`` comes with 503 while Loki starts).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import gzip
 import re
@@ -84,19 +83,18 @@ import cramjam
 import orjson
 
 from logship.config import LokiSinkConfig
-from logship.ship.outcome import DELIVERED, Outcome, rejected, retry
-from logship.ship.retry import parse_retry_after
+from logship.ship.outcome import DELIVERED, Outcome, rejected
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.http import body_excerpt
-from logship.sinks.protowire import length_delimited, record_time_ns, timestamp_message, varint
-from logship.sinks.transport import HttpTransport, auth_headers
+from logship.sinks.protowire import length_delimited, timestamp_message, varint
+from logship.sinks.transport import HttpTransport, auth_headers, classify_status, encode_off_loop, status_said
+from logship.timestamps import record_time_ns
 
 PUSH_PATH = "/loki/api/v1/push"
 ENCODINGS = ("protobuf", "json")
 FALLBACK_LABEL = ("service_name", "unknown_service")
 PART_KEY = "line_part"
 _GZIP_LEVEL = 1
-_THREAD_ENCODE_BYTES = 256 * 1024  # above this, encode off the event loop (as the http sink does)
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f]')
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -386,37 +384,22 @@ def encode(batch: Batch, config: LokiSinkConfig) -> tuple[bytes, dict[str, str]]
 # --- classify ---------------------------------------------------------------------------------
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()  # a plain dict is not case-insensitive like aiohttp's headers
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
 def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status: frozenset[int]) -> Outcome:
     """The Outcome of one answer of Loki (rows in the module docstring)."""
     excerpt = body_excerpt(body)
-    said = f"http {status}: {excerpt}" if excerpt else f"http {status}"
+    said = status_said(status, excerpt)
     if 200 <= status < 300:
         if "ingestion blocked" in excerpt:
             return rejected(f"{said} (Loki stored nothing: ingestion is blocked for this tenant)")
         return DELIVERED
-    if status == 413:
-        return rejected(said, split=True)
-    if status in (401, 403):
-        hint = "; set LOGSHIP_LOKI_TENANT_ID (X-Scope-OrgID)" if "org id" in excerpt.lower() else ""
-        return retry(f"http_{status}", detail=f"credentials refused ({said}){hint}")
-    if status == 429 or 500 <= status < 600 or status in retry_status:
-        retry_after = _header(headers, "Retry-After")
-        after = parse_retry_after(retry_after) if retry_after is not None else None
-        return retry(f"http_{status}", after=after, detail=said)
-    if status == 400:
+    if status == 400 and status not in retry_status:
         reason = f"http 400 (not retried: Loki may have stored the valid entries of this batch): {excerpt}"
         if "structured metadata" in excerpt and "disallowed" in excerpt:
             reason += " [hint: LOGSHIP_LOKI_STRUCTURED_METADATA=false, or allow_structured_metadata in Loki]"
         return rejected(reason)
-    return rejected(said)
+    hint = "; set LOGSHIP_LOKI_TENANT_ID (X-Scope-OrgID)" if "org id" in excerpt.lower() else ""
+    return classify_status(status, headers, said, retry_status, retriable=status == 429 or 500 <= status < 600,
+                           credentials_hint=hint)
 
 
 # --- the sink ---------------------------------------------------------------------------------
@@ -462,10 +445,7 @@ class LokiSink:
         """Push ``batch`` and classify the answer; no answer at all becomes a RETRY."""
         if not batch.records:
             return DELIVERED
-        if batch.nbytes >= _THREAD_ENCODE_BYTES:
-            body, headers = await asyncio.to_thread(encode, batch, self.config)
-        else:
-            body, headers = encode(batch, self.config)
+        body, headers = await encode_off_loop(encode, batch, self.config)
         answer = await self._transport.post(self.push_url, body, headers)
         if isinstance(answer, Outcome):
             return answer

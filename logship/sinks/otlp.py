@@ -66,7 +66,6 @@ healthy.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import logging
 import time
@@ -83,12 +82,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from logship import __version__
 from logship.config import OtlpSinkConfig
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected, retry
-from logship.ship.retry import parse_retry_after
+from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.http import body_excerpt
-from logship.sinks.protowire import LENGTH_DELIMITED, fields, record_time_ns
-from logship.sinks.transport import HttpTransport
+from logship.sinks.protowire import LENGTH_DELIMITED, fields
+from logship.sinks.transport import HttpTransport, classify_status, encode_off_loop, header, status_said
+from logship.timestamps import record_time_ns
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,6 @@ PARTIAL_SUCCESS = "partial_success"
 WARNING = "warning"
 UNREADABLE = "unreadable_answer"
 _GZIP_LEVEL = 1
-_THREAD_ENCODE_BYTES = 256 * 1024
 _RESOURCE_PREFIXES = {"container": "container", "service": "service", "host": "host",
                       "compose": "docker.compose", "swarm": "docker.swarm"}
 _RECORD_PREFIXES = {"partial": "logship.partial"}
@@ -323,16 +321,8 @@ def check(config: OtlpSinkConfig) -> None:
 # --- classify ---------------------------------------------------------------------------------
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()  # a plain dict is not case-insensitive like aiohttp's headers
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
 def _is_json(headers: Mapping[str, str], body: bytes) -> bool:
-    content_type = (_header(headers, "Content-Type") or "").lower()
+    content_type = (header(headers, "Content-Type") or "").lower()
     if "json" in content_type:
         return True
     if "protobuf" in content_type:
@@ -362,7 +352,7 @@ def partial_success(headers: Mapping[str, str], body: bytes) -> tuple[int, str] 
 
 def status_message(headers: Mapping[str, str], body: bytes) -> str:
     """The message of an error body (``google.rpc.Status`` in protobuf or JSON), else its excerpt."""
-    content_type = (_header(headers, "Content-Type") or "").lower()
+    content_type = (header(headers, "Content-Type") or "").lower()
     try:
         if "protobuf" in content_type:
             for field, wire_type, value in fields(body):  # Status { int32 code = 1; string message = 2; … }
@@ -399,17 +389,7 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status:
         if message:
             return Outcome(OutcomeKind.DELIVERED, reason=WARNING, detail=message)
         return DELIVERED
-    message = status_message(headers, body)
-    said = f"http {status}: {message}" if message else f"http {status}"
-    if status == 413:
-        return rejected(said, split=True)
-    if status in (401, 403):
-        return retry(f"http_{status}", detail=f"credentials refused ({said})")
-    if status in retry_status:
-        retry_after = _header(headers, "Retry-After")
-        after = parse_retry_after(retry_after) if retry_after is not None else None
-        return retry(f"http_{status}", after=after, detail=said)
-    return rejected(said)
+    return classify_status(status, headers, status_said(status, status_message(headers, body)), retry_status)
 
 
 # --- the sink ---------------------------------------------------------------------------------
@@ -443,10 +423,7 @@ class OtlpSink:
         """Export ``batch`` and classify the answer; no answer at all becomes a RETRY."""
         if not batch.records:
             return DELIVERED
-        if batch.nbytes >= _THREAD_ENCODE_BYTES:
-            body, headers = await asyncio.to_thread(encode, batch, self.config)
-        else:
-            body, headers = encode(batch, self.config)
+        body, headers = await encode_off_loop(encode, batch, self.config)
         answer = await self._transport.post(self.url, body, headers)
         if isinstance(answer, Outcome):
             return answer

@@ -1,4 +1,4 @@
-"""Protocol Buffers wire format by hand, and Docker's RFC 3339 timestamps as Unix nanoseconds.
+"""Protocol Buffers wire format by hand.
 
 The Loki push request has no published Python package (see ``logship.sinks.loki``), and it needs only
 two of the wire types, so it is written here directly:
@@ -10,17 +10,12 @@ two of the wire types, so it is written here directly:
 
 Each field starts with its key, the varint ``field_number << 3 | wire_type``. proto3 leaves fields at
 their default (0, empty) out; a repeated field is its key-and-value repeated. ``fields`` reads a
-message back (for error bodies such as ``google.rpc.Status``, and for tests).
-
-``timestamp_ns`` turns the record's ``timestamp`` (Docker's RFC 3339 with up to nine fraction digits,
-``Z`` or an offset) into integer nanoseconds since the epoch, without going through a float.
+message back (for error bodies such as ``google.rpc.Status``, and for tests). Record timestamps become
+nanoseconds in ``logship.timestamps``.
 """
 
 from __future__ import annotations
 
-import calendar
-import re
-import time
 from collections.abc import Iterator
 
 VARINT = 0
@@ -109,60 +104,3 @@ def fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
             position += width
         else:
             raise ValueError(f"unsupported wire type {wire_type}")
-
-
-# --- timestamps -------------------------------------------------------------------------------
-
-_RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:\d\d)$")
-_SECONDS_CACHE: dict[str, int] = {}
-_SECONDS_CACHE_MAX = 4096
-
-
-def timestamp_ns(text: str) -> int | None:
-    """Nanoseconds since the epoch of an RFC 3339 timestamp, or None when it is not one.
-
-    Fraction digits past the ninth are dropped (Docker never writes more than nine).
-    """
-    # Fast path: Docker's own form, "2026-11-25T16:32:42.123456789Z" (trailing zeros may be trimmed).
-    if len(text) >= 20 and text[-1] == "Z" and text[10] == "T" and text[19] in ".Z":
-        prefix = text[:19]
-        seconds = _SECONDS_CACHE.get(prefix)
-        if seconds is None:
-            match = _RFC3339.match(text)
-            if match is None:
-                return None
-            seconds = _epoch_seconds(match)
-            if len(_SECONDS_CACHE) >= _SECONDS_CACHE_MAX:
-                _SECONDS_CACHE.clear()
-            _SECONDS_CACHE[prefix] = seconds
-        fraction = text[20:-1]
-        if not fraction:
-            return seconds * 1_000_000_000
-        if not fraction.isdigit():
-            return None
-        return seconds * 1_000_000_000 + int(fraction[:9].ljust(9, "0"))
-    match = _RFC3339.match(text)
-    if match is None:
-        return None
-    fraction = match.group(7) or ""
-    return _epoch_seconds(match) * 1_000_000_000 + (int(fraction[:9].ljust(9, "0")) if fraction else 0)
-
-
-def _epoch_seconds(match: re.Match[str]) -> int:
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    zone = match.group(8)
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    return seconds
-
-
-def record_time_ns(value: object) -> int:
-    """The record's timestamp in nanoseconds; now when it is missing or unreadable (never happens
-    with records built by the collector, but a store needs a time)."""
-    if isinstance(value, str):
-        ns = timestamp_ns(value)
-        if ns is not None:
-            return ns
-    return time.time_ns()

@@ -54,6 +54,8 @@ from logship.config import SyslogSinkConfig, TlsConfig
 from logship.ship.outcome import DELIVERED, Outcome, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.tls import ssl_context
+from logship.sinks.transport import encode_off_loop
+from logship.timestamps import rfc3339_micros
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +63,11 @@ ENTERPRISE = "32473"
 SEVERITY = {"stdout": 6, "stderr": 3}  # informational, error
 DEFAULT_SEVERITY = 6
 MAX_UDP_BYTES = 65507  # largest UDP payload over IPv4
-_THREAD_ENCODE_BYTES = 256 * 1024
 
 _PRINTUSASCII = re.compile(r"[\x21-\x7e]+")
 _NOT_PRINTUSASCII = re.compile(r"[^\x21-\x7e]")
 _NOT_SD_NAME = re.compile(r'[^\x21-\x7e]|[=\]"]')
 _SD_ESCAPE = re.compile(r'(["\\\]])')
-_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)$")
 # See clickhouse.py: the collector's record layout, whose tail is the same for each container and stream.
 _COLLECTOR_RECORD = re.compile(
     rb'\{"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z)","message":("[^"\\]*(?:\\.[^"\\]*)*")')
@@ -102,15 +102,7 @@ def header_field(value: Any, limit: int, sanitise: bool = False) -> str:
 
 def syslog_timestamp(value: Any) -> str:
     """An RFC 3339 time with at most 6 fraction digits (truncated), or ``-``."""
-    if not isinstance(value, str):
-        return "-"
-    if len(value) == 30 and value[19] == "." and value[29] == "Z":  # Docker's fixed form: the fast path
-        return value[:26] + "Z"
-    match = _TIMESTAMP.match(value.strip())
-    if match is None:
-        return "-"
-    whole, fraction, zone = match.groups()
-    return whole + (f".{fraction[:6]}" if fraction else "") + ("Z" if zone in "Zz" else zone)
+    return (rfc3339_micros(value) if isinstance(value, str) else None) or "-"
 
 
 def sd_name(name: str) -> str:
@@ -369,10 +361,7 @@ class SyslogSink:
         """Write ``batch``; a failed connect or write is a RETRY of the whole batch."""
         if self.config.transport == "udp":
             return await self._send_udp(batch)
-        if batch.nbytes >= _THREAD_ENCODE_BYTES:
-            data = await asyncio.to_thread(encode, batch, self.config)
-        else:
-            data = encode(batch, self.config)
+        data = await encode_off_loop(encode, batch, self.config)
         async with self._lock:
             writing = False
             try:

@@ -1,24 +1,39 @@
-"""The HTTP client every HTTP-speaking sink shares: one aiohttp session, TLS, timeouts, auth headers.
+"""What the sinks share to send: the HTTP client, the status rows of ``classify``, encoding off the loop.
 
-``post`` returns the store's answer as ``Answer`` for the sink's pure ``classify``; a request that
-got no answer at all (refused, reset, TLS failure, timeout) comes back as a RETRY ``Outcome``
+``HttpTransport`` is every HTTP-speaking sink's client: one aiohttp session, TLS, timeouts, auth
+headers. ``post`` returns the store's answer as ``Answer`` for the sink's pure ``classify``; a request
+that got no answer at all (refused, reset, TLS failure, timeout) comes back as a RETRY ``Outcome``
 instead, so sinks never handle transport exceptions themselves. ``probe`` is the healthcheck
 request: it raises ``SinkError`` with a reason a person can act on.
+
+``classify_status`` holds the rows every HTTP store's ``classify`` ends with, for an answer that is not
+a success; each sink keeps its store's own rows (bodies it reads, statuses it always retries) before
+it. ``encode_off_loop`` encodes a large batch in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 
 from logship import __version__
 from logship.config import TlsConfig
-from logship.ship.outcome import Outcome, retry
-from logship.sinks.base import SinkError
+from logship.ship.outcome import Outcome, rejected, retry
+from logship.ship.retry import parse_retry_after
+from logship.sinks.base import Batch, SinkError
 from logship.sinks.tls import ssl_context
+
+# Encoding and compressing a few MiB takes tens of milliseconds: above this size it is done off the event loop.
+THREAD_ENCODE_BYTES = 256 * 1024
+CREDENTIAL_STATUSES = (401, 403)
+
+_Setting = TypeVar("_Setting")
+_Encoded = TypeVar("_Encoded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +43,58 @@ class Answer:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+async def encode_off_loop(encode: Callable[[Batch, _Setting], _Encoded], batch: Batch, setting: _Setting, *,
+                          threaded: bool = True) -> _Encoded:
+    """``encode(batch, setting)``, in a worker thread when the batch is large (and ``threaded``), so that
+    the other sinks and the collectors are not held up meanwhile."""
+    if threaded and batch.nbytes >= THREAD_ENCODE_BYTES:
+        return await asyncio.to_thread(encode, batch, setting)
+    return encode(batch, setting)
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name``, whatever its case (a plain dict is not case-insensitive like aiohttp's
+    headers)."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The delay ``Retry-After`` asks for, in seconds, or None."""
+    value = header(headers, "Retry-After")
+    return parse_retry_after(value) if value is not None else None
+
+
+def status_said(status: int, text: str) -> str:
+    """``http 503: <what the store said>``, or ``http 503`` when it said nothing."""
+    return f"http {status}: {text}" if text else f"http {status}"
+
+
+def classify_status(status: int, headers: Mapping[str, str], said: str, retry_status: frozenset[int], *,
+                    retriable: bool = False, credentials_hint: str = "") -> Outcome:
+    """The Outcome of an answer that is not a success, by the rows every HTTP store shares.
+
+    - 413: REJECTED with ``split`` (the batch is too large; halves may pass);
+    - 401/403: RETRY (credentials are a configuration fault, not a fault of the records: dead-lettering
+      would throw every record away until someone fixes them, while retrying keeps them in the buffer),
+      ``credentials_hint`` appended to the detail;
+    - a status in ``retry_status``, or ``retriable`` by the store's own rules: RETRY, honouring Retry-After;
+    - any other: REJECTED.
+
+    ``said`` tells the answer (``status_said``): the reason of a rejection, the detail of a retry.
+    """
+    if status == 413:
+        return rejected(said, split=True)
+    if status in CREDENTIAL_STATUSES:
+        return retry(f"http_{status}", detail=f"credentials refused ({said}){credentials_hint}")
+    if retriable or status in retry_status:
+        return retry(f"http_{status}", after=retry_after(headers), detail=said)
+    return rejected(said)
 
 
 def auth_headers(prefix: str, *, username: str | None = None, password: str | None = None,

@@ -13,6 +13,7 @@ import importlib.util
 import ipaddress
 import secrets
 import shutil
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,18 @@ class CertificateAuthority:
         else:
             _OpenSsl.issue(self, common_name, server, issued)
         return issued
+
+    def server_context(self, common_name: str = "127.0.0.1", *,
+                       client_ca: CertificateAuthority | None = None) -> ssl.SSLContext:
+        """The ``ssl`` context of a test server with a certificate for ``common_name`` issued here; with
+        ``client_ca``, clients must present a certificate that CA issued (mutual TLS)."""
+        issued = self.issue(common_name)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(issued.cert_file, issued.key_file)
+        if client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(client_ca.ca_file)
+        return context
 
 
 class _Cryptography:

@@ -37,11 +37,12 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.base import Answer, FakeServer
 
 # What a date_nanos field with the default format (strict_date_optional_time_nanos) reads.
 DATE_NANOS = re.compile(r"^\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)?)?$")
@@ -85,13 +86,6 @@ DEFAULT_BODIES = {
 }
 
 
-@dataclass(frozen=True)
-class Scripted:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-
 @dataclass
 class BulkRequest:
     """One bulk request as the fake parsed it, and its answer."""
@@ -132,38 +126,28 @@ class BadRequest(Exception):
         self.reason = reason
 
 
-class FakeElasticsearch:
-    """The fake cluster (see the module docstring). ``async with FakeElasticsearch() as es: es.url``."""
+class FakeElasticsearch(FakeServer[Answer]):
+    """The fake cluster (see the module docstring). ``async with FakeElasticsearch() as es: es.url``, what
+    ``LOGSHIP_ELASTICSEARCH_URL`` should be."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None,
                  distribution: str = "elasticsearch") -> None:
-        self.host = host
-        self.port = port
-        self.ssl_context = ssl_context
+        super().__init__(host, port, ssl_context)
         self.distribution = distribution
-        self.require_authorization: str | None = None
         self.documents: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[BulkRequest] = []
         self.probes: list[dict[str, str]] = []
-        self._script: deque[Scripted] = deque()
         self._item_script: deque[dict[int, ItemError]] = deque()
         self._lose = 0
         self._malformed = 0
         self._seq_no = 0
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        """What ``LOGSHIP_ELASTICSEARCH_URL`` should be."""
-        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     # --- scripting ------------------------------------------------------------------------------
 
     def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None,
              body: bytes | None = None) -> None:
         """Answer the next ``times`` bulk requests with ``status`` (ES-shaped body unless given)."""
-        answer = Scripted(status, headers or {}, DEFAULT_BODIES.get(status, b"") if body is None else body)
-        self._script.extend(answer for _ in range(times))
+        self.script(Answer(status, headers or {}, DEFAULT_BODIES.get(status, b"") if body is None else body), times)
 
     def fail_items(self, failures: dict[int, ItemError]) -> None:
         """Make the items at these positions of the next bulk request fail (they are not stored)."""
@@ -192,44 +176,22 @@ class FakeElasticsearch:
         answer = self.requests[request].answer
         return [next(iter(item.values()))["status"] for item in answer["items"]]
 
-    # --- lifecycle ------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=1024**3)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/_bulk", self._bulk)
         app.router.add_get("/", self._info)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        # auto_decompress=False: the body is decoded here, as ES does, to check Content-Encoding.
-        runner = web.AppRunner(app, access_log=None, auto_decompress=False, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeElasticsearch:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.stop()
 
     # --- handlers -------------------------------------------------------------------------------
 
-    def _unauthorized(self, request: web.Request) -> web.Response | None:
-        if self.require_authorization is None or request.headers.get("Authorization") == self.require_authorization:
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        if not self.unauthorized(request):
             return None
         return web.Response(status=401, body=DEFAULT_BODIES[401], content_type="application/json",
                             headers={"WWW-Authenticate": 'Basic realm="security" charset="UTF-8"'})
 
     async def _info(self, request: web.Request) -> web.Response:
         self.probes.append(dict(request.headers))
-        refused = self._unauthorized(request)
+        refused = self._refusal(request)
         if refused is not None:
             return refused
         version = {"number": "8.15.3", "build_flavor": "default", "lucene_version": "9.11.1"}
@@ -246,9 +208,9 @@ class FakeElasticsearch:
         body = await request.read()
         received = BulkRequest(request.path, dict(request.query), dict(request.headers))
         self.requests.append(received)
-        response = self._unauthorized(request)
-        if response is None and self._script:
-            scripted = self._script.popleft()
+        response = self._refusal(request)
+        scripted = self.next_scripted() if response is None else None
+        if scripted is not None:
             with contextlib.suppress(BadRequest):  # noted, not indexed
                 for action, source in self._parse(body, request.headers.get("Content-Encoding", "")):
                     received.actions.append(action)

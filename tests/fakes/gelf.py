@@ -27,12 +27,14 @@ import gzip
 import re
 import ssl
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.base import Answer, FakeServer
 
 FIELD_NAME = re.compile(r"^[\w\.\-]*$", re.ASCII)
 OWN_FIELDS = ("version", "host", "short_message", "full_message", "timestamp", "level", "facility", "line", "file")
@@ -72,13 +74,6 @@ def gelf_problems(message: Any) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Scripted:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-
-@dataclass(frozen=True)
 class Posted:
     """One POST as the HTTP fake saw it."""
 
@@ -88,67 +83,35 @@ class Posted:
     problems: tuple[str, ...] = ()
 
 
-class FakeGelfHttp:
-    """Graylog's GELF HTTP input (see the module docstring)."""
+class FakeGelfHttp(FakeServer[Answer]):
+    """Graylog's GELF HTTP input (see the module docstring); ``url`` is what ``LOGSHIP_GELF_URL`` should be."""
+
+    url_path = "/gelf"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.host = host
-        self.port = port
-        self.ssl_context = ssl_context
-        self.require_authorization: str | None = None
+        super().__init__(host, port, ssl_context)
         self.messages: list[dict[str, Any]] = []
         self.posts: list[Posted] = []
         self.probes = 0
-        self._script: deque[Scripted] = deque()
-        self._by_message: dict[str, deque[Scripted]] = {}
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        """What ``LOGSHIP_GELF_URL`` should be."""
-        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}/gelf"
+        self._by_message: dict[str, deque[Answer]] = {}
 
     def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
         """Answer the next ``times`` POSTs with ``status``."""
-        self._script.extend(Scripted(status, headers or {}, body) for _ in range(times))
+        self.script(Answer(status, headers or {}, body), times)
 
     def fail_message(self, short_message: str, status: int, times: int = 1, headers: dict[str, str] | None = None,
                      body: bytes = b"") -> None:
         """Answer the next ``times`` POSTs of the message with this ``short_message`` with ``status``."""
         self._by_message.setdefault(short_message, deque()).extend(
-            Scripted(status, headers or {}, body) for _ in range(times))
+            Answer(status, headers or {}, body) for _ in range(times))
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=1024**3)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/gelf", self._post)
         app.router.add_route("*", "/gelf", self._other_method)
-        # auto_decompress=False: the body is decoded here, to check Content-Encoding.
-        runner = web.AppRunner(app, access_log=None, auto_decompress=False, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeGelfHttp:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.stop()
-
-    def _unauthorized(self, request: web.Request) -> bool:
-        wanted = self.require_authorization
-        return wanted is not None and request.headers.get("Authorization") != wanted
 
     async def _other_method(self, request: web.Request) -> web.Response:
         self.probes += 1
-        if self._unauthorized(request):
+        if self.unauthorized(request):
             return web.Response(status=401)
         return web.Response(status=405, headers={"Allow": "POST"})
 
@@ -165,17 +128,16 @@ class FakeGelfHttp:
             problems.append(f"cannot decode the message: {exc}")
         else:
             problems = gelf_problems(message)
-        answer = Scripted(202)
-        if self._unauthorized(request):
-            answer = Scripted(401)
+        answer = Answer(202)
+        if self.unauthorized(request):
+            answer = Answer(401)
         elif problems:
-            answer = Scripted(400, body="; ".join(problems).encode())
+            answer = Answer(400, body="; ".join(problems).encode())
         else:
             by_message = self._by_message.get(message.get("short_message"))
-            if by_message:
-                answer = by_message.popleft()
-            elif self._script:
-                answer = self._script.popleft()
+            scripted = by_message.popleft() if by_message else self.next_scripted()
+            if scripted is not None:
+                answer = scripted
         self.posts.append(Posted(answer.status, headers, message, tuple(problems)))
         if answer.status == 202:
             self.messages.append(message)

@@ -44,21 +44,12 @@ import signal
 import ssl
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from aiohttp import web
 
-
-@dataclass(frozen=True)
-class Answer:
-    """A scripted answer."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+from tests.fakes.base import Answer, FakeServer
 
 
 @dataclass(frozen=True)
@@ -89,74 +80,37 @@ def decode_body(body: bytes, encoding: str) -> bytes:
     raise ValueError(f"unsupported Content-Encoding {encoding!r}")
 
 
-class HttpReceiver:
+class HttpReceiver(FakeServer[Answer]):
     """The fake store (see the module docstring). Use as ``async with HttpReceiver() as receiver``."""
+
+    url_path = "/ingest"  # the URL to POST to
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, out: Path | None = None,
                  ssl_context: ssl.SSLContext | None = None, requests_log: Path | None = None,
                  shutdown_timeout: float = 60.0) -> None:
-        self.host = host
-        self.port = port
+        # shutdown_timeout: how long stop()/down() wait for POSTs being answered
+        super().__init__(host, port, ssl_context, shutdown_timeout=shutdown_timeout)
         self.out = out
         self.requests_log = requests_log
-        self.ssl_context = ssl_context
-        self.shutdown_timeout = shutdown_timeout  # how long stop()/down() wait for POSTs being answered
         self.pending = 0
         self.max_body: int | None = None
-        self.require_authorization: str | None = None
         self.delay = 0.0
         self.lines: list[bytes] = []
         self.requests: list[Received] = []
-        self._script: deque[Answer] = deque()
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        """The URL to POST to."""
-        scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://{self.host}:{self.port}/ingest"
 
     def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None,
              body: bytes = b"") -> None:
         """Answer the next ``times`` POSTs (after those already scripted) with ``status``."""
-        self._script.extend(Answer(status, headers or {}, body) for _ in range(times))
-
-    def clear(self) -> None:
-        """Forget the scripted answers not used yet."""
-        self._script.clear()
-
-    @property
-    def scripted(self) -> int:
-        """Scripted answers not used yet."""
-        return len(self._script)
-
-    @property
-    def listening(self) -> bool:
-        """Whether the receiver accepts connections (started and not down)."""
-        return self._runner is not None
+        self.script(Answer(status, headers or {}, body), times)
 
     @property
     def statuses(self) -> list[int]:
         """The status of every POST answered so far, in order."""
         return [request.status for request in self.requests]
 
-    async def start(self) -> None:
-        """Listen (on a free port the first time when ``port`` is 0, then on the same one)."""
-        app = web.Application(client_max_size=1024**3)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("POST", "/{tail:.*}", self._post)
         app.router.add_get("/{tail:.*}", self._probe)  # HEAD too
-        # auto_decompress=False: the body must be decoded here, as a store would, to test Content-Encoding.
-        runner = web.AppRunner(app, access_log=None, auto_decompress=False, shutdown_timeout=self.shutdown_timeout)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        """Stop listening and close open connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def down(self) -> None:
         """Simulate a store that is down: connections are refused until ``up()``."""
@@ -166,22 +120,10 @@ class HttpReceiver:
         """Listen again on the same port."""
         await self.start()
 
-    async def __aenter__(self) -> HttpReceiver:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.stop()
-
     async def _probe(self, request: web.Request) -> web.Response:
-        if self._unauthorized(request):
+        if self.unauthorized(request):
             return web.Response(status=401, text="unauthorized")
         return web.Response(status=200, text="ok")
-
-    def _unauthorized(self, request: web.Request) -> bool:
-        wanted = self.require_authorization
-        return wanted is not None and request.headers.get("Authorization") != wanted
 
     async def _post(self, request: web.Request) -> web.Response:
         arrived = time.time()
@@ -216,12 +158,13 @@ class HttpReceiver:
                 file.write(b"".join(line + b"\n" for line in lines))
 
     def _answer(self, request: web.Request, body: bytes) -> tuple[Answer, list[bytes]]:
-        if self._unauthorized(request):
+        if self.unauthorized(request):
             return Answer(401, body=b"unauthorized"), []
         if self.max_body is not None and len(body) > self.max_body:
             return Answer(413, body=b"request entity too large"), []
-        if self._script:
-            return self._script.popleft(), []
+        scripted = self.next_scripted()
+        if scripted is not None:
+            return scripted, []
         try:
             text = decode_body(body, request.headers.get("Content-Encoding", ""))
         except Exception as exc:  # a test fake: any undecodable body is the client's fault
@@ -231,37 +174,22 @@ class HttpReceiver:
         return Answer(200), text[:-1].split(b"\n") if text else []
 
 
-class ControlServer:
+class ControlServer(FakeServer[None]):
     """Scripts a receiver at run time over HTTP (see the module docstring); listens while it is down."""
 
+    url_path = "/"
+
     def __init__(self, receiver: HttpReceiver, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.receiver = receiver
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/down", self._down)
         app.router.add_post("/up", self._up)
         app.router.add_post("/fail", self._fail)
         app.router.add_post("/clear", self._clear)
         app.router.add_post("/delay", self._delay)
         app.router.add_get("/stats", self._stats)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def _state(self) -> web.Response:
         receiver = self.receiver

@@ -38,9 +38,7 @@ import gzip
 import re
 import ssl
 import zlib
-from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import cramjam
@@ -48,6 +46,8 @@ import orjson
 from aiohttp import web
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
 from google.protobuf.message import DecodeError
+
+from tests.fakes.base import FakeServer
 
 PUSH_PATH = "/loki/api/v1/push"
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -235,16 +235,15 @@ class BadRequest(Exception):
     """The body cannot be read at all: Loki answers 400 with this text."""
 
 
-class FakeLoki:
-    """See the module docstring. Use as ``async with FakeLoki() as loki``; ``loki.url`` is its base URL."""
+class FakeLoki(FakeServer[_Answer]):
+    """See the module docstring. Use as ``async with FakeLoki() as loki``; ``loki.url`` is its base URL (what
+    LOGSHIP_LOKI_URL should be)."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  require_tenant: bool = False, require_authorization: str | None = None,
                  max_line_size: int = DEFAULT_MAX_LINE_SIZE, allow_structured_metadata: bool = True,
                  max_body: int | None = None) -> None:
-        self.host = host
-        self.port = port
-        self.ssl_context = ssl_context
+        super().__init__(host, port, ssl_context)
         self.require_tenant = require_tenant
         self.require_authorization = require_authorization
         self.max_line_size = max_line_size
@@ -254,17 +253,10 @@ class FakeLoki:
         self.entries: list[StoredEntry] = []
         self.pushes: list[Push] = []
         self.probes = 0
-        self._script: deque[_Answer] = deque()
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL, what LOGSHIP_LOKI_URL should be."""
-        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None, body: str = "") -> None:
         """Answer the next ``times`` pushes (after those already scripted) with ``status``."""
-        self._script.extend(_Answer(status, headers or {}, body) for _ in range(times))
+        self.script(_Answer(status, headers or {}, body), times)
 
     def rate_limit(self, retry_after: str | None = "2", times: int = 1) -> None:
         """The next pushes get 429 with Loki's rate-limit message (and Retry-After when given)."""
@@ -279,33 +271,13 @@ class FakeLoki:
             grouped.setdefault(key, []).append(entry)
         return grouped
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=1024**3)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, auto_decompress=False, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeLoki:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.stop()
 
     # --- HTTP --------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if self.require_authorization is not None and request.headers.get("Authorization") != \
-                self.require_authorization:
+        if self.unauthorized(request):
             return web.Response(status=401, text="401 Unauthorized\n")
         if request.path == "/ready" and request.method in ("GET", "HEAD"):
             self.probes += 1
@@ -326,8 +298,9 @@ class FakeLoki:
         tenant = request.headers.get("X-Scope-OrgID")
         if self.require_tenant and not tenant:
             return _Answer(401, body="no org id\n"), ""
-        if self._script:
-            return self._script.popleft(), ""
+        scripted = self.next_scripted()
+        if scripted is not None:
+            return scripted, ""
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         encoding = "json" if content_type == "application/json" else "protobuf"
         try:

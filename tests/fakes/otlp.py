@@ -31,9 +31,7 @@ import base64
 import gzip
 import re
 import ssl
-from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -44,6 +42,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+
+from tests.fakes.base import FakeServer
 
 LOGS_PATH = "/v1/logs"
 PROTOBUF = "application/x-protobuf"
@@ -154,34 +154,29 @@ class _Scripted:
     rejected: int = 0  # for a 200: partialSuccess.rejectedLogRecords
 
 
-class FakeCollector:
+class FakeCollector(FakeServer[_Scripted]):
     """See the module docstring. Use as ``async with FakeCollector() as collector``; ``collector.url`` is
     the base URL (what LOGSHIP_OTLP_ENDPOINT should be)."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  require_headers: dict[str, str] | None = None) -> None:
-        self.host = host
-        self.port = port
-        self.ssl_context = ssl_context
+        super().__init__(host, port, ssl_context)
         self.require_headers = require_headers or {}
         self.requests: list[Any] = []
         self.json_documents: list[Any] = []
         self.exports: list[Export] = []
-        self._script: deque[_Scripted] = deque()
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None, message: str = "") -> None:
         """Answer the next ``times`` exports with ``status`` (and a Status body with ``message``)."""
-        self._script.extend(_Scripted(status, headers or {}, message or f"scripted {status}") for _ in range(times))
+        self.script(_Scripted(status, headers or {}, message or f"scripted {status}"), times)
 
     def partial(self, rejected: int, message: str = "", times: int = 1) -> None:
         """Answer the next ``times`` exports 200 with ``partialSuccess``; the first ``rejected`` records
         of each are dropped."""
-        self._script.extend(_Scripted(200, {}, message, rejected) for _ in range(times))
+        self.script(_Scripted(200, {}, message, rejected), times)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._handle)
 
     def records(self) -> list[Received]:
         """Every stored log record, in arrival order."""
@@ -196,28 +191,6 @@ class FakeCollector:
                                             any_value(record.body), attributes(record.attributes),
                                             record.severity_number, record.severity_text))
         return out
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=1024**3)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, auto_decompress=False, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeCollector:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.stop()
 
     # --- HTTP ---------------------------------------------------------------------------------
 
@@ -260,8 +233,8 @@ class FakeCollector:
         except ValueError as exc:
             return error(400, str(exc))
         count = sum(len(scope.log_records) for resource in export.resource_logs for scope in resource.scope_logs)
-        if self._script:
-            scripted = self._script.popleft()
+        scripted = self.next_scripted()
+        if scripted is not None:
             if scripted.status != 200:
                 return error(scripted.status, scripted.message, scripted.headers, count)
             return self._accept(export, count, answer_type, scripted.rejected, scripted.message)

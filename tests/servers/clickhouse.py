@@ -12,9 +12,6 @@ elsewhere. By hand: ``python -m tests.servers.clickhouse`` starts one until Ctrl
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,7 +23,7 @@ from xml.sax.saxutils import escape
 import orjson
 import pytest
 
-from tests.servers.common import find_binary, free_port, require_binary, stop, wait_ready
+from tests.servers.common import ServerProcess, free_port, require_binary, run_by_hand, serve_session
 
 USER = "shipper"
 PASSWORD = "s3cret"
@@ -104,16 +101,13 @@ class QueryError(Exception):
         self.body = body
 
 
-class ClickHouseServer:
+class ClickHouseServer(ServerProcess):
     """One ``clickhouse-server`` process with its configuration and data in ``directory``."""
 
     def __init__(self, directory: Path, binary: str = "clickhouse-server") -> None:
-        self.directory = directory
-        self.binary = binary
+        super().__init__(directory, binary)
         self.http_port = 0
         self.tcp_port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self.startup_seconds = 0.0
         self.version = ""
 
     @property
@@ -135,13 +129,8 @@ class ClickHouseServer:
         config.write_text(_CONFIG.format(dir=escape(str(self.directory)), http_port=self.http_port,
                                          tcp_port=self.tcp_port))
         (self.directory / "users.xml").write_text(_USERS.format(user=USER, password=escape(PASSWORD)))
-        started = time.monotonic()
-        with (self.directory / "log" / "stdout.log").open("ab") as out:
-            self.process = subprocess.Popen([self.binary, f"--config-file={config}"], cwd=self.directory,
-                                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        wait_ready(self.process, self._pinged, START_TIMEOUT, f"clickhouse-server on port {self.http_port}",
-                   self.log_file)
-        self.startup_seconds = time.monotonic() - started
+        self.launch([self.binary, f"--config-file={config}"], self.directory / "log" / "stdout.log", self._pinged,
+                    START_TIMEOUT, f"clickhouse-server on port {self.http_port}", self.log_file)
         self.version = self.query("SELECT version()").decode().strip()
 
     def _pinged(self) -> bool:
@@ -150,11 +139,6 @@ class ClickHouseServer:
                 return response.read().startswith(b"Ok")
         except OSError:
             return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop(self.process)
-            self.process = None
 
     def query(self, sql: str, *, user: str = "default", password: str = "", data: bytes | None = None,
               params: dict[str, str] | None = None, timeout: float = 30) -> bytes:
@@ -186,37 +170,13 @@ class ClickHouseServer:
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
     """A running ClickHouse for the whole session (see the module docstring)."""
     binary = require_binary("clickhouse-server", "clickhouse-server")
-    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse"), binary)
-    try:
-        server.start()
-    except RuntimeError as exc:  # installed but does not start: a failure everywhere
-        pytest.fail(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_session(ClickHouseServer(tmp_path_factory.mktemp("clickhouse"), binary))
 
 
 def main() -> None:  # pragma: no cover - a manual helper
-    import signal
-    import tempfile
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the server too, not just this process
-
-    binary = find_binary("clickhouse-server")
-    if binary is None:
-        sys.exit("clickhouse-server is not installed")
-    server = ClickHouseServer(Path(tempfile.mkdtemp(prefix="logship-clickhouse-")), binary)
-    server.start()
-    print(f"ClickHouse {server.version} on {server.url} (native port {server.tcp_port}, user {USER}/{PASSWORD}, "
-          f"data in {server.directory}); ready in {server.startup_seconds:.2f}s", flush=True)
-    try:
-        assert server.process is not None
-        server.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    run_by_hand("clickhouse", "clickhouse-server", ClickHouseServer, lambda server: (
+        f"ClickHouse {server.version} on {server.url} (native port {server.tcp_port}, user {USER}/{PASSWORD}, "
+        f"data in {server.directory}); ready in {server.startup_seconds:.2f}s"))
 
 
 if __name__ == "__main__":

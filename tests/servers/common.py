@@ -1,15 +1,20 @@
-"""What the server helpers share: free ports, the CI rule for missing binaries, process stopping."""
+"""What the server helpers share: free ports, the CI rule for missing binaries, the server process's life
+(start and wait until ready, stop), the session fixture and the by-hand runner."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -84,3 +89,70 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout)
+
+
+class ServerProcess:
+    """A store's server run as a child process of the tests, with its files in ``directory``."""
+
+    def __init__(self, directory: Path, binary: str) -> None:
+        self.directory = directory
+        self.binary = binary
+        self.process: subprocess.Popen[bytes] | None = None
+        self.startup_seconds = 0.0
+
+    def start(self) -> None:
+        """Configure, start and wait until the server is ready. Raises RuntimeError when it is not."""
+        raise NotImplementedError
+
+    def launch(self, args: list[str], output: Path, ready: Callable[[], bool], timeout: float, what: str,
+               log_file: Path) -> None:
+        """Run ``args`` in ``directory`` (stdout and stderr appended to ``output``) and wait until ``ready``;
+        ``startup_seconds`` is how long that took. RuntimeError with the end of ``log_file`` when it exits
+        first or ``timeout`` passes."""
+        started = time.monotonic()
+        with output.open("ab") as out:
+            self.process = subprocess.Popen(args, cwd=self.directory, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT)
+        wait_ready(self.process, ready, timeout, what, log_file)
+        self.startup_seconds = time.monotonic() - started
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+
+_Server = TypeVar("_Server", bound=ServerProcess)
+
+
+def serve_session(server: _Server) -> Iterator[_Server]:
+    """The body of a session fixture: ``server`` started (one that is installed but does not start fails
+    the test, in CI and elsewhere), then stopped at the end."""
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_by_hand(name: str, binary: str, make: Callable[[Path, str], _Server],
+                describe: Callable[[_Server], str]) -> None:  # pragma: no cover - a manual helper
+    """``python -m tests.servers.NAME``: start a server in a new scratch folder, say where it is, and run it
+    until Ctrl-C or SIGTERM (which stop the server too, not just this process)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    path = find_binary(binary)
+    if path is None:
+        sys.exit(f"{binary} is not installed")
+    server = make(Path(tempfile.mkdtemp(prefix=f"logship-{name}-")), path)
+    server.start()
+    print(describe(server), flush=True)
+    try:
+        assert server.process is not None
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

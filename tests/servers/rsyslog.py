@@ -20,7 +20,6 @@ skips elsewhere. By hand: ``python -m tests.servers.rsyslog``.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ import orjson
 import pytest
 
 from tests.fakes.certs import CertificateAuthority
-from tests.servers.common import IN_CI, find_binary, free_port, port_open, require_binary, stop, wait_ready
+from tests.servers.common import IN_CI, ServerProcess, free_port, port_open, require_binary, run_by_hand, serve_session
 
 START_TIMEOUT = 30.0
 GTLS_DRIVER = "lmnsd_gtls.so"
@@ -76,18 +75,15 @@ def gtls_available() -> bool:
     return any((Path(directory) / GTLS_DRIVER).is_file() for directory in _MODULE_DIRS)
 
 
-class RsyslogServer:
+class RsyslogServer(ServerProcess):
     """One ``rsyslogd -n`` with its configuration, certificates and output in ``directory``."""
 
     def __init__(self, directory: Path, binary: str = "rsyslogd", max_message_size: str = "8k") -> None:
-        self.directory = directory
-        self.binary = binary
+        super().__init__(directory, binary)
         self.max_message_size = max_message_size
         self.tcp_port = 0
         self.tls_port = 0
         self.ca: CertificateAuthority | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-        self.startup_seconds = 0.0
 
     @property
     def output(self) -> Path:
@@ -119,19 +115,9 @@ class RsyslogServer:
         checked = subprocess.run([self.binary, "-N1", "-f", str(config)], capture_output=True, timeout=60)
         if checked.returncode != 0:
             raise RuntimeError(f"rsyslogd -N1 refused {config}:\n{checked.stdout.decode()}{checked.stderr.decode()}")
-        started = time.monotonic()
-        with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen(
-                [self.binary, "-n", "-f", str(config), "-i", str(self.directory / "rsyslogd.pid")],
-                cwd=self.directory, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        wait_ready(self.process, lambda: port_open(self.tcp_port) and port_open(self.tls_port), START_TIMEOUT,
-                   f"rsyslogd on ports {self.tcp_port}/{self.tls_port}", self.log_file)
-        self.startup_seconds = time.monotonic() - started
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop(self.process)
-            self.process = None
+        self.launch([self.binary, "-n", "-f", str(config), "-i", str(self.directory / "rsyslogd.pid")], self.log_file,
+                    lambda: port_open(self.tcp_port) and port_open(self.tls_port), START_TIMEOUT,
+                    f"rsyslogd on ports {self.tcp_port}/{self.tls_port}", self.log_file)
 
     def messages(self) -> list[dict[str, Any]]:
         """Every message written so far, oldest first (a line rsyslog is still writing is left out)."""
@@ -166,37 +152,13 @@ def rsyslog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    server = RsyslogServer(tmp_path_factory.mktemp("rsyslog"), binary)
-    try:
-        server.start()
-    except RuntimeError as exc:  # installed but does not start: a failure everywhere
-        pytest.fail(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_session(RsyslogServer(tmp_path_factory.mktemp("rsyslog"), binary))
 
 
 def main() -> None:  # pragma: no cover - a manual helper
-    import signal
-    import tempfile
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the server too, not just this process
-
-    binary = find_binary("rsyslogd")
-    if binary is None:
-        sys.exit("rsyslogd is not installed")
-    server = RsyslogServer(Path(tempfile.mkdtemp(prefix="logship-rsyslog-")), binary)
-    server.start()
-    print(f"rsyslog on tcp://127.0.0.1:{server.tcp_port} and tls://127.0.0.1:{server.tls_port} "
-          f"(CA {server.ca_file}); messages in {server.output}; ready in {server.startup_seconds:.2f}s", flush=True)
-    try:
-        assert server.process is not None
-        server.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    run_by_hand("rsyslog", "rsyslogd", RsyslogServer, lambda server: (
+        f"rsyslog on tcp://127.0.0.1:{server.tcp_port} and tls://127.0.0.1:{server.tls_port} "
+        f"(CA {server.ca_file}); messages in {server.output}; ready in {server.startup_seconds:.2f}s"))
 
 
 if __name__ == "__main__":

@@ -7,14 +7,11 @@ import asyncio
 import copy
 import dataclasses
 import gzip
-import os
 import re
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +42,9 @@ from tests.servers.clickhouse import PASSWORD, USER, ClickHouseServer, QueryErro
 from tests.servers.common import free_port
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import FAST_RETRY, eventually
+from tests.sinks import running
 from tests.sinks.records import CONTAINER_ID, METADATA, decoded, records, sample_batch
-from tests.support import DockerHarness
+from tests.support import DockerHarness, check_report, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # LOGSHIP_CLICKHOUSE_RETRY_STATUS's default
@@ -366,14 +364,8 @@ def test_modern_rows_on_a_current_engine() -> None:
 # --- the real server ------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def started(sink_config: ClickHouseSinkConfig) -> AsyncIterator[ClickHouseSink]:
-    sink = ClickHouseSink(sink_config)
-    await sink.start()
-    try:
-        yield sink
-    finally:
-        await sink.aclose()
+def started(sink_config: ClickHouseSinkConfig) -> AbstractAsyncContextManager[ClickHouseSink]:
+    return running.running(ClickHouseSink(sink_config))
 
 
 COLUMNS = ("EventDate, toUnixTimestamp(Timestamp) AS Seconds, TimestampNs, ServiceName, ServiceNamespace, HostName, "
@@ -552,16 +544,11 @@ def test_queries_are_answered_as_documented(clickhouse_server: ClickHouseServer)
 
 
 def run_check(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LOGSHIP_")}
-    env.update({"LOGSHIP_SINK": "clickhouse", "LOGSHIP_DATA_DIR": str(tmp_path / "data"), **variables})
-    return subprocess.run([sys.executable, "-m", "logship", "check"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return check_report(tmp_path, {"LOGSHIP_SINK": "clickhouse", **variables})
 
 
 def sink_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in result.stdout.splitlines() if "sink clickhouse" in line]
-    assert len(lines) == 1, result.stdout + result.stderr
-    return lines[0]
+    return report_line(result.stdout, "sink clickhouse")
 
 
 def test_check_succeeds(clickhouse_server: ClickHouseServer, docker_harness: DockerHarness,  # noqa: F811
@@ -569,20 +556,20 @@ def test_check_succeeds(clickhouse_server: ClickHouseServer, docker_harness: Doc
     result = run_check(tmp_path, LOGSHIP_CLICKHOUSE_URL=clickhouse_server.url, LOGSHIP_CLICKHOUSE_USER=USER,
                        LOGSHIP_CLICKHOUSE_PASSWORD=PASSWORD, LOGSHIP_CLICKHOUSE_TABLE=unique_table(),
                        LOGSHIP_CLICKHOUSE_CREATE_TABLE="true")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout
     assert sink_line(result).startswith("ok   sink clickhouse")
 
 
 def test_check_wrong_port(tmp_path: Path) -> None:
     result = run_check(tmp_path, LOGSHIP_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}")
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout
     assert sink_line(result).startswith("FAIL sink clickhouse:") and "cannot connect" in sink_line(result)
 
 
 def test_check_wrong_credentials(clickhouse_server: ClickHouseServer, tmp_path: Path) -> None:  # noqa: F811
     result = run_check(tmp_path, LOGSHIP_CLICKHOUSE_URL=clickhouse_server.url, LOGSHIP_CLICKHOUSE_USER=USER,
                        LOGSHIP_CLICKHOUSE_PASSWORD="not-the-password")
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout
     line = sink_line(result)
     assert line.startswith("FAIL sink clickhouse:") and "credentials refused for user 'shipper': Code 193" in line
 

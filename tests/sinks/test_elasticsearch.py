@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
-import os
-import re
-import ssl
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +15,7 @@ import orjson
 import pytest
 
 from logship.collect.lines import LineAssembler
-from logship.config import VARIABLES_BY_NAME, BatchConfig, ElasticsearchSinkConfig, TlsConfig, load
+from logship.config import BatchConfig, ElasticsearchSinkConfig, TlsConfig, load
 from logship.metrics import Metrics
 from logship.ship.outcome import DELIVERED as DELIVERED_OUTCOME
 from logship.ship.outcome import OutcomeKind
@@ -39,13 +35,12 @@ from tests.fakes.certs import CertificateAuthority
 from tests.fakes.elasticsearch import MAPPER_PARSING, REJECTED_EXECUTION, FakeElasticsearch, filter_path
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import FAST_RETRY, eventually
+from tests.sinks import running
 from tests.sinks.records import METADATA, decoded, frame, records, sample_batch
-from tests.support import closed_port
+from tests.support import IN_CI, check_report, closed_port, example_env, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # LOGSHIP_ELASTICSEARCH_RETRY_STATUS's default
-REPO = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("LOGSHIP_TEST_DOCKER") == "1"
 
 
 def config(url: str = "http://127.0.0.1:9", **changes: Any) -> ElasticsearchSinkConfig:
@@ -326,17 +321,11 @@ async def es() -> AsyncIterator[FakeElasticsearch]:
 
 
 async def started(sink_config: ElasticsearchSinkConfig) -> ElasticsearchSink:
-    sink = ElasticsearchSink(sink_config)
-    await sink.start()
-    return sink
+    return await running.started(ElasticsearchSink(sink_config))
 
 
 async def send(sink_config: ElasticsearchSinkConfig, *batches: Batch) -> list[Any]:
-    sink = await started(sink_config)
-    try:
-        return [await sink.send(batch) for batch in batches]
-    finally:
-        await sink.aclose()
+    return await running.send_all(ElasticsearchSink(sink_config), batches)
 
 
 @pytest.mark.parametrize(("auth", "header"), [
@@ -513,17 +502,10 @@ async def test_healthcheck_wrong_port() -> None:
             await sink.aclose()
 
 
-def server_context(ca: CertificateAuthority) -> ssl.SSLContext:
-    issued = ca.issue("127.0.0.1")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(issued.cert_file, issued.key_file)
-    return context
-
-
 async def test_tls_with_our_ca_and_with_a_wrong_one(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path / "right")
     other = CertificateAuthority(tmp_path / "other", name="other-ca")
-    async with FakeElasticsearch(ssl_context=server_context(ca)) as fake:
+    async with FakeElasticsearch(ssl_context=ca.server_context()) as fake:
         assert fake.url.startswith("https://")
         [outcome] = await send(config(fake.url, tls=TlsConfig(ca_file=str(ca.ca_file))), sample_batch())
         assert outcome is DELIVERED_OUTCOME
@@ -548,21 +530,14 @@ async def started_healthcheck_fails(sink: ElasticsearchSink, text: str) -> None:
 
 
 async def logship_check(tmp_path: Path, **env: str) -> tuple[int, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "logship", "check", cwd=REPO, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**base, "PYTHONPATH": str(REPO), "LOGSHIP_DATA_DIR": str(tmp_path / "data"),
-             "LOGSHIP_SINK": "elasticsearch", **env})
-    output, _ = await asyncio.wait_for(process.communicate(), 60)
-    text = output.decode()
-    if "FAIL engine" in text and not IN_CI:
-        pytest.skip(f"logship check needs a Docker engine: {text}")
-    return process.returncode or 0, text
+    result = await asyncio.to_thread(check_report, tmp_path, {"LOGSHIP_SINK": "elasticsearch", **env}, timeout=60)
+    if "FAIL engine" in result.stdout and not IN_CI:
+        pytest.skip(f"logship check needs a Docker engine: {result.stdout}")
+    return result.returncode, result.stdout
 
 
 def sink_line(output: str) -> str:
-    return next(line for line in output.splitlines() if "sink elasticsearch" in line)
+    return report_line(output, "sink elasticsearch")
 
 
 async def test_check_success(es: FakeElasticsearch, tmp_path: Path) -> None:
@@ -590,7 +565,7 @@ async def test_check_wrong_credentials(es: FakeElasticsearch, tmp_path: Path) ->
 async def test_check_wrong_ca(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path / "right")
     other = CertificateAuthority(tmp_path / "other", name="other-ca")
-    async with FakeElasticsearch(ssl_context=server_context(ca)) as fake:
+    async with FakeElasticsearch(ssl_context=ca.server_context()) as fake:
         code, output = await logship_check(tmp_path, LOGSHIP_ELASTICSEARCH_URL=fake.url,
                                            LOGSHIP_ELASTICSEARCH_TLS_CA_FILE=str(other.ca_file))
         assert code == 1, output
@@ -604,17 +579,5 @@ async def test_check_wrong_ca(tmp_path: Path) -> None:
 
 
 def test_example_env_file_is_valid(tmp_path: Path) -> None:
-    active: dict[str, str] = {}
-    for line in (REPO / "configs" / "elasticsearch.env").read_text().splitlines():
-        match = re.match(r"^(#?)(LOGSHIP_[A-Z_]+)=(.*)$", line.strip())
-        if not match:
-            continue
-        commented, name, value = match.groups()
-        if name in VARIABLES_BY_NAME:
-            VARIABLES_BY_NAME[name].parse(value)  # every example value, commented or not, is valid
-        else:  # a secret given as a file (Docker secrets)
-            assert VARIABLES_BY_NAME[name.removesuffix("_FILE")].secret, name
-        if not commented:
-            active[name] = value
-    config = load({**active, "LOGSHIP_DATA_DIR": str(tmp_path)})
+    config = load({**example_env("elasticsearch.env"), "LOGSHIP_DATA_DIR": str(tmp_path)})
     assert config.sinks == ("elasticsearch",)

@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
-import os
-import re
-import ssl
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +15,7 @@ import orjson
 import pytest
 
 from logship.collect.lines import LineAssembler
-from logship.config import VARIABLES_BY_NAME, BatchConfig, GelfSinkConfig, TlsConfig, load
+from logship.config import BatchConfig, GelfSinkConfig, TlsConfig, load
 from logship.metrics import Metrics
 from logship.ship.outcome import DELIVERED as DELIVERED_OUTCOME
 from logship.ship.outcome import Outcome, OutcomeKind, rejected, retry
@@ -30,13 +26,12 @@ from tests.fakes.certs import CertificateAuthority
 from tests.fakes.gelf import FakeGelfHttp, FakeGelfTcp, gelf_problems
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import FAST_RETRY, eventually
+from tests.sinks import running
 from tests.sinks.records import METADATA, frame, records, sample_batch
-from tests.support import closed_port
+from tests.support import IN_CI, check_report, closed_port, example_env, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # LOGSHIP_GELF_RETRY_STATUS's default
-REPO = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("LOGSHIP_TEST_DOCKER") == "1"
 CONTAINER_ID = "6ca5" + "0" * 56 + "beef"
 
 
@@ -255,17 +250,11 @@ async def graylog() -> AsyncIterator[FakeGelfHttp]:
 
 
 async def started(sink_config: GelfSinkConfig) -> GelfSink:
-    sink = GelfSink(sink_config)
-    await sink.start()
-    return sink
+    return await running.started(GelfSink(sink_config))
 
 
 async def send(sink_config: GelfSinkConfig, *batches: Batch) -> list[Outcome]:
-    sink = await started(sink_config)
-    try:
-        return [await sink.send(batch) for batch in batches]
-    finally:
-        await sink.aclose()
+    return await running.send_all(GelfSink(sink_config), batches)
 
 
 def by_short(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -401,17 +390,10 @@ async def test_tcp_large_batch(graylog_tcp: FakeGelfTcp) -> None:
     assert [m["short_message"] for m in found] == [(f"line {i} " + "z" * 500)[:250] for i in range(3000)]
 
 
-def server_context(ca: CertificateAuthority) -> ssl.SSLContext:
-    issued = ca.issue("127.0.0.1")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(issued.cert_file, issued.key_file)
-    return context
-
-
 async def test_tls_with_our_ca_and_with_a_wrong_one(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path / "right")
     other = CertificateAuthority(tmp_path / "other", name="other-ca")
-    async with FakeGelfTcp(ssl_context=server_context(ca)) as fake:
+    async with FakeGelfTcp(ssl_context=ca.server_context()) as fake:
         assert fake.url.startswith("tls://")
         sink = await started(config(fake.url, tls=TlsConfig(ca_file=str(ca.ca_file))))
         try:
@@ -441,7 +423,7 @@ async def test_tls_with_our_ca_and_with_a_wrong_one(tmp_path: Path) -> None:
 async def test_https_with_a_wrong_ca(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path / "right")
     other = CertificateAuthority(tmp_path / "other", name="other-ca")
-    async with FakeGelfHttp(ssl_context=server_context(ca)) as fake:
+    async with FakeGelfHttp(ssl_context=ca.server_context()) as fake:
         [outcome] = await send(config(fake.url, tls=TlsConfig(ca_file=str(ca.ca_file))), sample_batch())
         assert outcome is DELIVERED_OUTCOME
         sink = await started(config(fake.url, tls=TlsConfig(ca_file=str(other.ca_file))))
@@ -456,21 +438,15 @@ async def test_https_with_a_wrong_ca(tmp_path: Path) -> None:
 
 
 async def logship_check(tmp_path: Path, url: str, **env: str) -> tuple[int, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "logship", "check", cwd=REPO, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**base, "PYTHONPATH": str(REPO), "LOGSHIP_DATA_DIR": str(tmp_path / "data"), "LOGSHIP_SINK": "gelf",
-             "LOGSHIP_GELF_URL": url, **env})
-    output, _ = await asyncio.wait_for(process.communicate(), 60)
-    text = output.decode()
-    if "FAIL engine" in text and not IN_CI:
-        pytest.skip(f"logship check needs a Docker engine: {text}")
-    return process.returncode or 0, text
+    result = await asyncio.to_thread(check_report, tmp_path, {"LOGSHIP_SINK": "gelf", "LOGSHIP_GELF_URL": url, **env},
+                                     timeout=60)
+    if "FAIL engine" in result.stdout and not IN_CI:
+        pytest.skip(f"logship check needs a Docker engine: {result.stdout}")
+    return result.returncode, result.stdout
 
 
 def sink_line(output: str) -> str:
-    return next(line for line in output.splitlines() if "sink gelf" in line)
+    return report_line(output, "sink gelf")
 
 
 @pytest.mark.parametrize("transport", ["http", "tcp"])
@@ -491,17 +467,5 @@ async def test_check(tmp_path: Path, transport: str) -> None:
 
 
 def test_example_env_file_is_valid(tmp_path: Path) -> None:
-    active: dict[str, str] = {}
-    for line in (REPO / "configs" / "gelf.env").read_text().splitlines():
-        match = re.match(r"^(#?)(LOGSHIP_[A-Z_]+)=(.*)$", line.strip())
-        if not match:
-            continue
-        commented, name, value = match.groups()
-        if name in VARIABLES_BY_NAME:
-            VARIABLES_BY_NAME[name].parse(value)  # every example value, commented or not, is valid
-        else:  # a secret given as a file (Docker secrets)
-            assert VARIABLES_BY_NAME[name.removesuffix("_FILE")].secret, name
-        if not commented:
-            active[name] = value
-    config = load({**active, "LOGSHIP_DATA_DIR": str(tmp_path)})
+    config = load({**example_env("gelf.env"), "LOGSHIP_DATA_DIR": str(tmp_path)})
     assert config.sinks == ("gelf",)

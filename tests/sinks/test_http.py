@@ -21,6 +21,7 @@ from logship.sinks.http import HttpSink, classify, encode, request_headers
 from logship.sinks.tls import ssl_context
 from tests.fakes.certs import BACKENDS, CertificateAuthority, require_backend
 from tests.fakes.http_receiver import HttpReceiver, decode_body
+from tests.sinks import running
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # LOGSHIP_HTTP_RETRY_STATUS's default
 OTLP_RETRY_STATUS = frozenset({429, 502, 503, 504})  # OTLP/HTTP: 500 must not be retried
@@ -171,9 +172,7 @@ async def receiver():
 
 
 async def started(sink_config: HttpSinkConfig) -> HttpSink:
-    sink = HttpSink(sink_config)
-    await sink.start()
-    return sink
+    return await running.started(HttpSink(sink_config))
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip", ZSTD])
@@ -276,16 +275,6 @@ async def test_healthcheck_connection_refused(receiver: HttpReceiver) -> None:
 # --- TLS ---------------------------------------------------------------------------------------
 
 
-def server_context(ca: CertificateAuthority, client_ca: CertificateAuthority | None = None) -> ssl.SSLContext:
-    issued = ca.issue("127.0.0.1")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(issued.cert_file, issued.key_file)
-    if client_ca is not None:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(client_ca.ca_file)
-    return context
-
-
 async def check(sink_config: HttpSinkConfig, send: bool = True) -> None:
     sink = await started(sink_config)
     try:
@@ -299,7 +288,7 @@ async def check(sink_config: HttpSinkConfig, send: bool = True) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_tls_with_our_ca(tmp_path: Path, backend: str) -> None:
     ca = CertificateAuthority(tmp_path, backend=require_backend(backend))
-    async with HttpReceiver(ssl_context=server_context(ca)) as receiver:
+    async with HttpReceiver(ssl_context=ca.server_context()) as receiver:
         assert receiver.url.startswith("https://")
         await check(config(receiver.url, tls=TlsConfig(ca_file=str(ca.ca_file))))
         assert receiver.lines == [b'{"tls":true}']
@@ -308,7 +297,7 @@ async def test_tls_with_our_ca(tmp_path: Path, backend: str) -> None:
 async def test_tls_wrong_ca_fails_the_healthcheck(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path / "right")
     other = CertificateAuthority(tmp_path / "other", name="other-ca")
-    async with HttpReceiver(ssl_context=server_context(ca)) as receiver:
+    async with HttpReceiver(ssl_context=ca.server_context()) as receiver:
         sink = await started(config(receiver.url, tls=TlsConfig(ca_file=str(other.ca_file))))
         try:
             with pytest.raises(SinkError, match="certificate") as caught:
@@ -326,7 +315,7 @@ async def test_tls_wrong_ca_fails_the_healthcheck(tmp_path: Path) -> None:
 async def test_tls_insecure_skips_verification_and_says_so(tmp_path: Path,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     ca = CertificateAuthority(tmp_path)
-    async with HttpReceiver(ssl_context=server_context(ca)) as receiver:
+    async with HttpReceiver(ssl_context=ca.server_context()) as receiver:
         with caplog.at_level(logging.WARNING, logger="logship.sinks.tls"):
             await check(config(receiver.url, tls=TlsConfig(insecure=True)))
     warnings = [r for r in caplog.records if r.name == "logship.sinks.tls" and r.levelno == logging.WARNING]
@@ -337,7 +326,7 @@ async def test_tls_insecure_skips_verification_and_says_so(tmp_path: Path,
 async def test_mutual_tls(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path)
     client = ca.issue("logship", server=False)
-    async with HttpReceiver(ssl_context=server_context(ca, client_ca=ca)) as receiver:
+    async with HttpReceiver(ssl_context=ca.server_context(client_ca=ca)) as receiver:
         with_cert = TlsConfig(ca_file=str(ca.ca_file), cert_file=str(client.cert_file),
                               key_file=str(client.key_file))
         await check(config(receiver.url, tls=with_cert))

@@ -8,8 +8,6 @@ import calendar
 import dataclasses
 import gzip
 import os
-import ssl
-import sys
 import time
 import timeit
 from pathlib import Path
@@ -38,11 +36,11 @@ from logship.sinks.loki import (
 )
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.loki import NOT_READY, RATE_LIMITED, FakeLoki, PushRequest, parse_label_set
+from tests.sinks import running
 from tests.sinks.records import decoded, records, sample_batch
-from tests.support import closed_port
+from tests.support import check_report, closed_port, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
-REPO = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEFAULTS: LokiSinkConfig = load({"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": "http://127.0.0.1:9"}).sink_configs["loki"]
 RETRY_STATUS = DEFAULTS.retry_status  # 408,429,500,502,503,504
@@ -419,17 +417,11 @@ def test_unknown_encoding_is_refused() -> None:
 
 
 async def started(sink_config: LokiSinkConfig) -> LokiSink:
-    sink = LokiSink(sink_config)
-    await sink.start()
-    return sink
+    return await running.started(LokiSink(sink_config))
 
 
 async def send(sink_config: LokiSinkConfig, *batches: Batch) -> list[Any]:
-    sink = await started(sink_config)
-    try:
-        return [await sink.send(b) for b in batches]
-    finally:
-        await sink.aclose()
+    return await running.send_all(LokiSink(sink_config), batches)
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -565,11 +557,7 @@ async def test_a_large_batch_is_encoded_off_the_loop() -> None:
 
 
 async def healthcheck(sink_config: LokiSinkConfig) -> None:
-    sink = await started(sink_config)
-    try:
-        await sink.healthcheck()
-    finally:
-        await sink.aclose()
+    await running.health_checked(LokiSink(sink_config))
 
 
 async def test_healthcheck_ready() -> None:
@@ -606,16 +594,9 @@ async def test_healthcheck_refused_and_credentials() -> None:
 # --- TLS ---------------------------------------------------------------------------------------
 
 
-def server_context(ca: CertificateAuthority) -> ssl.SSLContext:
-    issued = ca.issue("127.0.0.1")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(issued.cert_file, issued.key_file)
-    return context
-
-
 async def test_tls_with_our_ca(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path)
-    async with FakeLoki(server_context(ca)) as loki:
+    async with FakeLoki(ca.server_context()) as loki:
         assert loki.url.startswith("https://")
         tls_config = config(loki.url, tls=TlsConfig(ca_file=str(ca.ca_file)))
         await healthcheck(tls_config)
@@ -627,7 +608,7 @@ async def test_tls_with_our_ca(tmp_path: Path) -> None:
 async def test_tls_wrong_ca(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path / "right")
     other = CertificateAuthority(tmp_path / "other", name="other-ca")
-    async with FakeLoki(server_context(ca)) as loki:
+    async with FakeLoki(ca.server_context()) as loki:
         wrong = config(loki.url, tls=TlsConfig(ca_file=str(other.ca_file)))
         with pytest.raises(SinkError, match="certificate verify failed") as caught:
             await healthcheck(wrong)
@@ -640,32 +621,21 @@ async def test_tls_wrong_ca(tmp_path: Path) -> None:
 # --- `logship check` -----------------------------------------------------------------------------
 
 
-async def logship_check(tmp_path: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+async def logship_check(tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run ``python -m logship check`` with ``env`` (and no inherited LOGSHIP_ variable)."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "logship", "check", cwd=REPO, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**inherited, "PYTHONPATH": str(REPO), "DOCKER_HOST": "unix:///var/run/docker.sock",
-             "LOGSHIP_DATA_DIR": str(tmp_path / "data"), "LOGSHIP_LOG_FORMAT": "text", **env})
-    output, _ = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode, output.decode().splitlines()
-
-
-def line_of(lines: list[str], what: str) -> str:
-    found = [line for line in lines if line[5:].startswith(what + ":")]
-    assert found, f"no {what!r} line in:\n" + "\n".join(lines)
-    return found[0]
+    result = await asyncio.to_thread(check_report, tmp_path, {"DOCKER_HOST": "unix:///var/run/docker.sock",
+                                                              "LOGSHIP_LOG_FORMAT": "text", **env})
+    return result.returncode, result.stdout
 
 
 async def test_check_succeeds(tmp_path: Path) -> None:
     async with FakeLoki() as loki:
-        code, lines = await logship_check(tmp_path, {"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": loki.url})
-    assert line_of(lines, "sink loki").startswith("ok   sink loki: reachable")
-    engine_ok = line_of(lines, "engine").startswith("ok")
+        code, output = await logship_check(tmp_path, {"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": loki.url})
+    assert report_line(output, "sink loki").startswith("ok   sink loki: reachable")
+    engine_ok = report_line(output, "engine").startswith("ok")
     if IN_CI or engine_ok:
-        assert engine_ok, lines
-        assert code == 0, lines
+        assert engine_ok, output
+        assert code == 0, output
 
 
 @pytest.mark.parametrize("case", ["wrong port", "wrong credentials", "wrong CA"])
@@ -673,22 +643,22 @@ async def test_check_fails_with_a_clear_reason(tmp_path: Path, case: str) -> Non
     env = {"LOGSHIP_SINK": "loki"}
     if case == "wrong port":
         with closed_port() as port:
-            code, lines = await logship_check(tmp_path, {**env, "LOGSHIP_LOKI_URL": f"http://127.0.0.1:{port}"})
+            code, output = await logship_check(tmp_path, {**env, "LOGSHIP_LOKI_URL": f"http://127.0.0.1:{port}"})
         expected = "cannot connect"
     elif case == "wrong credentials":
         async with FakeLoki(require_authorization="Basic bG9raTpyaWdodA==") as loki:
-            code, lines = await logship_check(tmp_path, {**env, "LOGSHIP_LOKI_URL": loki.url,
-                                                         "LOGSHIP_LOKI_USERNAME": "loki",
-                                                         "LOGSHIP_LOKI_PASSWORD": "wrong"})
+            code, output = await logship_check(tmp_path, {**env, "LOGSHIP_LOKI_URL": loki.url,
+                                                          "LOGSHIP_LOKI_USERNAME": "loki",
+                                                          "LOGSHIP_LOKI_PASSWORD": "wrong"})
         expected = "credentials refused (HTTP 401)"
     else:
         ca = CertificateAuthority(tmp_path / "right")
         other = CertificateAuthority(tmp_path / "other", name="other-ca")
-        async with FakeLoki(server_context(ca)) as loki:
-            code, lines = await logship_check(tmp_path, {**env, "LOGSHIP_LOKI_URL": loki.url,
-                                                         "LOGSHIP_LOKI_TLS_CA_FILE": str(other.ca_file)})
+        async with FakeLoki(ca.server_context()) as loki:
+            code, output = await logship_check(tmp_path, {**env, "LOGSHIP_LOKI_URL": loki.url,
+                                                          "LOGSHIP_LOKI_TLS_CA_FILE": str(other.ca_file)})
         expected = "certificate verify failed"
-    sink_line = line_of(lines, "sink loki")
-    assert sink_line.startswith("FAIL sink loki: "), lines
+    sink_line = report_line(output, "sink loki")
+    assert sink_line.startswith("FAIL sink loki: "), output
     assert expected in sink_line, sink_line
-    assert code == 1, lines
+    assert code == 1, output

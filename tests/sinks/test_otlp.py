@@ -8,8 +8,6 @@ import dataclasses
 import gzip
 import logging
 import os
-import ssl
-import sys
 import time
 import timeit
 from pathlib import Path
@@ -38,11 +36,11 @@ from logship.sinks.otlp import (
 )
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.otlp import FakeCollector, json_violations, status_body
+from tests.sinks import running
 from tests.sinks.records import CONTAINER_ID, decoded, records, sample_batch
-from tests.support import closed_port
+from tests.support import check_report, closed_port, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
-REPO = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEFAULTS: OtlpSinkConfig = load({"LOGSHIP_SINK": "otlp",
                                  "LOGSHIP_OTLP_ENDPOINT": "http://127.0.0.1:9"}).sink_configs["otlp"]
@@ -274,17 +272,11 @@ def test_unknown_settings_are_refused(changes: dict[str, str]) -> None:
 
 
 async def started(sink_config: OtlpSinkConfig) -> OtlpSink:
-    sink = OtlpSink(sink_config)
-    await sink.start()
-    return sink
+    return await running.started(OtlpSink(sink_config))
 
 
 async def send(sink_config: OtlpSinkConfig, *batches: Batch) -> list[Any]:
-    sink = await started(sink_config)
-    try:
-        return [await sink.send(b) for b in batches]
-    finally:
-        await sink.aclose()
+    return await running.send_all(OtlpSink(sink_config), batches)
 
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])
@@ -400,11 +392,7 @@ async def test_a_large_batch_is_encoded_off_the_loop() -> None:
 
 
 async def healthcheck(sink_config: OtlpSinkConfig) -> None:
-    sink = await started(sink_config)
-    try:
-        await sink.healthcheck()
-    finally:
-        await sink.aclose()
+    await running.health_checked(OtlpSink(sink_config))
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -435,16 +423,9 @@ async def test_healthcheck_failures() -> None:
 # --- TLS ---------------------------------------------------------------------------------------
 
 
-def server_context(ca: CertificateAuthority) -> ssl.SSLContext:
-    issued = ca.issue("127.0.0.1")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(issued.cert_file, issued.key_file)
-    return context
-
-
 async def test_tls_with_our_ca(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path)
-    async with FakeCollector(server_context(ca)) as collector:
+    async with FakeCollector(ca.server_context()) as collector:
         tls_config = config(collector.url, tls=TlsConfig(ca_file=str(ca.ca_file)))
         await healthcheck(tls_config)
         [outcome] = await send(tls_config, sample_batch())
@@ -455,7 +436,7 @@ async def test_tls_with_our_ca(tmp_path: Path) -> None:
 async def test_tls_wrong_ca(tmp_path: Path) -> None:
     ca = CertificateAuthority(tmp_path / "right")
     other = CertificateAuthority(tmp_path / "other", name="other-ca")
-    async with FakeCollector(server_context(ca)) as collector:
+    async with FakeCollector(ca.server_context()) as collector:
         wrong = config(collector.url, tls=TlsConfig(ca_file=str(other.ca_file)))
         with pytest.raises(SinkError, match="certificate verify failed") as caught:
             await healthcheck(wrong)
@@ -468,46 +449,36 @@ async def test_tls_wrong_ca(tmp_path: Path) -> None:
 # --- `logship check` -----------------------------------------------------------------------------
 
 
-async def logship_check(tmp_path: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+async def logship_check(tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run ``python -m logship check`` with ``env`` (and no inherited LOGSHIP_ variable)."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "logship", "check", cwd=REPO, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**inherited, "PYTHONPATH": str(REPO), "DOCKER_HOST": "unix:///var/run/docker.sock",
-             "LOGSHIP_DATA_DIR": str(tmp_path / "data"), "LOGSHIP_LOG_FORMAT": "text", "LOGSHIP_SINK": "otlp",
-             **env})
-    output, _ = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode, output.decode().splitlines()
-
-
-def line_of(lines: list[str], what: str) -> str:
-    found = [line for line in lines if line[5:].startswith(what + ":")]
-    assert found, f"no {what!r} line in:\n" + "\n".join(lines)
-    return found[0]
+    result = await asyncio.to_thread(check_report, tmp_path, {"DOCKER_HOST": "unix:///var/run/docker.sock",
+                                                              "LOGSHIP_LOG_FORMAT": "text", "LOGSHIP_SINK": "otlp",
+                                                              **env})
+    return result.returncode, result.stdout
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 async def test_check_succeeds(tmp_path: Path, encoding: str) -> None:
     async with FakeCollector() as collector:
-        code, lines = await logship_check(tmp_path, {"LOGSHIP_OTLP_ENDPOINT": collector.url,
-                                                     "LOGSHIP_OTLP_ENCODING": encoding})
-    assert line_of(lines, "sink otlp").startswith("ok   sink otlp: reachable")
-    engine_ok = line_of(lines, "engine").startswith("ok")
+        code, output = await logship_check(tmp_path, {"LOGSHIP_OTLP_ENDPOINT": collector.url,
+                                                      "LOGSHIP_OTLP_ENCODING": encoding})
+    assert report_line(output, "sink otlp").startswith("ok   sink otlp: reachable")
+    engine_ok = report_line(output, "engine").startswith("ok")
     if IN_CI or engine_ok:
-        assert engine_ok, lines
-        assert code == 0, lines
+        assert engine_ok, output
+        assert code == 0, output
 
 
 async def test_check_fails_with_a_clear_reason(tmp_path: Path) -> None:
     with closed_port() as port:
-        code, lines = await logship_check(tmp_path, {"LOGSHIP_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"})
-    assert line_of(lines, "sink otlp").startswith(f"FAIL sink otlp: http://127.0.0.1:{port}/v1/logs: cannot connect")
-    assert code == 1, lines
+        code, output = await logship_check(tmp_path, {"LOGSHIP_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"})
+    sink_line = report_line(output, "sink otlp")
+    assert sink_line.startswith(f"FAIL sink otlp: http://127.0.0.1:{port}/v1/logs: cannot connect")
+    assert code == 1, output
     ca = CertificateAuthority(tmp_path / "right")
     other = CertificateAuthority(tmp_path / "other", name="other-ca")
-    async with FakeCollector(server_context(ca)) as collector:
-        code, lines = await logship_check(tmp_path, {"LOGSHIP_OTLP_ENDPOINT": collector.url,
-                                                     "LOGSHIP_OTLP_TLS_CA_FILE": str(other.ca_file)})
-    assert "certificate verify failed" in line_of(lines, "sink otlp")
-    assert code == 1, lines
+    async with FakeCollector(ca.server_context()) as collector:
+        code, output = await logship_check(tmp_path, {"LOGSHIP_OTLP_ENDPOINT": collector.url,
+                                                      "LOGSHIP_OTLP_TLS_CA_FILE": str(other.ca_file)})
+    assert "certificate verify failed" in report_line(output, "sink otlp")
+    assert code == 1, output

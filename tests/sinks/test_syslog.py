@@ -7,15 +7,12 @@ import asyncio
 import copy
 import dataclasses
 import logging
-import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +37,11 @@ from logship.sinks.syslog import (
 from tests.fakes.certs import CertificateAuthority
 from tests.servers.common import free_port
 from tests.servers.rsyslog import RsyslogServer, rsyslog_server  # noqa: F401
+from tests.sinks import running
 from tests.sinks.records import CONTAINER_ID, METADATA, decoded, records, sample_batch
-from tests.support import DockerHarness
+from tests.support import DockerHarness, check_report, report_line
 
 DELIVERED, RETRY = OutcomeKind.DELIVERED, OutcomeKind.RETRY
-REPO = Path(__file__).resolve().parents[2]
 DAEMON = SYSLOG_FACILITIES.index("daemon")
 SD_DOCKER = ('[docker@32473 container_id="' + CONTAINER_ID + '" container_name="shop_web.1.atuvfibd6g47" '
              'image="nginx:1.27" service="web" service_namespace="shop" compose_project="shop" compose_service="web" '
@@ -228,14 +225,8 @@ def test_encode_20000_records_well_under_200ms() -> None:
 # --- against rsyslog --------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def started(sink_config: SyslogSinkConfig) -> AsyncIterator[SyslogSink]:
-    sink = SyslogSink(sink_config)
-    await sink.start()
-    try:
-        yield sink
-    finally:
-        await sink.aclose()
+def started(sink_config: SyslogSinkConfig) -> AbstractAsyncContextManager[SyslogSink]:
+    return running.running(SyslogSink(sink_config))
 
 
 def server_config(server: RsyslogServer, transport: str, **changes: Any) -> SyslogSinkConfig:
@@ -468,16 +459,11 @@ def test_udp_datagrams_are_at_most_65507_bytes() -> None:
 
 
 def run_check(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LOGSHIP_")}
-    env.update({"LOGSHIP_SINK": "syslog", "LOGSHIP_DATA_DIR": str(tmp_path / "data"), **variables})
-    return subprocess.run([sys.executable, "-m", "logship", "check"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return check_report(tmp_path, {"LOGSHIP_SINK": "syslog", **variables})
 
 
 def sink_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in result.stdout.splitlines() if "sink syslog" in line]
-    assert len(lines) == 1, result.stdout + result.stderr
-    return lines[0]
+    return report_line(result.stdout, "sink syslog")
 
 
 @pytest.mark.parametrize("transport", ["tcp", "tls"])
@@ -488,13 +474,13 @@ def test_check_succeeds(rsyslog_server: RsyslogServer, docker_harness: DockerHar
     if transport == "tls":
         variables["LOGSHIP_SYSLOG_TLS_CA_FILE"] = str(rsyslog_server.ca_file)
     result = run_check(tmp_path, **variables)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout
     assert sink_line(result).startswith("ok   sink syslog")
 
 
 def test_check_wrong_port(tmp_path: Path) -> None:
     result = run_check(tmp_path, LOGSHIP_SYSLOG_ADDRESS=f"tcp://127.0.0.1:{free_port()}")
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout
     assert sink_line(result).startswith("FAIL sink syslog:") and "connection refused" in sink_line(result)
 
 
@@ -502,6 +488,6 @@ def test_check_wrong_ca(rsyslog_server: RsyslogServer, tmp_path: Path) -> None: 
     other = CertificateAuthority(tmp_path / "ca", name="other-ca")
     result = run_check(tmp_path, LOGSHIP_SYSLOG_ADDRESS=f"tls://127.0.0.1:{rsyslog_server.tls_port}",
                        LOGSHIP_SYSLOG_TLS_CA_FILE=str(other.ca_file))
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout
     line = sink_line(result)
     assert line.startswith("FAIL sink syslog:") and "certificate verify failed" in line
