@@ -307,6 +307,12 @@ def _extra_fields(text: str) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
+def _non_negative_duration(text: str) -> float:
+    if text.strip() in ("0", "0s", "0ms"):
+        return 0.0
+    return parse_duration(text)
+
+
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError("a non-empty path")
@@ -335,6 +341,10 @@ VARIABLES: tuple[Variable, ...] = (
     # collection
     Variable("LOGSHIP_MAX_LINE_BYTES", _at_least_16kib, "1MiB",
              "Longest line kept whole; a longer one is cut into parts marked `partial`.", section="collect"),
+    Variable("LOGSHIP_READ_LINGER", _non_negative_duration, "50ms",
+             "After a small read of a container's logs, wait this long for more lines before committing "
+             "them: fewer wake-ups and writes per line at a small cost in latency (0 turns it off).",
+             section="collect"),
     Variable("LOGSHIP_EXTRA_FIELDS", _extra_fields, "",
              "Static fields added to every record: key=value,… (dots nest: `env.name=prod`).",
              section="collect"),
@@ -479,6 +489,7 @@ class CollectConfig:
     """What to follow and how lines become records."""
 
     max_line_bytes: int
+    read_linger: float
     extra_fields: tuple[tuple[str, str], ...]
     include_names: re.Pattern[str] | None
     exclude_names: re.Pattern[str] | None
@@ -745,6 +756,7 @@ def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) 
                           Path(cert_path) if cert_path else None)
     collect = CollectConfig(
         max_line_bytes=values["LOGSHIP_MAX_LINE_BYTES"],
+        read_linger=values["LOGSHIP_READ_LINGER"],
         extra_fields=values["LOGSHIP_EXTRA_FIELDS"],
         include_names=values["LOGSHIP_INCLUDE_NAMES"],
         exclude_names=values["LOGSHIP_EXCLUDE_NAMES"],

@@ -35,6 +35,8 @@ from logship.metrics import Metrics
 log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL = 0.2
+# Reads smaller than this are a trickle (a following stream), larger ones a backlog: no linger.
+LINGER_BELOW_BYTES = 16384
 BACKOFF_MAX = 10.0
 
 
@@ -48,7 +50,8 @@ class Tailer:
     """Follows one container's stdout and stderr from its checkpoint."""
 
     def __init__(self, container_id: str, engine: EngineClient, fields: Callable[[dict[str, Any]], Awaitable[dict]],
-                 output: RecordSink, checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics) -> None:
+                 output: RecordSink, checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics,
+                 linger: float = 0.0) -> None:
         self.container_id = container_id
         self.name = ""
         self.state = "starting"
@@ -59,6 +62,7 @@ class Tailer:
         self._output = output
         self._checkpoints = checkpoints
         self._max_line_bytes = max_line_bytes
+        self._linger = linger
         self._metrics = metrics
         self._wake = asyncio.Event()
         self._assembler: LineAssembler | None = None
@@ -186,10 +190,18 @@ class Tailer:
             async with self._engine.logs(self.container_id, follow=follow, since=assembler.since()) as response:
                 self._response = response
                 body = response.content
+                linger = self._linger if follow else 0.0
                 while True:
                     data = await body.readany()
                     if not data:
                         break
+                    if linger and len(data) < LINGER_BELOW_BYTES:
+                        # A trickle: let a few more lines arrive, then decode and commit them together
+                        # (one buffer write and one wake-up for several lines rather than one each).
+                        await asyncio.sleep(linger)
+                        more = body.read_nowait()
+                        if more:
+                            data += more
                     got_data = True
                     bytes_read += len(data)
                     if self._refresh_metadata:
