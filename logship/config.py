@@ -341,7 +341,7 @@ VARIABLES: tuple[Variable, ...] = (
     # collection
     Variable("LOGSHIP_MAX_LINE_BYTES", _at_least_16kib, "1MiB",
              "Longest line kept whole; a longer one is cut into parts marked `partial`.", section="collect"),
-    Variable("LOGSHIP_READ_LINGER", _non_negative_duration, "50ms",
+    Variable("LOGSHIP_READ_LINGER", _non_negative_duration, "250ms",
              "After a small read of a container's logs, wait this long for more lines before committing "
              "them: fewer wake-ups and writes per line at a small cost in latency (0 turns it off).",
              section="collect"),
