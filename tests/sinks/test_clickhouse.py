@@ -583,3 +583,13 @@ def test_a_missing_server_binary_fails_in_ci_and_skips_elsewhere(monkeypatch: py
     monkeypatch.setattr(common, "IN_CI", in_ci)
     with pytest.raises(outcome, match="no-such-server is not installed"):
         common.require_binary("no-such-server", "no-such-package")
+
+
+@pytest.mark.parametrize("schema", ["compat", "modern"])
+def test_shipped_table_definitions_are_the_ones_logship_creates(schema: str) -> None:
+    """configs/clickhouse/<schema>.sql (for people) and the sink's DDL (for CREATE_TABLE) stay one statement."""
+    from logship.sinks.clickhouse import DDL
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "clickhouse" / f"{schema}.sql"
+    statement = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
+    assert statement.strip() == DDL[schema].strip()
