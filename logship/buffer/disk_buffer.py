@@ -83,7 +83,7 @@ class ReadChunk:
 
 
 # Bytes of the latest appends kept in memory for readers that have caught up (see DiskBuffer._recent).
-RECENT_BYTES = 8 * 1024 * 1024
+RECENT_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -311,8 +311,16 @@ class DiskBuffer:
         self._recent[key] = _RecentGroup(records, size, index)
         self._recent_order.append(key)
         self._recent_bytes += size
-        while self._recent_bytes > RECENT_BYTES and len(self._recent_order) > 1:
-            self._recent_bytes -= self._recent.pop(self._recent_order.popleft()).size
+        # Groups every reader has passed are of no more use; past the bound the oldest go anyway (a
+        # lagging reader reads the file), so memory stays flat when a sink is down.
+        order, recent = self._recent_order, self._recent
+        slowest = min(reader._index for reader in self._reader_list) if self._reader_list else index
+        while len(order) > 1:
+            oldest = recent[order[0]]
+            if self._recent_bytes <= RECENT_BYTES and oldest.index + len(oldest.records) > slowest:
+                break
+            del recent[order.popleft()]
+            self._recent_bytes -= oldest.size
 
     def _roll(self) -> _Segment:
         """Seal the write segment and start the next one (its fd is fsynced and closed later)."""
