@@ -116,8 +116,11 @@ async def _run_agent(config: Config) -> int:
         return EXIT_CONFIG
     try:
         await agent.run(stop)
-    except OSError as exc:  # the data dir cannot be used: a clear line, not a traceback
-        log.error("cannot use %s: %s", getattr(exc, "filename", None) or config.data_dir, exc.strerror or exc)
+    except OSError as exc:  # the data dir or the listen address cannot be used: a clear line, not a traceback
+        if exc.filename:
+            log.error("cannot use %s: %s", exc.filename, exc.strerror or exc)
+        else:
+            log.error("cannot start: %s", exc)
         return EXIT_FAILURE
     except Exception:
         log.exception("logship stopped on an unexpected error")
