@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from logship.backoff import Backoff
 from logship.collect.checkpoint import CheckpointStore
 from logship.collect.enrich import Enricher
 from logship.collect.filters import ContainerFilter
@@ -79,17 +79,16 @@ class Supervisor:
 
     async def _supervise(self, tailer: Tailer) -> None:
         """Run a tailer; a bug in one container's tailer must not stop the agent."""
-        failures = 0
+        backoff = Backoff(1.0, 30.0)
         try:
             while True:
                 try:
                     await tailer.run()
                     break
                 except Exception:
-                    failures += 1
                     self._metrics.tailer_errors.labels(reason="crash").inc()
                     log.exception("tailer of container %s failed; restarting it", tailer.container_id[:12])
-                    await asyncio.sleep(min(0.5 * 2**failures, 30) * random.uniform(0.5, 1))
+                    await asyncio.sleep(backoff.next())
         finally:
             self._tailers.pop(tailer.container_id, None)
             self._tasks.pop(tailer.container_id, None)
@@ -147,7 +146,7 @@ class Discovery:
 
     async def run(self) -> None:
         """Reconcile forever; reconnect with backoff when the engine goes away."""
-        backoff = 0.5
+        backoff = Backoff(0.5, 15.0)
         reported = ""
         while True:
             try:
@@ -156,7 +155,7 @@ class Discovery:
             except EngineError as exc:
                 self.last_error = str(exc)
             if self.connected:
-                backoff = 0.5
+                backoff.reset()
                 reported = self.last_error
                 log.warning("lost the engine's event stream (%s); reconnecting", self.last_error)
             elif self.last_error != reported:  # once per kind of failure, not per retry
@@ -166,8 +165,7 @@ class Discovery:
                 log.warning("cannot reach the engine: %s%s; retrying", self.last_error, hint)
             self.connected = False
             self._metrics.engine_reconnects.inc()
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-            backoff = min(backoff * 2, 15.0)
+            await asyncio.sleep(backoff.next())
 
     async def _session(self) -> None:
         filters = {"type": ["container", "service"]}

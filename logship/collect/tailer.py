@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiohttp
 
+from logship.backoff import Backoff
 from logship.collect.checkpoint import CheckpointStore
 from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder
 from logship.collect.lines import LineAssembler
@@ -104,7 +104,7 @@ class Tailer:
 
     async def run(self) -> None:
         """Follow the container until it is removed (or the task is cancelled)."""
-        backoff = BACKOFF_INITIAL
+        backoff = Backoff(BACKOFF_INITIAL, BACKOFF_MAX)
         while not self._stopping:
             self._wake.clear()
             try:
@@ -112,7 +112,7 @@ class Tailer:
             except NotFound:
                 break
             except EngineError as exc:
-                backoff = await self._pause(f"engine: {exc}", "engine", backoff)
+                await self._pause(f"engine: {exc}", "engine", backoff)
                 continue
             running = bool((inspect.get("State") or {}).get("Running"))
             await self._prepare(inspect)
@@ -125,21 +125,21 @@ class Tailer:
             except NotFound:
                 break
             except FramingLost as exc:
-                backoff = await self._pause(f"framing lost: {exc}", "framing", backoff)
+                await self._pause(f"framing lost: {exc}", "framing", backoff)
                 continue
             except OSError as exc:  # the buffer could not be written (disk full): Docker still holds the logs
-                backoff = await self._pause(f"buffer: {exc}", "buffer", backoff)
+                await self._pause(f"buffer: {exc}", "buffer", backoff)
                 continue
             except EngineError as exc:
                 if self._interrupted:  # dropped on purpose by wake(new_run=True)
                     self._interrupted = False
                     continue
-                backoff = await self._pause(f"logs stream: {exc}", "stream", backoff)
+                await self._pause(f"logs stream: {exc}", "stream", backoff)
                 continue
             if self._interrupted:
                 self._interrupted = False
                 continue
-            backoff = BACKOFF_INITIAL
+            backoff.reset()
             if not running:
                 await self._commit(self._assembler.flush() if self._assembler else [])
                 self.state = "stopped"
@@ -268,13 +268,13 @@ class Tailer:
             log.warning("container %s (%s): %d malformed frame(s) in its logs stream: %s; the data is kept where "
                         "it can be", self.name, self.container_id[:12], value, reason)
 
-    async def _pause(self, error: str, reason: str, backoff: float) -> float:
+    async def _pause(self, error: str, reason: str, backoff: Backoff) -> None:
         self.last_error = error
         self.state = "retrying"
         self._metrics.tailer_errors.labels(reason=reason).inc()
-        log.info("container %s (%s): %s; retrying in %.1fs", self.name or "?", self.container_id[:12], error, backoff)
-        await self._sleep_or_wake(backoff * random.uniform(0.5, 1.0))
-        return min(backoff * 2, BACKOFF_MAX)
+        delay = backoff.next()
+        log.info("container %s (%s): %s; retrying in %.1fs", self.name or "?", self.container_id[:12], error, delay)
+        await self._sleep_or_wake(delay)
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
