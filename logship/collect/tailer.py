@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 BACKOFF_INITIAL = 0.2
 # Reads smaller than this are a trickle (a following stream), larger ones a backlog: no linger.
 LINGER_BELOW_BYTES = 16384
+# At most this much of a logs stream is decoded and committed at once. Records are several times
+# larger than frames (metadata), so an unbounded read of a fast backlog made memory jump by tens of MB.
+READ_BYTES = 64 * 1024
 BACKOFF_MAX = 10.0
 
 
@@ -192,14 +195,14 @@ class Tailer:
                 body = response.content
                 linger = self._linger if follow else 0.0
                 while True:
-                    data = await body.readany()
+                    data = await body.read(READ_BYTES)
                     if not data:
                         break
                     if linger and len(data) < LINGER_BELOW_BYTES:
                         # A trickle: let a few more lines arrive, then decode and commit them together
                         # (one buffer write and one wake-up for several lines rather than one each).
                         await asyncio.sleep(linger)
-                        more = body.read_nowait()
+                        more = body.read_nowait(READ_BYTES - len(data))
                         if more:
                             data += more
                     got_data = True
