@@ -197,6 +197,9 @@ class Variable:
 SINK_BATCH_DEFAULTS: dict[str, tuple[int, int]] = {
     "loki": (2000, 1024**2), "elasticsearch": (5000, 5 * 1024**2), "clickhouse": (20000, 16 * 1024**2),
     "otlp": (2000, 4 * 1024**2), "syslog": (1000, 1024**2), "gelf": (1000, 1024**2),
+    # A local file: larger batches mean fewer fsyncs and fewer event-loop round trips per line, which
+    # lets one shipper keep up with 16 tailers at full backlog speed (bench/RESULTS.md).
+    "file": (10000, 8 * 1024**2),
 }
 
 
@@ -219,17 +222,23 @@ def _sink_common(sink: str, concurrency: int = 2, http: bool = True,
         Variable(prefix + "TLS_INSECURE", parse_bool, "false",
                  "Skip verification of the server's certificate (logs a warning).", section=sink),
     ]
-    if sink in SINK_BATCH_DEFAULTS:
-        lines, size = SINK_BATCH_DEFAULTS[sink]
-        variables += [
-            Variable(prefix + "BATCH_MAX_LINES", _positive_int, None,
-                     f"Most records in one batch for this sink (default: LOGSHIP_BATCH_MAX_LINES if set, else "
-                     f"{lines}).", section=sink),
-            Variable(prefix + "BATCH_MAX_BYTES", _positive(parse_size), None,
-                     f"Most bytes in one batch for this sink (default: LOGSHIP_BATCH_MAX_BYTES if set, else "
-                     f"{size // 1024**2}MiB).", section=sink),
-        ]
-    return variables
+    return variables + _sink_batch(sink)
+
+
+def _sink_batch(sink: str) -> list[Variable]:
+    """LOGSHIP_<SINK>_BATCH_MAX_LINES/BYTES, for a sink with its own defaults."""
+    if sink not in SINK_BATCH_DEFAULTS:
+        return []
+    prefix = f"LOGSHIP_{sink.upper()}_"
+    lines, size = SINK_BATCH_DEFAULTS[sink]
+    return [
+        Variable(prefix + "BATCH_MAX_LINES", _positive_int, None,
+                 f"Most records in one batch for this sink (default: LOGSHIP_BATCH_MAX_LINES if set, else "
+                 f"{lines}).", section=sink),
+        Variable(prefix + "BATCH_MAX_BYTES", _positive(parse_size), None,
+                 f"Most bytes in one batch for this sink (default: LOGSHIP_BATCH_MAX_BYTES if set, else "
+                 f"{size // 1024**2}MiB).", section=sink),
+    ]
 
 
 def _http_auth(sink: str, api_key: bool = False) -> list[Variable]:
@@ -391,6 +400,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_FILE_MAX_BYTES", _positive(parse_size), "100MiB",
              "Size at which the output file is rotated to PATH.1, PATH.2, …", section="file"),
     Variable("LOGSHIP_FILE_KEEP", _positive_int, "5", "How many rotated files are kept.", section="file"),
+    *_sink_batch("file"),
     # http sink
     Variable("LOGSHIP_HTTP_URL", _url, None, "Where the `http` sink POSTs NDJSON.", section="http"),
     Variable("LOGSHIP_HTTP_COMPRESSION", _choice("none", "gzip", "zstd"), "gzip",
@@ -545,6 +555,7 @@ class FileSinkConfig:
     path: Path
     max_bytes: int
     keep: int
+    batch: BatchConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -811,14 +822,21 @@ def _options(sink: str, values: Mapping[str, Any], raw: Mapping[str, str], batch
     prefix = f"LOGSHIP_{sink.upper()}_"
     tls = _tls(values, sink)
     _check_tls_files(tls, sink, problems)
+    return {"concurrency": values[prefix + "CONCURRENCY"], "timeout": values[prefix + "TIMEOUT"],
+            "retry_status": values.get(prefix + "RETRY_STATUS") or frozenset(), "tls": tls,
+            "batch": _sink_batch_config(sink, values, raw, batch)}
+
+
+def _sink_batch_config(sink: str, values: Mapping[str, Any], raw: Mapping[str, str],
+                       batch: BatchConfig) -> BatchConfig:
+    """The sink's own limits, else the global ones when set, else the sink's defaults."""
+    prefix = f"LOGSHIP_{sink.upper()}_"
     lines, size = SINK_BATCH_DEFAULTS.get(sink, (batch.max_lines, batch.max_bytes))
     max_lines = values.get(prefix + "BATCH_MAX_LINES") or (
         batch.max_lines if "LOGSHIP_BATCH_MAX_LINES" in raw else lines)
     max_bytes = values.get(prefix + "BATCH_MAX_BYTES") or (
         batch.max_bytes if "LOGSHIP_BATCH_MAX_BYTES" in raw else size)
-    return {"concurrency": values[prefix + "CONCURRENCY"], "timeout": values[prefix + "TIMEOUT"],
-            "retry_status": values.get(prefix + "RETRY_STATUS") or frozenset(), "tls": tls,
-            "batch": BatchConfig(max_lines, max_bytes, batch.max_wait)}
+    return BatchConfig(max_lines, max_bytes, batch.max_wait)
 
 
 def _auth_conflicts(sink: str, values: Mapping[str, Any], problems: list[str]) -> None:
@@ -844,7 +862,8 @@ def _sink_config(sink: str, values: Mapping[str, Any], raw: Mapping[str, str], b
     if sink == "file":
         path = v["LOGSHIP_FILE_PATH"]
         return FileSinkConfig(path=Path(path) if path else data_dir / "output" / "containers.ndjson",
-                              max_bytes=v["LOGSHIP_FILE_MAX_BYTES"], keep=v["LOGSHIP_FILE_KEEP"])
+                              max_bytes=v["LOGSHIP_FILE_MAX_BYTES"], keep=v["LOGSHIP_FILE_KEEP"],
+                              batch=_sink_batch_config(sink, values, raw, batch))
     if sink == "stdout":
         return StdoutSinkConfig()
     options = _options(sink, values, raw, batch, problems)

@@ -28,8 +28,12 @@ MAX_FRAME = 4 * 1024 * 1024
 
 # A raw entry longer than this holds the timestamp of a following 16 KiB piece.
 _LONG_ENTRY = PARTIAL_CHUNK + 32
-_HEADER = struct.Struct(">BxxxL")
+# The header as two big-endian u32: the first is the stream in its top byte and zeros below, so one
+# comparison both validates it and finds the stream (no slice per frame).
+_HEADER = struct.Struct(">LL")
 _HEADER_SIZE = 8
+_STDOUT_WORD = STDOUT << 24
+_STDERR_WORD = STDERR << 24
 
 Frame = tuple[int, bytes]
 
@@ -65,16 +69,18 @@ class MuxDecoder:
         end = len(buf)
         pos = 0
         while end - pos >= _HEADER_SIZE:
-            stream, length = unpack_from(buf, pos)
-            if buf[pos + 1:pos + 4] != b"\0\0\0" or length > MAX_FRAME:
+            word, length = unpack_from(buf, pos)
+            if word & 0xFFFFFF or length > MAX_FRAME:
                 self._pending = b""
                 self.malformed["bad_header"] += 1
                 raise FramingLost(f"bad frame header {bytes(buf[pos:pos + 8]).hex()}", frames)
             stop = pos + _HEADER_SIZE + length
             if stop > end:
                 break
-            if stream in (STDOUT, STDERR):
-                append((stream, buf[pos + _HEADER_SIZE:stop]))
+            if word == _STDOUT_WORD:
+                append((STDOUT, buf[pos + _HEADER_SIZE:stop]))
+            elif word == _STDERR_WORD:
+                append((STDERR, buf[pos + _HEADER_SIZE:stop]))
             else:
                 self.malformed["unknown_stream"] += 1
             pos = stop

@@ -41,6 +41,8 @@ _FIXED_TIMESTAMP_LENGTH = 30  # 2026-11-25T16:37:09.305268574Z: the API always s
 # How far before the oldest watermark a resume starts: stdout and stderr interleave out of
 # timestamp order by up to ~18 ms in dockerd 20.10; the skip rule drops the overlap.
 RESUME_MARGIN_SECONDS = 1
+_RECORD_OPEN = b'{"timestamp":"'
+_RECORD_MESSAGE = b'","message":'
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +143,14 @@ class LineAssembler:
         out: list[bytes] = []
         append = out.append
         dumps = orjson.dumps
+        join = b"".join
         max_line = self.max_line_bytes
         streams = self._streams
         for sid, payload in frames:
             state = streams[sid]
             space = payload.find(b" ", 0, 40)
             timestamp = payload[:space] if space > 0 else b""
-            if len(timestamp) != _FIXED_TIMESTAMP_LENGTH or timestamp.translate(None, _TIMESTAMP_CHARS):
+            if space != _FIXED_TIMESTAMP_LENGTH or timestamp.translate(None, _TIMESTAMP_CHARS):
                 fixed = normalise_timestamp(timestamp)
                 if fixed is None:
                     # Keep the data: the whole payload is the message, at the stream's last time.
@@ -178,10 +181,10 @@ class LineAssembler:
                     self._continue_line(out, state, message)
                     continue
                 self._flush(out, state)
-            elif payload[-1:] == b"\n" and len(payload) - space <= max_line:
-                # The common line, whole in one frame: encoded here rather than through _emit (three
-                # calls fewer per line on the hot path). Same bytes as _emit/_encode produce.
-                end = -2 if payload[-2:] == b"\r\n" else -1
+            elif payload[-1] == 10 and len(payload) - space <= max_line:
+                # The common line, whole in one frame (ends in "\n"): encoded here rather than through
+                # _emit (three calls fewer per line on the hot path). Same bytes as _emit/_encode produce.
+                end = -2 if payload[-2] == 13 else -1  # "\r\n" (a TTY) or "\n"
                 body = payload[space + 1:end]
                 try:
                     text = body.decode()
@@ -189,7 +192,7 @@ class LineAssembler:
                     text = body.decode("utf-8", "replace")
                     self.invalid_utf8 += 1
                 state.lines += 1
-                append(b'{"timestamp":"%b","message":%b%b' % (timestamp, dumps(text), state.suffix))
+                append(join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, dumps(text), state.suffix)))
                 state.done_ts = timestamp
                 state.done_count = state.count
                 continue

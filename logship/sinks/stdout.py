@@ -25,7 +25,7 @@ class StdoutSink:
 
     async def send(self, batch: Batch) -> Outcome:
         try:
-            self._stream.write(encode(batch))
+            self._stream.writelines(encode(batch))
             self._stream.flush()
         except OSError as exc:
             return retry(f"stdout: {exc.strerror or exc}")

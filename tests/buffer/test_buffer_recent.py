@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 
 from logship.buffer import disk_buffer
 from tests.buffer.buffer_helpers import Opener, record
@@ -11,6 +13,7 @@ from tests.buffer.buffer_helpers import Opener, record
 async def test_caught_up_and_lagging_readers_see_every_record_once_in_order(open_buffer: Opener,
                                                                             monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(disk_buffer, "RECENT_BYTES", 64 * 1024)  # a small memory tail: both paths are taken
+    monkeypatch.setattr(disk_buffer, "CATCH_UP_WAIT_SECONDS", 0.001)  # the slow reader reads between appends only
     buffer = await open_buffer(sinks=("fast", "slow"), max_bytes=64 * 1024 * 1024, segment_bytes=256 * 1024)
     fast, slow = buffer.reader("fast"), buffer.reader("slow")
     rng = random.Random(7)
@@ -39,3 +42,72 @@ async def test_caught_up_and_lagging_readers_see_every_record_once_in_order(open
     assert seen["fast"] == written
     assert seen["slow"] == written
     assert buffer.stats()["records_pending"] == {"fast": 0, "slow": 0}
+
+
+async def test_a_reader_stopped_inside_an_append_by_its_limits_stays_in_memory(open_buffer: Opener) -> None:
+    """Batch limits rarely fall on append boundaries: the next read resumes inside the group, from memory."""
+    buffer = await open_buffer(sinks=("only",), max_bytes=64 * 1024 * 1024, segment_bytes=1024 * 1024)
+    reader = buffer.reader("only")
+    written: list[bytes] = []
+    seen: list[bytes] = []
+    for round_ in range(60):
+        group = [record(len(written) + i, size=100 + round_) for i in range(37)]
+        written.extend(group)
+        await buffer.append(group)
+        # 10 records or ~2,000 bytes a read: every read but a few stops inside a group.
+        while (chunk := reader.read(10, 2_000)).records:
+            seen.extend(chunk.records)
+            reader.ack(chunk)
+    assert seen == written
+    assert reader._file is None, "the segment file was read back although every record was in memory"
+
+
+async def test_the_memory_tail_stays_small_while_a_sink_is_not_reading(open_buffer: Opener, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A sink that is down stops reading: the appends it has not read are not all kept in memory."""
+    monkeypatch.setattr(disk_buffer, "RECENT_IDLE_SECONDS", 0.0)  # "not reading" from the first append on
+    buffer = await open_buffer(sinks=("down",), max_bytes=256 * 1024 * 1024, segment_bytes=8 * 1024 * 1024)
+    reader = buffer.reader("down")
+    written: list[bytes] = []
+    for _ in range(400):  # ~20 MiB, none of it read
+        group = [record(len(written) + i, size=500) for i in range(100)]
+        written.extend(group)
+        await buffer.append(group)
+    group_bytes = 100 * (500 + 8)
+    assert buffer._recent_bytes <= disk_buffer.RECENT_IDLE_BYTES + group_bytes
+    # The sink comes back: everything is read, from the file and then from memory, once and in order.
+    seen: list[bytes] = []
+    while (chunk := reader.read(2000, 4 << 20)).records:
+        seen.extend(chunk.records)
+        reader.ack(chunk)
+    assert seen == written
+
+
+async def test_appends_wait_a_little_for_a_reading_sink_that_falls_behind(open_buffer: Opener, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Flow control: a reader that reads but lags half the memory tail holds appends back until it reads
+    (so it keeps reading from memory); a sink that is not reading holds nothing back."""
+    monkeypatch.setattr(disk_buffer, "RECENT_BYTES", 256 * 1024)
+    monkeypatch.setattr(disk_buffer, "CATCH_UP_WAIT_SECONDS", 5.0)  # long: a wait that times out fails the test
+    buffer = await open_buffer(sinks=("busy",), max_bytes=64 * 1024 * 1024, segment_bytes=4 * 1024 * 1024)
+    reader = buffer.reader("busy")
+    groups = [[record(g * 10 + i, size=2000) for i in range(10)] for g in range(20)]  # 20 x ~20 KiB
+    await buffer.append(groups[0])
+    seen = list(reader.read(1000, 1 << 20).records)  # the sink has read: it is "reading" now
+    for group in groups[1:7]:  # ~120 KiB behind: under half the tail, no wait
+        await asyncio.wait_for(buffer.append(group), 1.0)
+    blocked = asyncio.create_task(buffer.append(groups[7]))  # past half: waits for the reader
+    await asyncio.sleep(0.2)
+    assert not blocked.done()
+    seen += reader.read(25, 1 << 20).records  # one read (not even all of it) lets the append go on
+    await asyncio.wait_for(blocked, 1.0)
+    while (chunk := reader.read(1000, 1 << 20)).records:
+        seen += chunk.records
+    assert seen == [r for group in groups[:8] for r in group]
+    assert reader._file is None  # all of it from memory
+
+    # The same sink stops reading (down): once it has been idle a while, appends no longer wait.
+    monkeypatch.setattr(disk_buffer, "RECENT_IDLE_SECONDS", 0.05)
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    for group in groups[8:]:
+        await buffer.append(group)
+    assert time.monotonic() - started < 1.0

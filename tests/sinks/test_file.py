@@ -32,6 +32,17 @@ async def test_file_sink_writes_the_records_as_ndjson(tmp_path: Path) -> None:
     assert [orjson.loads(line) for line in lines[:-1]] == decoded(batch)
 
 
+async def test_a_batch_larger_than_a_write_piece_comes_out_whole_and_in_order(tmp_path: Path) -> None:
+    """Big batches are written in ~512 KiB pieces: the file still holds every record once, in order."""
+    records = [orjson.dumps({"n": n, "pad": "y" * (n % 900)}) for n in range(6000)]
+    records[3000] = orjson.dumps({"n": 3000, "pad": "z" * (1 << 20)})  # one record larger than a piece
+    sink = FileSink(FileSinkConfig(path=tmp_path / "logs.ndjson", max_bytes=1 << 30, keep=2))
+    await sink.start()
+    assert (await sink.send(Batch(records, sum(map(len, records))))).kind is OutcomeKind.DELIVERED
+    await sink.aclose()
+    assert (tmp_path / "logs.ndjson").read_bytes() == b"".join(record + b"\n" for record in records)
+
+
 async def test_file_sink_rotates_by_size_and_keeps_whole_records(tmp_path: Path) -> None:
     path = tmp_path / "logs.ndjson"
     sink = FileSink(FileSinkConfig(path=path, max_bytes=5000, keep=2))
