@@ -180,10 +180,11 @@ EOF
   done
   platforms+=(--platform "manylinux2014_${machine}" --platform "manylinux2010_${machine}"
     --platform "manylinux1_${machine}" --platform "linux_${machine}")
-  # shellcheck disable=SC2086  # one requirement per line
+  # A requirements file, not words: a requirement may carry an environment marker with spaces.
+  printf '%s\n' "$reqs" >"$dir/.requirements.txt"
   PIP_ROOT_USER_ACTION=ignore "$CI_PYTHON" -m pip download --disable-pip-version-check --progress-bar off \
     --only-binary=:all: --python-version "$pyver" --implementation cp "${platforms[@]}" \
-    -d "$dir" $reqs >>"$log" 2>&1 || rc=$?
+    -d "$dir" -r "$dir/.requirements.txt" >>"$log" 2>&1 || rc=$?
   if ((rc != 0)); then
     ci_tail "$log"
     rm -rf "$dir"

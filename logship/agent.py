@@ -92,7 +92,8 @@ class Agent:
             self.shippers.append(shipper)
             shipper_tasks.append(group.create_task(shipper.run(), name=f"shipper-{sink.name}"))
         discovery_task = group.create_task(self.discovery.run(), name="discovery")
-        saver_task = group.create_task(self._save_periodically(), name="checkpoints")
+        saver_stop = asyncio.Event()
+        saver_task = group.create_task(self._save_periodically(saver_stop), name="checkpoints")
         log.info("started: sinks %s, data in %s", ",".join(config.sinks), config.data_dir)
         self.started.set()
 
@@ -101,29 +102,41 @@ class Agent:
         log.info("draining (at most %.0fs)", config.shutdown_timeout)
         discovery_task.cancel()
         await self.supervisor.stop(timeout=min(2.0, config.shutdown_timeout / 4))
-        saver_task.cancel()
-        await self.save_checkpoints()
+        saver_stop.set()
+        await saver_task  # its last save holds the final marks
         await asyncio.gather(*(shipper.drain(max(deadline - time.monotonic(), 0.1)) for shipper in self.shippers))
         for task in shipper_tasks:
             task.cancel()
 
-    async def _save_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.buffer.fsync_interval)
+    async def _save_periodically(self, stop: asyncio.Event) -> None:
+        """Save the checkpoints every fsync interval, and a last time once ``stop`` is set.
+
+        Stopped by the event, never cancelled: a save cancelled while its thread still writes would
+        race the final save on the same temporary file, and the marks it had taken would be lost
+        (a restart would then collect the last lines again).
+        """
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.buffer.fsync_interval)
             await self.save_checkpoints()
+        await self.save_checkpoints()  # marks that moved while the last one ran (nothing to do otherwise)
 
     async def save_checkpoints(self) -> None:
         """Snapshot the marks, fsync the buffer, then save the snapshot: never ahead of disk."""
         content = self.checkpoints.snapshot()
         if content is None:
             return
+        saved = False
         try:
             await self.buffer.sync()
             await asyncio.to_thread(self.checkpoints.write, content)
+            saved = True
             self.metrics.checkpoint_saves.inc()
         except OSError as exc:
-            self.checkpoints.mark_dirty()
             log.error("cannot save checkpoints to %s: %s; retrying", self.checkpoints.path, exc)
+        finally:
+            if not saved:
+                self.checkpoints.mark_dirty()  # the snapshot was not written (error or cancellation)
 
     def readiness(self) -> dict[str, Any]:
         """Ready when the engine answers and the buffer is open; sinks' last outcomes for information."""

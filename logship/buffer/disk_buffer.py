@@ -177,7 +177,7 @@ class DiskBuffer:
         self._recent: collections.deque[_RecentGroup] = collections.deque()
         self._recent_bytes = 0
         self._read_progress = asyncio.Event()  # set whenever a reader takes records (flow control)
-        self._hold_back = False  # the last append left a reading sink lagging: wait for it a little
+        self._hold_back = False  # the last append left a reading sink lagging: the next one waits a little
 
         self._readers = {sink: BufferReader(self, sink) for sink in self._sinks}
         self._reader_list = list(self._readers.values())
@@ -276,6 +276,12 @@ class DiskBuffer:
             raise BufferClosedError("the buffer is closed" if self._closed else "the buffer is not open")
         if not records:
             return
+        if self._hold_back:
+            # Before writing: a caller cancelled while waiting has written nothing (its checkpoint and
+            # the buffer stay consistent).
+            await self._let_readers_catch_up()
+            if self._closed:
+                raise BufferClosedError("the buffer is closed")
         if b"" in records:
             records = [record for record in records if record]
             if not records:
@@ -295,8 +301,6 @@ class DiskBuffer:
         self._metrics.buffer_bytes_written.inc(size)  # framed bytes, as they land on disk
         if self._always:
             await self._sync()
-        if self._hold_back:
-            await self._let_readers_catch_up()
 
     async def _let_readers_catch_up(self) -> None:
         """Flow control: wait a little for the slowest reader, which is reading but lags (see
@@ -702,6 +706,7 @@ class BufferReader:
         chunk = ReadChunk(records, nbytes, start, end, start_index, self._index, self._epoch)
         self._inflight.append(chunk)
         self._last_read = time.monotonic()
+        buffer._hold_back = False  # the next append measures the lag again
         buffer._read_progress.set()
         return chunk
 

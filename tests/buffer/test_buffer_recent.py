@@ -92,22 +92,27 @@ async def test_appends_wait_a_little_for_a_reading_sink_that_falls_behind(open_b
     groups = [[record(g * 10 + i, size=2000) for i in range(10)] for g in range(20)]  # 20 x ~20 KiB
     await buffer.append(groups[0])
     seen = list(reader.read(1000, 1 << 20).records)  # the sink has read: it is "reading" now
-    for group in groups[1:7]:  # ~120 KiB behind: under half the tail, no wait
+    for group in groups[1:8]:  # the 7th leaves it ~140 KiB behind: past half the tail
         await asyncio.wait_for(buffer.append(group), 1.0)
-    blocked = asyncio.create_task(buffer.append(groups[7]))  # past half: waits for the reader
+    # The next append waits for the reader, before writing anything: cancelled there, it wrote nothing.
+    cancelled = asyncio.create_task(buffer.append([b"never written"]))
+    await asyncio.sleep(0.2)
+    assert not cancelled.done()
+    cancelled.cancel()
+    blocked = asyncio.create_task(buffer.append(groups[8]))
     await asyncio.sleep(0.2)
     assert not blocked.done()
     seen += reader.read(25, 1 << 20).records  # one read (not even all of it) lets the append go on
     await asyncio.wait_for(blocked, 1.0)
     while (chunk := reader.read(1000, 1 << 20)).records:
         seen += chunk.records
-    assert seen == [r for group in groups[:8] for r in group]
+    assert seen == [r for group in groups[:9] for r in group]
     assert reader._file is None  # all of it from memory
 
     # The same sink stops reading (down): once it has been idle a while, appends no longer wait.
     monkeypatch.setattr(disk_buffer, "RECENT_IDLE_SECONDS", 0.05)
     await asyncio.sleep(0.1)
     started = time.monotonic()
-    for group in groups[8:]:
+    for group in groups[9:]:
         await buffer.append(group)
     assert time.monotonic() - started < 1.0
