@@ -199,7 +199,7 @@ SINK_BATCH_DEFAULTS: dict[str, tuple[int, int]] = {
     "otlp": (2000, 4 * 1024**2), "syslog": (1000, 1024**2), "gelf": (1000, 1024**2),
     # A local file: larger batches mean fewer fsyncs and fewer event-loop round trips per line, which
     # lets one shipper keep up with 16 tailers at full backlog speed (bench/RESULTS.md).
-    "file": (10000, 8 * 1024**2),
+    "file": (5000, 8 * 1024**2),
 }
 
 
@@ -351,8 +351,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_MAX_LINE_BYTES", _at_least_16kib, "1MiB",
              "Longest line kept whole; a longer one is cut into parts marked `partial`.", section="collect"),
     Variable("LOGSHIP_READ_LINGER", _non_negative_duration, "250ms",
-             "After a small read of a container's logs, wait this long for more lines before committing "
-             "them: fewer wake-ups and writes per line at a small cost in latency (0 turns it off).",
+             "After a small read of a container's logs, let more lines gather this long before reading "
+             "again: fewer wake-ups and writes per line at a small cost in latency (0 turns it off).",
              section="collect"),
     Variable("LOGSHIP_EXTRA_FIELDS", _extra_fields, "",
              "Static fields added to every record: key=value,… (dots nest: `env.name=prod`).",

@@ -44,7 +44,7 @@ def test_defaults_from_an_empty_environment() -> None:
     assert config.buffer.directory == Path("/var/lib/logship/buffer")
     assert config.sink_configs == {
         "file": FileSinkConfig(path=Path("/var/lib/logship/output/containers.ndjson"), max_bytes=100 * 1024**2,
-                               keep=5, batch=BatchConfig(10000, 8 * 1024**2, 1.0))}
+                               keep=5, batch=BatchConfig(5000, 8 * 1024**2, 1.0))}
     assert config.listen == ("0.0.0.0", 9880)
     assert config.engine.host == "unix:///var/run/docker.sock"
     assert config.engine.cert_path is None
@@ -391,7 +391,7 @@ def test_an_empty_secret_file_counts_as_unset(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("environ", "file_batch", "loki_batch"), [
-    ({}, (10000, 8 * 1024**2), (2000, 1024**2)),  # each sink's own defaults
+    ({}, (5000, 8 * 1024**2), (2000, 1024**2)),  # each sink's own defaults
     ({"LOGSHIP_BATCH_MAX_LINES": "500"}, (500, 8 * 1024**2), (500, 1024**2)),  # the global value wins when set
     ({"LOGSHIP_BATCH_MAX_LINES": "500", "LOGSHIP_FILE_BATCH_MAX_LINES": "700",
       "LOGSHIP_LOKI_BATCH_MAX_BYTES": "64KiB"}, (700, 8 * 1024**2), (500, 64 * 1024)),  # the sink's own wins

@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 BACKOFF_INITIAL = 0.2
 # Reads smaller than this are a trickle (a following stream), larger ones a backlog: no linger.
 LINGER_BELOW_BYTES = 16384
+# dockerd writes every followed line to the socket on its own, and the kernel counts a few hundred
+# bytes of overhead per write against dockerd's send buffer (~208 KiB): a paused socket holds only a few
+# hundred lines before dockerd blocks (and a blocked follower can fall behind json-file rotation). So the
+# socket is left unread during a linger only while a linger gathers less than this.
+LEAVE_IN_SOCKET_BELOW_BYTES = 8192
 # At most this much of a logs stream is decoded and committed at once. Records are several times
 # larger than frames (metadata), so an unbounded read of a fast backlog made memory jump by tens of MB.
 READ_BYTES = 64 * 1024
@@ -194,17 +199,23 @@ class Tailer:
                 self._response = response
                 body = response.content
                 linger = self._linger if follow else 0.0
+                trickle = False
+                leave_in_socket = True
                 while True:
+                    if trickle:
+                        # After a small read, let more lines gather before reading again: one decode and
+                        # one buffer write for all of them. At a low rate they gather in the socket (one
+                        # recv instead of an event-loop wake-up per line dockerd writes).
+                        if leave_in_socket:
+                            await _linger_unread(response, linger)
+                        else:
+                            await asyncio.sleep(linger)
                     data = await body.read(READ_BYTES)
                     if not data:
                         break
-                    if linger and len(data) < LINGER_BELOW_BYTES:
-                        # A trickle: let a few more lines arrive, then decode and commit them together
-                        # (one buffer write and one wake-up for several lines rather than one each).
-                        await asyncio.sleep(linger)
-                        more = body.read_nowait(READ_BYTES - len(data))
-                        if more:
-                            data += more
+                    if trickle:
+                        leave_in_socket = len(data) < LEAVE_IN_SOCKET_BELOW_BYTES
+                    trickle = linger > 0 and len(data) < LINGER_BELOW_BYTES
                     got_data = True
                     bytes_read += len(data)
                     if self._refresh_metadata:
@@ -295,3 +306,17 @@ class Tailer:
         while not self.removed and not self._stopping:
             self._wake.clear()
             await self._wake.wait()
+
+
+async def _linger_unread(response: Any, seconds: float) -> None:
+    """Sleep ``seconds`` without reading the response's socket (data waits in the kernel meanwhile)."""
+    connection = getattr(response, "connection", None)
+    transport = getattr(connection, "transport", None)
+    if transport is None or not transport.is_reading():
+        await asyncio.sleep(seconds)
+        return
+    transport.pause_reading()
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        transport.resume_reading()
