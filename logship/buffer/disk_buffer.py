@@ -87,8 +87,9 @@ class ReadChunk:
 # 8 MiB covers what the tailers append while the file sink fsyncs a batch at full backlog speed
 # (2 MiB did not: the reader fell out of the window and read most records back from the file).
 RECENT_BYTES = 8 * 1024 * 1024
-# While the slowest reader is not reading (its sink is down, every send slot is retrying) the window
-# would only hold records it reads much later: keep this little, so memory stays flat in an outage.
+# While the slowest reader is not reading (its sink is down, every send slot is retrying) or reads the
+# file far behind the window (catching up), the window would only hold records it reads much later:
+# keep this little, so memory stays flat in an outage and after it.
 RECENT_IDLE_BYTES = 1024 * 1024
 RECENT_IDLE_SECONDS = 0.5
 # Flow control: when a reader that is reading lags more than half the window, an append waits (at most
@@ -349,9 +350,12 @@ class DiskBuffer:
         if self._reader_list:
             laggard = min(self._reader_list, key=_read_index)
             slowest = laggard._index
-            if time.monotonic() - laggard._last_read > RECENT_IDLE_SECONDS:
+            reading = time.monotonic() - laggard._last_read <= RECENT_IDLE_SECONDS
+            if not reading or slowest < recent[0].index:
+                # Not reading, or reading the file far behind (catching up after an outage): what is
+                # kept now would be gone again before it gets there.
                 limit = RECENT_IDLE_BYTES
-            else:
+            if reading:
                 # Its lag in bytes, estimated with this group's record size: cheap, and close enough.
                 lag = (index + len(records) - slowest) * size // len(records)
                 self._hold_back = lag > RECENT_BYTES // 2

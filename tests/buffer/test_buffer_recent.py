@@ -116,3 +116,31 @@ async def test_appends_wait_a_little_for_a_reading_sink_that_falls_behind(open_b
     for group in groups[9:]:
         await buffer.append(group)
     assert time.monotonic() - started < 1.0
+
+
+async def test_the_memory_tail_stays_small_while_a_sink_catches_up_from_the_file(open_buffer: Opener,
+                                                                                monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After an outage the sink reads the file far behind the tail: the tail is not filled for it."""
+    monkeypatch.setattr(disk_buffer, "CATCH_UP_WAIT_SECONDS", 0.0)  # flow control is not what this test is about
+    buffer = await open_buffer(sinks=("back",), max_bytes=256 * 1024 * 1024, segment_bytes=8 * 1024 * 1024)
+    reader = buffer.reader("back")
+    written: list[bytes] = []
+    seen: list[bytes] = []
+
+    async def append_groups(count: int) -> None:
+        for _ in range(count):
+            group = [record(len(written) + i, size=500) for i in range(100)]
+            written.extend(group)
+            await buffer.append(group)
+
+    await append_groups(400)  # ~20 MB the sink has not read (it was down)
+    for _ in range(100):  # it is back: it reads (from the file) while the tailers go on appending
+        chunk = reader.read(500, 1 << 20)
+        seen.extend(chunk.records)
+        reader.ack(chunk)
+        await append_groups(1)
+        assert buffer._recent_bytes <= disk_buffer.RECENT_IDLE_BYTES + 100 * (500 + 8)
+    while (chunk := reader.read(5000, 8 << 20)).records:
+        seen.extend(chunk.records)
+        reader.ack(chunk)
+    assert seen == written
