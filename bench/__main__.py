@@ -276,8 +276,7 @@ async def _run(args: argparse.Namespace, argv: list[str], run_id: str) -> int:
             for path in report.charts(cases, results_dir):
                 print(f"chart {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
         if args.record and status == 0:
-            results_md = Path(__file__).resolve().parent / "RESULTS.md"  # noqa: ASYNC240
-            results_md.write_text(report.results_markdown(document, args.note))
+            report.write_results_md(Path(__file__).resolve().parent / "RESULTS.md", document, args.note)  # noqa: ASYNC240
             print("wrote bench/RESULTS.md")
         elif args.record:
             print("bench/RESULTS.md left as it was: the run did not finish")
@@ -315,7 +314,7 @@ def _report(args: argparse.Namespace) -> int:
     cases = document.get("cases", [])
     report.print_tables(cases)
     if args.record:
-        (Path(__file__).resolve().parent / "RESULTS.md").write_text(report.results_markdown(document, args.note))
+        report.write_results_md(Path(__file__).resolve().parent / "RESULTS.md", document, args.note)
         print("wrote bench/RESULTS.md")
     return 0
 

@@ -264,7 +264,23 @@ def charts(cases: list[dict[str, Any]], directory: Path) -> list[Path]:
 # --- RESULTS.md -------------------------------------------------------------------------------------
 
 
-def results_markdown(document: dict[str, Any], note: str = "") -> str:
+ANALYSIS_START = "<!-- analysis: written by hand, kept by --record -->"
+ANALYSIS_END = "<!-- end of analysis -->"
+
+
+def write_results_md(path: Path, document: dict[str, Any], note: str = "") -> None:
+    """Write RESULTS.md from ``document``, keeping the hand-written analysis of the file it replaces."""
+    analysis = ""
+    if path.exists():
+        old = path.read_text()
+        start, end = old.find(ANALYSIS_START), old.find(ANALYSIS_END)
+        if 0 <= start < end:
+            analysis = old[start:end + len(ANALYSIS_END)]
+    path.write_text(results_markdown(document, note, analysis))
+
+
+def results_markdown(document: dict[str, Any], note: str = "", analysis: str = "") -> str:
+    """RESULTS.md: the runs, the machine, a table per scenario, the targets, ``analysis``, definitions."""
     machine = document["machine"]
     cases = document["cases"]
     runs = document.get("runs") or [document]
@@ -301,6 +317,7 @@ def results_markdown(document: dict[str, Any], note: str = "") -> str:
     rows = _target_rows(cases)
     if rows:
         lines += ["", "## targets", "", markdown_table(TARGET_HEAD, rows)]
+    lines += ["", analysis or f"{ANALYSIS_START}\n{ANALYSIS_END}"]
     lines += ["", "## definitions", "",
               "- *lines/s* (backlog): lines ÷ seconds from spawning `python -m logship` until the last line is in "
               "the sink (startup included); *MB/s*: the same rate in logs-API bytes "
