@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import gzip
 import hashlib
 import logging
 import re
@@ -67,6 +66,7 @@ from logship.config import ClickHouseSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected, retry
 from logship.sinks import http
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.transport import Answer, HttpTransport, auth_headers, encode_off_loop, header
 from logship.timestamps import split_seconds
 
@@ -128,7 +128,6 @@ TRANSIENT_CODES = frozenset({
     999,  # KEEPER_EXCEPTION
 })
 _CODE = re.compile(rb"Code: (\d+)")
-_GZIP_LEVEL = 1
 _MAX_DATETIME = 2**32 - 1  # DateTime is a UInt32 of seconds: 1970..2106
 _SETTINGS_WANTED = ("insert_deduplication_token", "async_insert")
 
@@ -518,7 +517,7 @@ def encode(batch: Batch, schema: str) -> bytes:
 
 
 def compress(body: bytes) -> bytes:
-    return gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
+    return gzip_compress(body)
 
 
 def _encode_compressed(batch: Batch, schema: str) -> bytes:

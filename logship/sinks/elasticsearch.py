@@ -59,7 +59,6 @@ Healthcheck: ``GET {url}/`` (cluster info): 2xx is healthy; 401/403 "credentials
 
 from __future__ import annotations
 
-import gzip
 import re
 from base64 import urlsafe_b64encode as _b64
 from collections.abc import Mapping
@@ -72,13 +71,13 @@ import orjson
 from logship.config import ElasticsearchSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, partial, retry
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.http import body_excerpt
 from logship.sinks.transport import HttpTransport, auth_headers, classify_status, encode_off_loop, status_said
 from logship.timestamps import utc_second
 
 FILTER_PATH = "errors,items.*.status,items.*.error"
 CONTENT_TYPE = "application/x-ndjson"
-_GZIP_LEVEL = 1
 _REASON_CHARS = 300
 _RECORD_PREFIX = b'{"timestamp":'
 _DOCUMENT_PREFIX = b'{"@timestamp":'
@@ -205,7 +204,7 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
 
 def encode(batch: Batch, config: ElasticsearchSinkConfig) -> tuple[bytes, dict[str, str]]:
     """The gzip-compressed ``_bulk`` body for ``batch`` and its content headers."""
-    body = gzip.compress(bulk_lines(batch, config.index), compresslevel=_GZIP_LEVEL, mtime=0)
+    body = gzip_compress(bulk_lines(batch, config.index))
     return body, {"Content-Type": CONTENT_TYPE, "Content-Encoding": "gzip"}
 
 

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import re
 import ssl
 from collections.abc import Mapping, Sequence
@@ -64,6 +63,7 @@ from yarl import URL
 from logship.config import GelfSinkConfig, TlsConfig
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, partial, retry
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.http import body_excerpt
 from logship.sinks.tls import ssl_context
 from logship.sinks.transport import HttpTransport, classify_status, encode_off_loop, retry_after, status_said
@@ -75,7 +75,6 @@ SHORT_MESSAGE_CHARS = 250
 EMPTY_LINE = "(empty line)"
 LEVEL_INFO = 6
 LEVEL_ERROR = 3
-_GZIP_LEVEL = 1
 _FIELD_NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9_.\-]")
 # Fields of the record that become GELF's own fields rather than additional ones.
 _OWN_FIELDS = ("timestamp", "message")
@@ -221,7 +220,7 @@ def encode(batch: Batch, config: GelfSinkConfig) -> tuple[list[bytes], dict[str,
     headers = {"Content-Type": "application/json"}
     if config.compression == "gzip":
         headers["Content-Encoding"] = "gzip"
-        gelf = [gzip.compress(message, compresslevel=_GZIP_LEVEL, mtime=0) for message in gelf]
+        gelf = [gzip_compress(message) for message in gelf]
     return gelf, headers
 
 

@@ -16,7 +16,6 @@ retry.
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Mapping
 from types import ModuleType
@@ -26,10 +25,10 @@ from yarl import URL
 from logship.config import HttpSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.transport import HttpTransport, auth_headers, classify_status, encode_off_loop, status_said
 
 COMPRESSIONS = ("none", "gzip", "zstd")
-_GZIP_LEVEL = 1
 _ZSTD_LEVEL = 3
 _EXCERPT_CHARS = 200
 _WHITESPACE = re.compile(r"\s+")
@@ -58,7 +57,7 @@ def encode(batch: Batch, compression: str) -> tuple[bytes, dict[str, str]]:
     body = b"\n".join([*batch.records, b""])
     headers = {"Content-Type": "application/x-ndjson"}
     if compression == "gzip":
-        body = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
+        body = gzip_compress(body)
         headers["Content-Encoding"] = "gzip"
     elif compression == "zstd":
         body = _zstandard().ZstdCompressor(level=_ZSTD_LEVEL).compress(body)

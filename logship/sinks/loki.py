@@ -72,7 +72,6 @@ not ready: …`` comes with 503 while Loki starts).
 from __future__ import annotations
 
 import functools
-import gzip
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,6 +84,7 @@ import orjson
 from logship.config import LokiSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, rejected
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.http import body_excerpt
 from logship.sinks.protowire import length_delimited, timestamp_message, varint
 from logship.sinks.transport import HttpTransport, auth_headers, classify_status, encode_off_loop, status_said
@@ -94,7 +94,6 @@ PUSH_PATH = "/loki/api/v1/push"
 ENCODINGS = ("protobuf", "json")
 FALLBACK_LABEL = ("service_name", "unknown_service")
 PART_KEY = "line_part"
-_GZIP_LEVEL = 1
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f]')
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -373,7 +372,7 @@ def encode(batch: Batch, config: LokiSinkConfig) -> tuple[bytes, dict[str, str]]
     """The request body and its content headers for ``batch`` (see the module docstring)."""
     grouped = streams(batch, config)
     if config.encoding == "json":
-        body = gzip.compress(encode_json(grouped), compresslevel=_GZIP_LEVEL, mtime=0)
+        body = gzip_compress(encode_json(grouped))
         return body, {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     if config.encoding != "protobuf":
         raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of {', '.join(ENCODINGS)}",

@@ -66,7 +66,6 @@ healthy.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import time
 from collections.abc import Mapping
@@ -84,6 +83,7 @@ from logship import __version__
 from logship.config import OtlpSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.http import body_excerpt
 from logship.sinks.protowire import LENGTH_DELIMITED, fields
 from logship.sinks.transport import HttpTransport, classify_status, encode_off_loop, header, status_said
@@ -100,7 +100,6 @@ CONTENT_TYPES = {"protobuf": "application/x-protobuf", "json": "application/json
 PARTIAL_SUCCESS = "partial_success"
 WARNING = "warning"
 UNREADABLE = "unreadable_answer"
-_GZIP_LEVEL = 1
 _RESOURCE_PREFIXES = {"container": "container", "service": "service", "host": "host",
                       "compose": "docker.compose", "swarm": "docker.swarm"}
 _RECORD_PREFIXES = {"partial": "logship.partial"}
@@ -303,7 +302,7 @@ def encode(batch: Batch, config: OtlpSinkConfig, observed_ns: int | None = None)
 def _compressed(body: bytes, config: OtlpSinkConfig) -> tuple[bytes, dict[str, str]]:
     headers = {"Content-Type": CONTENT_TYPES[config.encoding]}
     if config.compression == "gzip":
-        body = gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
+        body = gzip_compress(body)
         headers["Content-Encoding"] = "gzip"
     return body, headers
 
