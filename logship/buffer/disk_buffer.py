@@ -99,6 +99,9 @@ RECENT_IDLE_SECONDS = 0.5
 # µs per line with 16 containers). The wait is short so that a slow store slows collection only a
 # little (the buffer absorbs the rest), and a sink that is down (not reading) holds nothing back.
 CATCH_UP_WAIT_SECONDS = 0.1
+# A sink further behind than this is catching up from the file (after an outage): holding the tailers
+# back then would only move the backlog from the disk buffer into socket buffers and memory.
+CATCH_UP_LAG_BYTES = 4 * RECENT_BYTES
 
 
 @dataclass(slots=True)
@@ -358,7 +361,7 @@ class DiskBuffer:
             if reading:
                 # Its lag in bytes, estimated with this group's record size: cheap, and close enough.
                 lag = (index + len(records) - slowest) * size // len(records)
-                self._hold_back = lag > RECENT_BYTES // 2
+                self._hold_back = RECENT_BYTES // 2 < lag < CATCH_UP_LAG_BYTES
         while len(recent) > 1:
             oldest = recent[0]
             if self._recent_bytes <= limit and oldest.index + len(oldest.records) > slowest:

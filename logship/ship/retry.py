@@ -8,7 +8,10 @@ at shutdown. Between attempts it waits:
   ``RetryConfig.initial`` (so that ``Retry-After: 0`` cannot turn into a hot loop) and never more than
   ``RetryConfig.maximum``;
 - otherwise exponential backoff with full jitter: a uniform draw from ``[0, initial * 2**(n-1)]``,
-  the window capped at ``RetryConfig.maximum`` (tenacity's ``wait_random_exponential``).
+  the window capped at ``RetryConfig.maximum`` (tenacity's ``wait_random_exponential``). Such a wait
+  ends early when another batch of the same sink is delivered (``delivered()``): the store is back,
+  so the batches that failed while it was away go again now rather than after their backoff (up to
+  ``maximum``, a minute by default). A store's ``Retry-After`` is always honoured in full.
 """
 
 from __future__ import annotations
@@ -98,6 +101,23 @@ class RetryPolicy:
         self._wait = _WaitForOutcome(config)
         self._on_retry = on_retry
         self._sleep = sleep
+        self._store_back = asyncio.Event()  # replaced by a fresh one each time it is set
+
+    def delivered(self) -> None:
+        """A batch went through: end the backoff waits of the others (not their Retry-After waits)."""
+        self._store_back.set()
+        self._store_back = asyncio.Event()
+
+    async def _backoff(self, seconds: float) -> None:
+        """``sleep(seconds)``, or less when ``delivered()`` is called meanwhile."""
+        store_back = self._store_back
+        sleeping = asyncio.ensure_future(self._sleep(seconds))
+        waking = asyncio.ensure_future(store_back.wait())
+        try:
+            await asyncio.wait((sleeping, waking), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeping.cancel()
+            waking.cancel()
 
     def wait_seconds(self, attempt: int, outcome: Outcome) -> float:
         """The wait after failed attempt number ``attempt`` (1-based) that ended with ``outcome``."""
@@ -112,12 +132,23 @@ class RetryPolicy:
         Exceptions raised by ``attempt`` propagate unchanged (they are bugs, not store answers);
         cancellation interrupts a wait at once.
         """
+        honour = False  # the coming wait is the store's Retry-After
+
+        def before_sleep(retry_state: RetryCallState) -> None:
+            nonlocal honour
+            outcome = retry_state.outcome.result() if retry_state.outcome is not None else None
+            honour = isinstance(outcome, Outcome) and outcome.after is not None
+            self._before_sleep(retry_state)
+
+        async def sleep(seconds: float) -> None:
+            await (self._sleep(seconds) if honour else self._backoff(seconds))
+
         retrying = AsyncRetrying(
             retry=retry_if_result(_needs_retry),
             wait=self._wait,
             stop=stop_never,
-            sleep=self._sleep,
-            before_sleep=self._before_sleep,
+            sleep=sleep,
+            before_sleep=before_sleep,
             reraise=True,
         )
         return await retrying(attempt)

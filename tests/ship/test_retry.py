@@ -139,3 +139,23 @@ async def test_call_is_cancelled_during_a_wait() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert script.calls == 1
+
+
+async def test_a_delivery_ends_the_backoff_of_the_other_batches_but_not_a_retry_after() -> None:
+    """The store is back: batches that failed while it was away go again at once, not after their backoff;
+    a batch told to wait by the store (Retry-After) still waits."""
+    async def sleep(seconds: float) -> None:  # every backoff lasts a minute; the Retry-After what it says
+        await asyncio.sleep(0.6 if seconds == 0.6 else 60.0)
+
+    policy = RetryPolicy(RetryConfig(initial=0.5, maximum=60.0), sleep=sleep)
+    backoff = Script(retry("connect"), DELIVERED)
+    told_to_wait = Script(retry("http_429", after=0.6), DELIVERED)
+    started = asyncio.get_running_loop().time()
+    waiting = [asyncio.create_task(policy.call(backoff)), asyncio.create_task(policy.call(told_to_wait))]
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in waiting)
+    policy.delivered()  # another batch of this sink went through
+    assert await asyncio.wait_for(waiting[0], 1.0) == DELIVERED
+    assert not waiting[1].done()
+    assert await asyncio.wait_for(waiting[1], 2.0) == DELIVERED
+    assert asyncio.get_running_loop().time() - started >= 0.6
