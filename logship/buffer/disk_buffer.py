@@ -87,9 +87,9 @@ class ReadChunk:
 # 8 MiB covers what the tailers append while the file sink fsyncs a batch at full backlog speed
 # (2 MiB did not: the reader fell out of the window and read most records back from the file).
 RECENT_BYTES = 8 * 1024 * 1024
-# While the slowest reader is not reading (its sink is down, every send slot is retrying) or reads the
-# file far behind the window (catching up), the window would only hold records it reads much later:
-# keep this little, so memory stays flat in an outage and after it.
+# While the slowest reader is not reading (its store fails: ``BufferReader.failing``, or it has not read
+# for RECENT_IDLE_SECONDS) or reads the file far behind the window (catching up), the window would only
+# hold records it reads much later: keep this little, so memory stays flat in an outage and after it.
 RECENT_IDLE_BYTES = 1024 * 1024
 RECENT_IDLE_SECONDS = 0.5
 # Flow control: when a reader that is reading lags more than half the window, an append waits (at most
@@ -353,7 +353,7 @@ class DiskBuffer:
         if self._reader_list:
             laggard = min(self._reader_list, key=_read_index)
             slowest = laggard._index
-            reading = time.monotonic() - laggard._last_read <= RECENT_IDLE_SECONDS
+            reading = not laggard.failing and time.monotonic() - laggard._last_read <= RECENT_IDLE_SECONDS
             if not reading or slowest < recent[0].index:
                 # Not reading, or reading the file far behind (catching up after an outage): what is
                 # kept now would be gone again before it gets there.
@@ -655,6 +655,7 @@ class BufferReader:
         self._data_pos = 0  # position of the next frame within _data
         self._data_base = 0  # file offset of _data[0]
         self._last_read = -math.inf  # when read() last returned records (see RECENT_IDLE_SECONDS)
+        self.failing = False  # set by the shipper while its store fails: the sink is not taking records
 
     def _start_at(self, seq: int, offset: int, index: int) -> None:
         self._seq = self._acked_seq = seq

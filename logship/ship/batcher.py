@@ -30,6 +30,7 @@ class BufferReader(Protocol):
     """
 
     sink: str
+    failing: bool  # the shipper sets it while its store fails (the buffer keeps less in memory for it)
 
     @property
     def pending(self) -> int:

@@ -200,12 +200,14 @@ class Shipper:
                 return retry("partial", after=outcome.after, detail=_describe(outcome))
             if outcome.kind is OutcomeKind.DELIVERED:
                 self._policy.delivered()  # the store answers: the batches in backoff go again now
+                self._reader.failing = False
                 self._count_delivered(unsettled)
                 if outcome.dropped:  # the store dropped some without saying which: count them, once
                     self._metrics.lines_rejected.labels(self.name).inc(outcome.dropped)
             return outcome
 
         outcome = await self._policy.call(attempt)
+        self._reader.failing = False  # a final outcome: the store answers
         if outcome.kind is not OutcomeKind.REJECTED:
             return
         if outcome.split and len(unsettled) > 1:
@@ -283,5 +285,6 @@ class Shipper:
                         self.last_error)
 
     def _on_retry(self, outcome: Outcome, seconds: float) -> None:
+        self._reader.failing = True
         self._metrics.retries.labels(self.name, outcome.reason or "unknown").inc()
         log.debug("sink %s: retry in %.2fs (%s)", self.name, seconds, _describe(outcome))

@@ -145,3 +145,16 @@ async def test_the_memory_tail_stays_small_while_a_sink_catches_up_from_the_file
         seen.extend(chunk.records)
         reader.ack(chunk)
     assert seen == written
+
+
+async def test_a_failing_sink_gets_a_small_memory_tail_at_once(open_buffer: Opener) -> None:
+    """The shipper flags its reader while the store fails: the tail shrinks from the next append on,
+    without waiting for the reader to look idle (fast writers would fill 8 MiB in that time)."""
+    buffer = await open_buffer(sinks=("down",), max_bytes=256 * 1024 * 1024, segment_bytes=8 * 1024 * 1024)
+    reader = buffer.reader("down")
+    await buffer.append([record(0, size=500)])
+    assert reader.read(10, 1 << 20).records  # it has just read: "reading"
+    reader.failing = True  # its first request failed
+    for group_number in range(100):  # ~5 MB
+        await asyncio.wait_for(buffer.append([record(group_number * 100 + i, size=500) for i in range(100)]), 1.0)
+    assert buffer._recent_bytes <= disk_buffer.RECENT_IDLE_BYTES + 100 * (500 + 8)

@@ -29,6 +29,7 @@ class FakeBuffer:
     """The BufferReader API over a list: ``append`` records, ``close`` to end the reader."""
 
     sink: str = "http"
+    failing: bool = False
     records: list[bytes] = field(default_factory=list)
     acked: list[int] = field(default_factory=list)
     reads: int = 0
