@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from logship.buffer.ledger import SINK_NAME_RE, LedgerPosition, fsync_directory, write_ledgers
+from logship.buffer.ledger import SINK_NAME_RE, LedgerPosition, fsync_directory, write_all, write_ledgers
 from logship.buffer.recovery import Recovery, recover
 from logship.buffer.segment import HEADER, HEADER_SIZE, MAX_RECORD_BYTES, crc32, encode_records, segment_name
 from logship.config import BufferConfig
@@ -322,10 +322,8 @@ class DiskBuffer:
             cur = self._roll()
             self._reclaim()  # the sealed segment may already be fully acknowledged
         start = cur.size
-        view = memoryview(data)
         try:
-            while view:
-                view = view[os.write(self._fd, view):]
+            write_all(self._fd, data)
         except OSError:
             # Never leave half a group behind: readers and recovery expect whole frames.
             with contextlib.suppress(OSError):

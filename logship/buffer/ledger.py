@@ -79,7 +79,7 @@ def write_ledgers(directory: Path, positions: dict[str, LedgerPosition]) -> None
         body = json.dumps({"segment": position.segment, "offset": position.offset}).encode()
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, body)
+            write_all(fd, body)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -94,3 +94,10 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to ``fd`` (blocking), resuming after a short write."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -36,7 +36,6 @@ try:
     from isal.isal_zlib import crc32 as crc32
 except ImportError:  # no isal wheel for this machine
     from zlib import crc32 as crc32
-_crc32 = crc32
 
 
 def segment_name(seq: int) -> str:
@@ -53,7 +52,7 @@ def parse_segment_name(name: str) -> int | None:
 def encode_records(records: list[bytes]) -> bytes:
     """Frame ``records`` (each non-empty, at most MAX_RECORD_BYTES) into one contiguous block."""
     # map() keeps the per-record work in C; interleaving by slice assignment avoids a Python loop.
-    headers = list(map(_pack, map(len, records), map(_crc32, records)))
+    headers = list(map(_pack, map(len, records), map(crc32, records)))
     parts: list[bytes] = [b""] * (2 * len(records))
     parts[::2] = headers
     parts[1::2] = records
@@ -74,7 +73,7 @@ def decode_records(data: bytes) -> tuple[list[bytes], int]:
         if length == 0 or length > MAX_RECORD_BYTES or end > size:
             break
         payload = data[pos + HEADER_SIZE:end]
-        if _crc32(payload) == crc:
+        if crc32(payload) == crc:
             records.append(payload)
         pos = end
     return records, pos

@@ -290,7 +290,7 @@ class LineAssembler:
             text = message.decode("utf-8", "replace")
             self.invalid_utf8 += 1
         state.lines += 1
-        out.append(b'{"timestamp":"%b","message":%b%b%b' % (timestamp, orjson.dumps(text), marker, state.suffix))
+        out.append(b"".join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, orjson.dumps(text), marker, state.suffix)))
 
 
 def complete_utf8_prefix(data: bytes) -> int:

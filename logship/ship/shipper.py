@@ -200,7 +200,6 @@ class Shipper:
                 return retry("partial", after=outcome.after, detail=_describe(outcome))
             if outcome.kind is OutcomeKind.DELIVERED:
                 self._policy.delivered()  # the store answers: the batches in backoff go again now
-                self._reader.failing = False
                 self._count_delivered(unsettled)
                 if outcome.dropped:  # the store dropped some without saying which: count them, once
                     self._metrics.lines_rejected.labels(self.name).inc(outcome.dropped)

@@ -11,6 +11,7 @@ import asyncio
 import os
 from pathlib import Path
 
+from logship.buffer.ledger import write_all
 from logship.config import FileSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, retry
 from logship.sinks.base import Batch, SinkError
@@ -58,7 +59,7 @@ class FileSink:
                 self._rotate()
             assert self._fd is not None
             for piece in pieces:
-                _write_all(self._fd, piece)
+                write_all(self._fd, piece)
             self._size += size
             await asyncio.to_thread(os.fsync, self._fd)
         except OSError as exc:
@@ -92,10 +93,3 @@ class FileSink:
 
     async def aclose(self) -> None:
         self._close()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte of ``data``, resuming after a short write."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
