@@ -31,6 +31,15 @@ TEST_LABEL = "logship.test"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def written_lines(path: Path) -> list[bytes]:
+    """The lines of a file another process is appending to, as far as they are written: a last line
+    without its newline yet is left for the next look (a reader can catch a writer mid-write)."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    return data[:data.rfind(b"\n") + 1].splitlines()
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.2, message: str = "") -> Any:
     """Poll ``predicate`` until it returns a truthy value; fail with ``message`` after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -306,9 +315,8 @@ class LogshipProcess:
         files = sorted(self.output.parent.glob(self.output.name + ".*"), key=lambda p: -int(p.suffix[1:]))
         records = []
         for path in [*files, self.output]:
-            if path.exists():
-                for line in path.read_bytes().splitlines():
-                    records.append(orjson.loads(line))
+            for line in written_lines(path):
+                records.append(orjson.loads(line))
         return records
 
     def messages(self, container_name: str, stream: str | None = None) -> list[str]:
@@ -409,7 +417,7 @@ class ReceiverProcess:
 
     def lines(self) -> list[bytes]:
         """Every line accepted so far, in order."""
-        return self.out.read_bytes().splitlines() if self.out.exists() else []
+        return written_lines(self.out)
 
     def messages(self) -> list[str]:
         """The ``message`` of every record accepted so far, in order."""
@@ -417,9 +425,7 @@ class ReceiverProcess:
 
     def requests(self) -> list[dict[str, Any]]:
         """Every POST answered so far (see the receiver's module docstring)."""
-        if not self.requests_log.exists():
-            return []
-        return [orjson.loads(line) for line in self.requests_log.read_bytes().splitlines()]
+        return [orjson.loads(line) for line in written_lines(self.requests_log)]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
