@@ -10,13 +10,16 @@ Wire formats (dockerd 20.10, ``../shared/reference/engine-api.md`` §1, §3):
   timestamp follows directly after its 16384 message bytes, so the decoder cuts there.
 
 Both decoders are fed arbitrary slices of the body and keep what is incomplete for the next call.
-Per-frame work is a header unpack and a slice; no per-frame allocation beyond the payload.
+Per-frame work is a header unpack and a slice. ``MuxDecoder.feed_records`` goes further: runs of
+ordinary lines become records without a frame object at all (``LineAssembler.take_run``).
 """
 
 from __future__ import annotations
 
 import struct
 from collections import Counter
+from collections.abc import Iterable
+from typing import Protocol
 
 STDOUT = 1
 STDERR = 2
@@ -38,15 +41,25 @@ _STDERR_WORD = STDERR << 24
 Frame = tuple[int, bytes]
 
 
+class Assembler(Protocol):
+    """What turns frames into records (``logship.collect.lines.LineAssembler``)."""
+
+    def feed(self, frames: Iterable[Frame]) -> list[bytes]: ...
+
+    def take_run(self, buf: bytes, pos: int, end: int, out: list[bytes]) -> int: ...
+
+
 class FramingLost(Exception):
     """The multiplexed stream cannot be decoded any further (a header that is not a header).
 
-    ``frames`` holds the good frames decoded before the bad header: they are kept.
+    What was decoded before the bad header is kept: ``frames`` (from ``feed``) or ``records``
+    (from ``feed_records``).
     """
 
-    def __init__(self, message: str, frames: list[Frame]) -> None:
+    def __init__(self, message: str, frames: list[Frame], records: list[bytes] | None = None) -> None:
         super().__init__(message)
         self.frames = frames
+        self.records = records or []
 
 
 class MuxDecoder:
@@ -64,28 +77,61 @@ class MuxDecoder:
         """The complete frames in what was received so far."""
         buf = self._pending + data if self._pending else data
         frames: list[Frame] = []
-        append = frames.append
-        unpack_from = _HEADER.unpack_from
-        end = len(buf)
         pos = 0
-        while end - pos >= _HEADER_SIZE:
-            word, length = unpack_from(buf, pos)
-            if word & 0xFFFFFF or length > MAX_FRAME:
-                self._pending = b""
-                self.malformed["bad_header"] += 1
-                raise FramingLost(f"bad frame header {bytes(buf[pos:pos + 8]).hex()}", frames)
-            stop = pos + _HEADER_SIZE + length
-            if stop > end:
-                break
-            if word == _STDOUT_WORD:
-                append((STDOUT, buf[pos + _HEADER_SIZE:stop]))
-            elif word == _STDERR_WORD:
-                append((STDERR, buf[pos + _HEADER_SIZE:stop]))
-            else:
-                self.malformed["unknown_stream"] += 1
-            pos = stop
+        try:
+            while (frame := self._next_frame(buf, pos)) is not None:
+                pos, stream, payload = frame
+                if stream:
+                    frames.append((stream, payload))
+        except FramingLost as exc:
+            exc.frames = frames
+            raise
         self._pending = buf[pos:]
         return frames
+
+    def feed_records(self, data: bytes, assembler: Assembler) -> list[bytes]:
+        """The records of the lines completed by what was received so far: ``assembler.feed(feed(data))``
+        with the same result, but runs of ordinary lines go through ``assembler.take_run`` (no tuple,
+        slice or call per frame); the frames it leaves go through ``assembler.feed`` one by one."""
+        buf = self._pending + data if self._pending else data
+        records: list[bytes] = []
+        take_run = assembler.take_run
+        end = len(buf)
+        pos = 0
+        try:
+            while True:
+                pos = take_run(buf, pos, end, records)
+                frame = self._next_frame(buf, pos)
+                if frame is None:
+                    break
+                pos, stream, payload = frame
+                if stream:
+                    records += assembler.feed(((stream, payload),))
+        except FramingLost as exc:
+            exc.records = records
+            raise
+        self._pending = buf[pos:]
+        return records
+
+    def _next_frame(self, buf: bytes, pos: int) -> tuple[int, int, bytes] | None:
+        """The frame at ``pos`` as (where it ends, stream or 0 when unknown, payload); None when it is
+        not complete yet. Raises FramingLost at a header that cannot be one."""
+        if len(buf) - pos < _HEADER_SIZE:
+            return None
+        word, length = _HEADER.unpack_from(buf, pos)
+        if word & 0xFFFFFF or length > MAX_FRAME:
+            self._pending = b""
+            self.malformed["bad_header"] += 1
+            raise FramingLost(f"bad frame header {bytes(buf[pos:pos + 8]).hex()}", [])
+        stop = pos + _HEADER_SIZE + length
+        if stop > len(buf):
+            return None
+        if word == _STDOUT_WORD:
+            return stop, STDOUT, buf[pos + _HEADER_SIZE:stop]
+        if word == _STDERR_WORD:
+            return stop, STDERR, buf[pos + _HEADER_SIZE:stop]
+        self.malformed["unknown_stream"] += 1
+        return stop, 0, b""
 
     def finish(self) -> None:
         """The body ended: count what was left incomplete."""
@@ -107,7 +153,12 @@ class RawDecoder:
         self._pending = b""
         self.malformed: Counter[str] = Counter()
 
+    def feed_records(self, data: bytes, assembler: Assembler) -> list[bytes]:
+        """The records of the lines completed by what was received so far."""
+        return assembler.feed(self.feed(data))
+
     def feed(self, data: bytes) -> list[Frame]:
+        """The complete entries in what was received so far."""
         buf = self._pending + data if self._pending else data
         cut = buf.rfind(b"\n") + 1
         frames: list[Frame] = []

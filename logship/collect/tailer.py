@@ -221,9 +221,9 @@ class Tailer:
                     if self._refresh_metadata:
                         await self._apply_metadata(assembler)
                     try:
-                        records = assembler.feed(decoder.feed(data))
+                        records = decoder.feed_records(data, assembler)
                     except FramingLost as exc:
-                        await self._commit(assembler.feed(exc.frames))  # keep what came before it
+                        await self._commit(exc.records + assembler.feed(exc.frames))  # keep what came before it
                         raise
                     finally:
                         if decoder.malformed:
