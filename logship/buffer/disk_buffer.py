@@ -92,6 +92,9 @@ RECENT_BYTES = 8 * 1024 * 1024
 # hold records it reads much later: keep this little, so memory stays flat in an outage and after it.
 RECENT_IDLE_BYTES = 1024 * 1024
 RECENT_IDLE_SECONDS = 0.5
+# A reader waiting for a batch to fill is woken once this many bytes were appended at most, whatever it
+# asked for: well before its lag could reach the flow-control threshold (RECENT_BYTES // 2).
+WAKE_BYTES_MAX = RECENT_BYTES // 4
 # Flow control: when a reader that is reading lags more than half the window, an append waits (at most
 # this long) for it to read. On a busy machine the tailers would otherwise outrun the shipper (16
 # tailers get 16 turns of the event loop for the shipper's one), push it out of the window and make it
@@ -161,6 +164,7 @@ class DiskBuffer:
         self._cur: _Segment | None = None
         self._fd = -1
         self._bytes = 0
+        self._appended_bytes = 0  # framed bytes appended since open (wakes readers: BufferReader.wait)
         self._next_index = 0
 
         self._write_gen = 0  # bumped by every write; fsync covers up to a generation
@@ -334,10 +338,12 @@ class DiskBuffer:
         cur.count += count
         self._next_index += count
         self._bytes += len(data)
+        self._appended_bytes += len(data)
         self._write_gen += 1
         self._metrics.buffer_bytes.set(self._bytes)
         for reader in self._reader_list:
-            reader._event.set()
+            if self._next_index >= reader._wake_index or self._appended_bytes >= reader._wake_bytes:
+                reader._event.set()
 
     def _remember(self, seq: int, offset: int, size: int, records: list[bytes], index: int) -> None:
         recent = self._recent
@@ -351,7 +357,8 @@ class DiskBuffer:
         if self._reader_list:
             laggard = min(self._reader_list, key=_read_index)
             slowest = laggard._index
-            reading = not laggard.failing and time.monotonic() - laggard._last_read <= RECENT_IDLE_SECONDS
+            reading = not laggard.failing and (
+                laggard._waiting or time.monotonic() - laggard._last_read <= RECENT_IDLE_SECONDS)
             if not reading or slowest < recent[0].index:
                 # Not reading, or reading the file far behind (catching up after an outage): what is
                 # kept now would be gone again before it gets there.
@@ -654,24 +661,46 @@ class BufferReader:
         self._data_base = 0  # file offset of _data[0]
         self._last_read = -math.inf  # when read() last returned records (see RECENT_IDLE_SECONDS)
         self.failing = False  # set by the shipper while its store fails: the sink is not taking records
+        # While wait() sleeps: the append that reaches this record index or the buffer's appended bytes wakes it.
+        self._waiting = False
+        self._wake_index = 0
+        self._wake_bytes = 0
 
     def _start_at(self, seq: int, offset: int, index: int) -> None:
         self._seq = self._acked_seq = seq
         self._off = self._acked_off = offset
         self._index = self._acked_index = index
 
-    async def wait(self, timeout: float | None = None) -> bool:
-        """True when unread records are available; False on timeout or once the buffer is closed."""
+    async def wait(self, timeout: float | None = None, records: int = 1, nbytes: int = 0) -> bool:
+        """True when unread records are available; False on timeout or once the buffer is closed.
+
+        When none is unread, sleep until ``records`` records or ``nbytes`` bytes (at most
+        WAKE_BYTES_MAX) have been appended, or the timeout: a batcher that wants a full batch is then
+        woken once for it rather than at every append (one per tailer read: tens of thousands per second
+        in a backlog).
+        """
         buffer = self._buffer
         if buffer._closed:
             return False
         if self._index < buffer._next_index:
             return True
+        self._wake_index = buffer._next_index + max(records, 1)
+        self._wake_bytes = buffer._appended_bytes + min(nbytes or WAKE_BYTES_MAX, WAKE_BYTES_MAX)
+        self._waiting = True
         self._event.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
+        finally:
+            self._waiting = False
+            self._wake_index = self._wake_bytes = 0
         return not buffer._closed and self._index < buffer._next_index
+
+    @property
+    def unread(self) -> int:
+        """Records appended but not read yet."""
+        return self._buffer._next_index - self._index
 
     def read(self, max_records: int, max_bytes: int) -> ReadChunk:
         """The next unread records, at most ``max_records`` and ``max_bytes`` (but at least one record

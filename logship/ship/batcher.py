@@ -36,8 +36,13 @@ class BufferReader(Protocol):
     def pending(self) -> int:
         """Records not acknowledged yet (unread or in flight)."""
 
-    async def wait(self, timeout: float | None = None) -> bool:
-        """True when unread records are available; False on timeout or once the buffer is closed."""
+    async def wait(self, timeout: float | None = None, records: int = 1, nbytes: int = 0) -> bool:
+        """True when unread records are available; False on timeout or once the buffer is closed. When
+        none is unread: sleep until about ``records`` records or ``nbytes`` bytes have been appended."""
+
+    @property
+    def unread(self) -> int:
+        """Records appended but not read yet."""
 
     def read(self, max_records: int, max_bytes: int) -> Any:
         """The next unread records (at least one if any is available); never blocks."""
@@ -89,13 +94,16 @@ class Batcher:
             remaining = config.max_wait - (self._clock() - opened)
             if remaining <= 0:
                 break
-            chunk = self._reader.read(config.max_lines - lines, config.max_bytes - nbytes)
+            room_lines, room_bytes = config.max_lines - lines, config.max_bytes - nbytes
+            chunk = self._reader.read(room_lines, room_bytes)
             if not chunk.records:
-                if not await self._reader.wait(remaining):
-                    break  # max_wait passed (or the buffer closed): ship what we have
-                chunk = self._reader.read(config.max_lines - lines, config.max_bytes - nbytes)
-                if not chunk.records:
+                if self._reader.unread:
                     break  # records are waiting but none fits the room left: the batch is full
+                # Sleep until the batch can be filled (or max_wait), not at every append.
+                await self._reader.wait(remaining, records=room_lines, nbytes=room_bytes)
+                chunk = self._reader.read(room_lines, room_bytes)
+                if not chunk.records:
+                    break  # max_wait passed (or the buffer closed): ship what we have
             if chunk.nbytes > config.max_bytes - nbytes:
                 self._carry, self._carry_read_at = chunk, self._clock()
                 break

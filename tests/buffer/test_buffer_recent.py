@@ -158,3 +158,30 @@ async def test_a_failing_sink_gets_a_small_memory_tail_at_once(open_buffer: Open
     for group_number in range(100):  # ~5 MB
         await asyncio.wait_for(buffer.append([record(group_number * 100 + i, size=500) for i in range(100)]), 1.0)
     assert buffer._recent_bytes <= disk_buffer.RECENT_IDLE_BYTES + 100 * (500 + 8)
+
+
+async def test_a_waiting_reader_wakes_when_enough_was_appended_not_at_every_append(open_buffer: Opener) -> None:
+    """A batcher waiting to fill a batch asks for N records or B bytes: smaller appends leave it asleep."""
+    buffer = await open_buffer(sinks=("only",), max_bytes=64 * 1024 * 1024, segment_bytes=1024 * 1024)
+    reader = buffer.reader("only")
+    waiter = asyncio.create_task(reader.wait(5.0, records=100, nbytes=1 << 20))
+    await asyncio.sleep(0)  # it waits (nothing is unread)
+    for start in range(0, 90, 10):
+        await buffer.append([record(start + i) for i in range(10)])
+        await asyncio.sleep(0.01)
+        assert not waiter.done(), f"woken after {start + 10} records"
+    await buffer.append([record(90 + i) for i in range(10)])
+    assert await asyncio.wait_for(waiter, 1.0) is True
+    assert reader.unread == 100
+    # By bytes: 3 records of 600 bytes pass 1,500 bytes (framing included) long before 100 records.
+    reader.ack(reader.read(1000, 1 << 20))
+    waiter = asyncio.create_task(reader.wait(5.0, records=100, nbytes=1_500))
+    await asyncio.sleep(0)
+    await buffer.append([record(100, size=600), record(101, size=600)])
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    await buffer.append([record(102, size=600)])
+    assert await asyncio.wait_for(waiter, 1.0) is True
+    # Nothing appended: the timeout, and False.
+    reader.ack(reader.read(1000, 1 << 20))
+    assert await reader.wait(0.05, records=10) is False

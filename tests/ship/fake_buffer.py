@@ -51,16 +51,24 @@ class FakeBuffer:
         self._closed = True
         self._changed.set()
 
-    async def wait(self, timeout: float | None = None) -> bool:
-        """True when unread records are available; False on timeout or when closed."""
+    async def wait(self, timeout: float | None = None, records: int = 1, nbytes: int = 0) -> bool:
+        """True when unread records are available; False on timeout or when closed. When none is
+        unread: sleep until ``records`` records or ``nbytes`` bytes are (or the timeout)."""
         if not self._closed and self._next >= len(self.records):
-            self._changed.clear()
             try:
                 async with asyncio.timeout(timeout):
-                    await self._changed.wait()
+                    while not self._closed and self.unread < max(records, 1) and (
+                            not nbytes or sum(map(len, self.records[self._next:])) < nbytes):
+                        self._changed.clear()
+                        await self._changed.wait()
             except TimeoutError:
                 pass
         return not self._closed and self._next < len(self.records)
+
+    @property
+    def unread(self) -> int:
+        """Records appended but not read yet."""
+        return len(self.records) - self._next
 
     def read(self, max_records: int, max_bytes: int) -> ReadChunk:
         """The next unread records: at least one if any, then more while they fit both limits."""

@@ -14,6 +14,13 @@ def records(count: int, size: int = 10, start: int = 0) -> list[bytes]:
     return [f"{start + i:0{size}d}".encode() for i in range(count)]
 
 
+async def trickle(buffer: FakeBuffer, count: int, pause: float) -> None:
+    """Append ``count`` records one at a time, ``pause`` seconds apart."""
+    for i in range(count):
+        buffer.append(*records(1, start=i))
+        await asyncio.sleep(pause)
+
+
 async def test_closes_at_max_lines() -> None:
     buffer = FakeBuffer()
     buffer.append(*records(25))
@@ -48,13 +55,7 @@ async def test_a_record_larger_than_max_bytes_is_a_batch_of_its_own() -> None:
 async def test_closes_after_max_wait_since_the_first_record() -> None:
     buffer = FakeBuffer()
     batcher = Batcher(buffer, BatchConfig(max_lines=1000, max_bytes=1_000_000, max_wait=0.3))
-
-    async def trickle() -> None:
-        for i in range(100):
-            buffer.append(*records(1, start=i))
-            await asyncio.sleep(0.02)
-
-    feeder = asyncio.create_task(trickle())
+    feeder = asyncio.create_task(trickle(buffer, 100, 0.02))
     try:
         await asyncio.sleep(0.2)  # time before the first record does not count
         started = time.monotonic()
@@ -99,3 +100,15 @@ async def test_reset_drops_the_carried_chunk() -> None:
     batcher.reset()
     assert (await batcher.next()).batch.records == [b"a" * 60]  # read again from the buffer
     assert (await batcher.next()).batch.records == [b"b" * 60]
+
+
+async def test_a_batch_fills_with_one_wake_not_one_per_append() -> None:
+    """Records trickling in one append at a time: the batcher reads the first, then sleeps until the
+    batch can be full (one more read), rather than reading after every append."""
+    buffer = FakeBuffer()
+    batcher = Batcher(buffer, BatchConfig(max_lines=50, max_bytes=1_000_000, max_wait=5.0))
+    writer = asyncio.create_task(trickle(buffer, 60, 0.001))
+    batch = await batcher.next()
+    await writer
+    assert batch.batch.records == records(50)
+    assert buffer.reads == 2
