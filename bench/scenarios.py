@@ -225,7 +225,7 @@ class _Run:
         if self.receiver is not None:
             return [(t, offset) for t, offset, _ in self.receiver.arrivals()]
         assert self.tail is not None
-        return [(t, offset) for t, offset, _ in self.tail.marks]
+        return list(self.tail.marks)
 
     @property
     def delivered_path(self) -> Path:
@@ -248,6 +248,11 @@ class _Run:
                 self.ctx.log(f"  logship exited with {code}; log in {self.logship.log_path}")
         if self.receiver is not None:
             await self.receiver.stop()
+        if self.tail is not None and self.sampler is not None and self.tail.path.exists():
+            # The sampler noted bytes delivered (cheap while logship runs); lines are counted now.
+            rows = [row for row in self.sampler.rows if "delivered_bytes" in row]
+            for row, lines in zip(rows, self.tail.lines_at([row["delivered_bytes"] for row in rows]), strict=True):
+                row["delivered"] = lines
 
 
 def _rss_median(rows: list[dict[str, Any]], start: float, end: float) -> float | None:
@@ -338,6 +343,7 @@ async def backlog(ctx: Context, *, containers: int, lines: int, sink: str = "fil
             dockerd1 = cpu_seconds(ctx.dockerd) if ctx.dockerd else 0.0
             run.sampler.rows.append(run.sampler.sample())
             if not done:
+                run.tail.count()
                 ctx.log(f"  timed out after {timeout}s with {run.tail.lines:,} of {expected:,} lines")
         finally:
             await run.stop()
@@ -485,6 +491,7 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
             rss_end_of_window = logship.rss()
             done = await run.tail.wait_for(paced.expected, drain_timeout, check=logship.check_alive, stall=STALL)
             if not done:
+                run.tail.count()
                 ctx.log(f"  {run.tail.lines:,} of {paced.expected:,} lines when the bench stopped waiting")
             await run.tail.wait_quiet(1.0, 5)
             peak = logship.peak_rss()
@@ -573,6 +580,7 @@ async def outage(ctx: Context, *, rate: float = 5000, containers: int = 50, befo
             await _until(t0 + seconds)
             done = await run.tail.wait_for(paced.expected, drain_timeout, check=logship.check_alive, stall=STALL)
             if not done:
+                run.tail.count()
                 ctx.log(f"  {run.tail.lines:,} of {paced.expected:,} lines when the bench stopped waiting")
             await run.tail.wait_quiet(1.0, 5)
             drained = time.time()
