@@ -170,7 +170,10 @@ class DiskBuffer:
         self._write_gen = 0  # bumped by every write; fsync covers up to a generation
         self._synced_gen = 0
         self._sync_task: asyncio.Task[None] | None = None
-        self._retired_fds: list[int] = []  # sealed segments not yet fsynced (closed after their fsync)
+        # Sealed segments not yet fsynced, by sequence (closed after their fsync). One that every sink has
+        # acknowledged before then is deleted without an fsync: its unwritten pages are dropped, not
+        # written to disk (in a backlog most segments are delivered well within LOGSHIP_BUFFER_FSYNC_INTERVAL).
+        self._retired_fds: dict[int, int] = {}
         self._dir_dirty = False  # a segment file was created since the last directory fsync
 
         self._room = asyncio.Event()
@@ -263,10 +266,10 @@ class DiskBuffer:
             if self._sync_task is not None:  # only if the final sync itself was cancelled
                 with contextlib.suppress(BaseException):
                     await self._sync_task
-            for fd in [*self._retired_fds, self._fd]:
+            for fd in [*self._retired_fds.values(), self._fd]:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-            self._retired_fds = []
+            self._retired_fds = {}
             self._fd = -1
             for reader in self._reader_list:
                 reader._close_file()
@@ -391,7 +394,7 @@ class DiskBuffer:
         seq = old.seq + 1
         path = self._dir / segment_name(seq)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
-        self._retired_fds.append(self._fd)
+        self._retired_fds[old.seq] = self._fd
         self._fd = fd
         self._dir_dirty = True
         old.next = seq
@@ -497,6 +500,10 @@ class DiskBuffer:
 
     def _delete(self, segment: _Segment) -> None:
         del self._segments[segment.seq]
+        fd = self._retired_fds.pop(segment.seq, None)
+        if fd is not None:  # never fsynced, and no longer needed
+            with contextlib.suppress(OSError):
+                os.close(fd)
         self._bytes -= segment.size
         if self._bad_crc:
             self._bad_crc = {key for key in self._bad_crc if key[0] != segment.seq}
@@ -530,7 +537,7 @@ class DiskBuffer:
     async def _fsync_once(self) -> None:
         try:
             generation = self._write_gen
-            retired, self._retired_fds = self._retired_fds, []
+            retired, self._retired_fds = list(self._retired_fds.values()), {}
             directory = self._dir if self._dir_dirty else None
             self._dir_dirty = False
             try:

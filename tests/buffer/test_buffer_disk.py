@@ -216,6 +216,32 @@ async def test_sync_with_interval_policy(open_buffer: Opener, monkeypatch: pytes
     assert len(calls) <= 2
 
 
+async def test_segments_delivered_before_the_fsync_are_deleted_without_one(open_buffer: Opener,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """What every sink acknowledged before the periodic fsync never needs to reach the disk: its sealed
+    segments are deleted and closed unsynced (the kernel drops their pages); the rest is fsynced."""
+    buffer = await open_buffer(fsync_interval=3600, segment_bytes=400)
+    reader = buffer.reader("a")
+    synced: list[str] = []  # the names of the files fsynced
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).removesuffix(" (deleted)"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    for i in range(12):
+        await buffer.append([record(i)])
+    delivered = [segment.path for segment in list(buffer._segments.values())[:2]]
+    chunk = reader.read(6, 1 << 20)  # the first two segments hold 3 records each
+    reader.ack(chunk)
+    assert not any(path.exists() for path in delivered)
+    await buffer.sync()
+    assert synced, "the undelivered records are fsynced"
+    assert not {path.name for path in delivered} & set(synced), "a delivered segment was fsynced"
+    assert await drain(reader) == [record(i) for i in range(6, 12)]
+
+
 async def test_rewind_after_the_acknowledged_segment_was_deleted(open_buffer: Opener) -> None:
     buffer = await open_buffer(segment_bytes=400)
     await buffer.append([record(1), record(2)])
