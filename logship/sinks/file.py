@@ -29,6 +29,12 @@ def encode(batch: Batch) -> list[bytes]:
     return [b"\n".join(records[start:start + step]) + b"\n" for start in range(0, len(records), step)]
 
 
+def _write_and_sync(fd: int, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        write_all(fd, piece)
+    os.fsync(fd)
+
+
 class FileSink:
     """Appends batches to an NDJSON file, rotated by size."""
 
@@ -58,10 +64,10 @@ class FileSink:
             if self._size and self._size + size > self.config.max_bytes:
                 self._rotate()
             assert self._fd is not None
-            for piece in pieces:
-                write_all(self._fd, piece)
+            # Off the event loop: copying a batch of a few MiB into the page cache takes milliseconds, in
+            # which dockerd's send buffers (a few hundred lines each) would fill and its readers stall.
+            await asyncio.to_thread(_write_and_sync, self._fd, pieces)
             self._size += size
-            await asyncio.to_thread(os.fsync, self._fd)
         except OSError as exc:
             # Disk full, folder gone: the records stay in the buffer and are written again.
             self._close()
