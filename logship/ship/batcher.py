@@ -13,6 +13,7 @@ over and opens the next batch.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ class Batcher:
             chunks.append(chunk)
             lines += len(chunk.records)
             nbytes += chunk.nbytes
-        records = [record for chunk in chunks for record in chunk.records]
+        records = list(itertools.chain.from_iterable(chunk.records for chunk in chunks))
         return PendingBatch(Batch(records, nbytes), chunks)
 
     async def _first_chunk(self) -> Any:
