@@ -33,8 +33,8 @@ MAX_FRAME = 4 * 1024 * 1024
 _LONG_ENTRY = PARTIAL_CHUNK + 32
 # The header as two big-endian u32: the first is the stream in its top byte and zeros below, so one
 # comparison both validates it and finds the stream (no slice per frame).
-_HEADER = struct.Struct(">LL")
-_HEADER_SIZE = 8
+FRAME_HEADER = struct.Struct(">LL")
+FRAME_HEADER_SIZE = FRAME_HEADER.size
 _STDOUT_WORD = STDOUT << 24
 _STDERR_WORD = STDERR << 24
 
@@ -116,27 +116,27 @@ class MuxDecoder:
     def _next_frame(self, buf: bytes, pos: int) -> tuple[int, int, bytes] | None:
         """The frame at ``pos`` as (where it ends, stream or 0 when unknown, payload); None when it is
         not complete yet. Raises FramingLost at a header that cannot be one."""
-        if len(buf) - pos < _HEADER_SIZE:
+        if len(buf) - pos < FRAME_HEADER_SIZE:
             return None
-        word, length = _HEADER.unpack_from(buf, pos)
+        word, length = FRAME_HEADER.unpack_from(buf, pos)
         if word & 0xFFFFFF or length > MAX_FRAME:
             self._pending = b""
             self.malformed["bad_header"] += 1
             raise FramingLost(f"bad frame header {bytes(buf[pos:pos + 8]).hex()}", [])
-        stop = pos + _HEADER_SIZE + length
+        stop = pos + FRAME_HEADER_SIZE + length
         if stop > len(buf):
             return None
         if word == _STDOUT_WORD:
-            return stop, STDOUT, buf[pos + _HEADER_SIZE:stop]
+            return stop, STDOUT, buf[pos + FRAME_HEADER_SIZE:stop]
         if word == _STDERR_WORD:
-            return stop, STDERR, buf[pos + _HEADER_SIZE:stop]
+            return stop, STDERR, buf[pos + FRAME_HEADER_SIZE:stop]
         self.malformed["unknown_stream"] += 1
         return stop, 0, b""
 
     def finish(self) -> None:
         """The body ended: count what was left incomplete."""
         if self._pending:
-            reason = "truncated_header" if len(self._pending) < _HEADER_SIZE else "truncated_frame"
+            reason = "truncated_header" if len(self._pending) < FRAME_HEADER_SIZE else "truncated_frame"
             self.malformed[reason] += 1
             self._pending = b""
 

@@ -27,7 +27,6 @@ Records are built by splicing: the container's metadata is serialised once per s
 from __future__ import annotations
 
 import calendar
-import struct
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from logship.collect.frames import PARTIAL_CHUNK, STREAM_NAMES, Frame
+from logship.collect.frames import FRAME_HEADER, FRAME_HEADER_SIZE, PARTIAL_CHUNK, STREAM_NAMES, Frame
 
 _TIMESTAMP_CHARS = b"0123456789-:.TZ"
 _FIXED_TIMESTAMP_LENGTH = 30  # 2026-11-25T16:37:09.305268574Z: the API always sends 9 digits
@@ -45,10 +44,9 @@ _FIXED_TIMESTAMP_LENGTH = 30  # 2026-11-25T16:37:09.305268574Z: the API always s
 RESUME_MARGIN_SECONDS = 1
 _RECORD_OPEN = b'{"timestamp":"'
 _RECORD_MESSAGE = b'","message":'
-# take_run: a multiplexed frame header as two big-endian u32 (stream << 24, payload length), and where
-# a whole line's pieces sit in a frame: 8-byte header, 30-byte timestamp, a space, message, "\n".
-_FRAME_HEADER = struct.Struct(">LL")
-_STAMP_START = 8
+# take_run: where a whole line's pieces sit in a multiplexed frame: header, 30-byte timestamp, a space,
+# message, "\n".
+_STAMP_START = FRAME_HEADER_SIZE
 _STAMP_END = _STAMP_START + _FIXED_TIMESTAMP_LENGTH
 _MESSAGE_START = _STAMP_END + 1
 _SHORTEST_LINE_FRAME = _FIXED_TIMESTAMP_LENGTH + 2  # timestamp, space, "\n"
@@ -62,9 +60,14 @@ class Mark:
     count: int
 
 
+def _is_fixed_timestamp(raw: bytes) -> bool:
+    """``raw`` is already in the fixed 30-byte form (digits and separators, ``T`` at 10)."""
+    return len(raw) == _FIXED_TIMESTAMP_LENGTH and raw[10] == 84 and not raw.translate(None, _TIMESTAMP_CHARS)
+
+
 def normalise_timestamp(raw: bytes) -> bytes | None:
     """Docker's timestamp as the fixed 30-byte RFC3339Nano form (comparable as bytes), or None."""
-    if len(raw) == _FIXED_TIMESTAMP_LENGTH and raw[10] == 84 and not raw.translate(None, _TIMESTAMP_CHARS):
+    if _is_fixed_timestamp(raw):
         return raw
     if raw.translate(None, _TIMESTAMP_CHARS) or not raw.endswith(b"Z") or len(raw) < 20 or raw[10] != 84:
         return None
@@ -161,11 +164,11 @@ class LineAssembler:
         """
         if end - pos < _STAMP_END:
             return pos
-        word = _FRAME_HEADER.unpack_from(buf, pos)[0]
+        word = FRAME_HEADER.unpack_from(buf, pos)[0]
         state = None if word & 0xFFFFFF else self._streams.get(word >> 24)
         if state is None or state.pending:
             return pos
-        unpack_from = _FRAME_HEADER.unpack_from
+        unpack_from = FRAME_HEADER.unpack_from
         longest = self.max_line_bytes + _FIXED_TIMESTAMP_LENGTH
         last = state.timestamp
         start = pos
@@ -175,7 +178,7 @@ class LineAssembler:
         add_body = bodies.append
         while end - pos >= _STAMP_END:
             frame_word, length = unpack_from(buf, pos)
-            stop = pos + 8 + length
+            stop = pos + FRAME_HEADER_SIZE + length
             if (frame_word != word or stop > end or not _SHORTEST_LINE_FRAME <= length <= longest
                     or buf[stop - 1] != 10 or buf[stop - 2] == 13 or buf[pos + _STAMP_END] != 32):
                 break
@@ -191,15 +194,14 @@ class LineAssembler:
         joined = b"".join(stamps)
         if joined.translate(None, _TIMESTAMP_CHARS) or joined[10::_FIXED_TIMESTAMP_LENGTH] != b"T" * len(stamps):
             # Rare: keep the run up to the first bad timestamp; feed() handles that frame.
-            good = next(i for i, stamp in enumerate(stamps)
-                        if stamp[10] != 84 or stamp.translate(None, _TIMESTAMP_CHARS))
+            good = next(i for i, stamp in enumerate(stamps) if not _is_fixed_timestamp(stamp))
             if not good:
                 return start
             del stamps[good:], bodies[good:]
             last = stamps[-1]
             pos = start
             for _ in range(good):
-                pos += 8 + unpack_from(buf, pos)[1]
+                pos += FRAME_HEADER_SIZE + unpack_from(buf, pos)[1]
         try:
             texts = list(map(bytes.decode, bodies))
         except UnicodeDecodeError:

@@ -223,7 +223,7 @@ class Tailer:
                     try:
                         records = decoder.feed_records(data, assembler)
                     except FramingLost as exc:
-                        await self._commit(exc.records + assembler.feed(exc.frames))  # keep what came before it
+                        await self._commit(exc.records)  # keep what came before it
                         raise
                     finally:
                         if decoder.malformed:
