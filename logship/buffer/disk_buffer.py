@@ -838,16 +838,14 @@ class BufferReader:
         chosen = group.records[skip:skip + max_records - len(records)]
         payload = sum(map(len, chosen))
         if nbytes + payload > max_bytes:
-            fitting = 0
+            payload = fitting = 0
             for record in chosen:
-                if nbytes + len(record) > max_bytes and (records or fitting):
+                if nbytes + payload + len(record) > max_bytes and (records or fitting):
                     break
-                nbytes += len(record)
+                payload += len(record)
                 fitting += 1
             chosen = chosen[:fitting]
-            payload = sum(map(len, chosen))
-        else:
-            nbytes += payload
+        nbytes += payload
         records.extend(chosen)
         self._off += payload + HEADER_SIZE * len(chosen)
         self._index += len(chosen)

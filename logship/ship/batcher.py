@@ -105,7 +105,7 @@ class Batcher:
                 chunk = self._reader.read(room_lines, room_bytes)
                 if not chunk.records:
                     break  # max_wait passed (or the buffer closed): ship what we have
-            if chunk.nbytes > config.max_bytes - nbytes:
+            if chunk.nbytes > room_bytes:
                 self._carry, self._carry_read_at = chunk, self._clock()
                 break
             chunks.append(chunk)
