@@ -1,10 +1,10 @@
 """gzip for request bodies: one function for every sink that compresses.
 
 python-isal's ``igzip`` writes standard gzip (RFC 1952) about ten times faster than zlib at level 1
-(measured here: 29 against 366 ns per 600-byte log record) for a somewhat larger body; on every node
-the CPU matters more than a few percent of bandwidth. zlib's ``gzip`` is the fallback where isal has
-no wheel. ``mtime=0`` keeps a body's bytes the same for the same records (a retried request is
-byte-identical).
+(measured here: 29 against 366 ns per 600-byte log record), and on log records a slightly smaller
+body (0.204 against 0.216 of the input in the bench; 0.041 against 0.043 for repetitive records).
+zlib's ``gzip`` is the fallback where isal has no wheel. ``mtime=0`` keeps a body's bytes the same for
+the same records (a retried request is byte-identical).
 """
 
 from __future__ import annotations
