@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="py-spy record logship meanwhile (slows it a bit); gil (default): samples of the "
                               "thread holding the GIL only; active: every busy thread; idle: waits too")
     backlog.add_argument("--timeout", type=float, default=1800)
+    backlog.add_argument("--pin", action="store_true",
+                         help="once the writers are done, run dockerd and containerd on CPU 0 and the reader and "
+                              "logship on the other CPUs (each side with CPUs of its own, instead of sharing)")
 
     steady = commands.add_parser("steady", parents=[common], help="paced writers followed live: CPU, RSS, latency")
     steady.add_argument("--rate", type=_floats, default=[10_000.0], help="lines/s of all containers together; "
@@ -131,7 +134,7 @@ def _plan(args: argparse.Namespace) -> Plan:
         for count in args.containers:
             plan.append(lambda ctx, n=count: scenarios.backlog(
                 ctx, containers=n, lines=args.lines, sink=args.sink, ceiling_when=when, profile=args.profile,
-                timeout=args.timeout, compression=gz))
+                timeout=args.timeout, compression=gz, pin=args.pin))
     elif args.command == "steady":
         for rate in args.rate:
             plan.append(lambda ctx, r=rate: scenarios.steady(
@@ -166,6 +169,9 @@ def _plan(args: argparse.Namespace) -> Plan:
             plan.append(lambda ctx, n=count: scenarios.backlog(
                 ctx, containers=n, lines=lines, sink="file"))
         plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=lines, sink="http", compression=gz))
+        # What bounds the ratio to the ceiling: the same backlogs with dockerd on a CPU of its own.
+        for count in (4, 16):
+            plan.append(lambda ctx, n=count: scenarios.backlog(ctx, containers=n, lines=lines, sink="file", pin=True))
         for rate, sink in ((10_000, "file"), (50_000, "file"), (10_000, "http")):
             plan.append(lambda ctx, r=rate, k=sink: scenarios.steady(
                 ctx, rate=r, containers=100, seconds=max(10.0, 60 * s), sink=k, compression=gz))

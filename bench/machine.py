@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +125,51 @@ def dockerd_pid(socket_path: str = "/var/run/docker.sock") -> int | None:
         if not any(arg.startswith((b"-H", b"--host")) for arg in args):
             fallback = pid
     return fallback or pids[0]
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def engine_pids(dockerd: int | None) -> list[int]:
+    """dockerd and every containerd process (the daemon and its shims): what serves the Engine API."""
+    found = [dockerd] if dockerd else []
+    for name in ("containerd", "containerd-shim", "containerd-shim-runc-v2"):
+        out = subprocess.run(["pidof", name], capture_output=True, text=True, check=False).stdout
+        found.extend(int(pid) for pid in out.split())
+    return found
+
+
+@contextlib.contextmanager
+def pinned(engine: list[int], engine_cpus: set[int]) -> Iterator[set[int]]:
+    """Run every thread of the ``engine`` processes on ``engine_cpus``, and this process (with whatever
+    it starts from now on: logship, the receiver) on the other CPUs; put the old affinities back after.
+
+    Yields the CPUs left to this process. Threads created meanwhile inherit their creator's affinity.
+    """
+    mine = os.sched_getaffinity(0)
+    rest = mine - engine_cpus
+    if not rest or not engine_cpus <= mine:
+        raise ValueError(f"cannot pin the engine to CPUs {sorted(engine_cpus)} of {sorted(mine)}")
+    processes = [*((pid, engine_cpus) for pid in engine), (os.getpid(), rest)]
+    before: dict[int, set[int]] = {}  # per process, its main thread's affinity: new threads get it back
+    for pid, _ in processes:
+        with contextlib.suppress(OSError):
+            before[pid] = os.sched_getaffinity(pid)
+    try:
+        for pid, cpus in processes:
+            for tid in _threads(pid):
+                with contextlib.suppress(OSError):  # a thread that has just ended
+                    os.sched_setaffinity(tid, cpus)
+        yield rest
+    finally:
+        for pid, _ in processes:
+            for tid in _threads(pid):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(tid, before.get(pid, mine))
 
 
 def git_state() -> dict[str, object]:

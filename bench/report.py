@@ -121,7 +121,8 @@ def _target_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
             value = target["value"]
             verdict = "-" if target["pass"] is None else ("PASS" if target["pass"] else "FAIL")
             if not target["at_target_size"] and target["pass"] is not None:
-                verdict += " (not at the issue's size: indicative)"
+                why = "pinned" if case.get("params", {}).get("pinned") else "not at the issue's size"
+                verdict += f" ({why}: indicative)"
             rows.append([case["case"], target["name"], "-" if value is None else f"{value}{target['unit']}",
                          f"{target['op']} {target['limit']}{target['unit']}", verdict])
     return rows
