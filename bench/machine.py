@@ -159,11 +159,18 @@ def pinned(engine: list[int], engine_cpus: set[int]) -> Iterator[set[int]]:
     for pid, _ in processes:
         with contextlib.suppress(OSError):
             before[pid] = os.sched_getaffinity(pid)
+    if not engine:
+        raise ValueError("no dockerd found to pin")
     try:
         for pid, cpus in processes:
             for tid in _threads(pid):
-                with contextlib.suppress(OSError):  # a thread that has just ended
+                try:
                     os.sched_setaffinity(tid, cpus)
+                except ProcessLookupError:  # a thread that has just ended
+                    pass
+                except PermissionError as exc:  # not root: a "pinned" run must not silently be unpinned
+                    raise PermissionError(f"cannot set the CPU affinity of process {pid}: {exc.strerror} "
+                                          "(--pin needs root)") from exc
         yield rest
     finally:
         for pid, _ in processes:

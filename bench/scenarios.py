@@ -337,7 +337,10 @@ async def backlog(ctx: Context, *, containers: int, lines: int, sink: str = "fil
             raise BenchError(f"writers exited with {codes}")
         ctx.log(f"  written in {write_s:.1f}s ({expected / write_s:,.0f} lines/s, create and start included)")
         if pin:
-            cpus = pinning.enter_context(pinned(engine_pids(ctx.dockerd), {0}))
+            try:
+                cpus = pinning.enter_context(pinned(engine_pids(ctx.dockerd), {0}))
+            except (PermissionError, ValueError) as exc:
+                raise BenchError(f"--pin: {exc}") from exc
             ctx.log(f"  pinned: dockerd and containerd on CPU 0, the bench and logship on CPU {sorted(cpus)}")
 
         ceilings: list[dict[str, Any]] = []
