@@ -21,7 +21,7 @@ import orjson
 from bench import report, scenarios
 from bench.agent import ProcessError
 from bench.engine import BENCH_LABEL, Docker, DockerError
-from bench.machine import REPO_ROOT, dockerd_pid, git_state, machine_info
+from bench.machine import REPO_ROOT, dockerd_pid, engine_pids, git_state, machine_info, unpin
 from bench.scenarios import BenchError, Context
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
@@ -119,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--note", default="")
     again.add_argument("--charts", action="store_true", help="draw the charts again")
 
-    commands.add_parser("cleanup", help=f"remove every container labelled {BENCH_LABEL} (any run)")
+    commands.add_parser("cleanup", help=f"remove every container labelled {BENCH_LABEL} (any run), and let dockerd "
+                                       "use every CPU again (after a --pin run that was killed)")
     return parser
 
 
@@ -330,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.chdir(REPO_ROOT)
     if args.command == "cleanup":
+        threads = unpin(engine_pids(dockerd_pid()))
+        if threads:
+            print(f"dockerd and containerd: {threads} thread(s) may use every CPU again")
         return asyncio.run(_cleanup(BENCH_LABEL))
     if args.command == "report":
         return _report(args)

@@ -179,6 +179,20 @@ def pinned(engine: list[int], engine_cpus: set[int]) -> Iterator[set[int]]:
                     os.sched_setaffinity(tid, before.get(pid, mine))
 
 
+def unpin(engine: list[int]) -> int:
+    """Let every thread of the ``engine`` processes run on every CPU again (after a pinned run that was
+    killed); returns how many threads were restricted."""
+    everywhere = set(range(os.cpu_count() or 1))
+    changed = 0
+    for pid in engine:
+        for tid in _threads(pid):
+            with contextlib.suppress(OSError):
+                if os.sched_getaffinity(tid) != everywhere:
+                    os.sched_setaffinity(tid, everywhere)
+                    changed += 1
+    return changed
+
+
 def git_state() -> dict[str, object]:
     """Commit of the work tree and the files that differ from it (a bench of a dirty tree says so)."""
     def git(*args: str) -> str:
