@@ -192,6 +192,8 @@ class Shipper:
 
         async def attempt() -> Outcome:
             nonlocal unsettled, nbytes
+            if nbytes is None:
+                nbytes = sum(map(len, unsettled))
             outcome = await self._send(unsettled, nbytes)
             if is_partial(outcome):
                 unsettled = await self._settle_partial(unsettled, outcome)
@@ -220,10 +222,10 @@ class Shipper:
             reason = outcome.reason or "rejected"
             await self._dead_letter([(record, reason) for record in unsettled])
 
-    async def _send(self, records: list[bytes], nbytes: int | None = None) -> Outcome:
-        # The sum is passed on when known: a pass over a batch's records touches thousands of objects
-        # that have left the CPU cache since they were read.
-        batch = Batch(records, sum(map(len, records)) if nbytes is None else nbytes)
+    async def _send(self, records: list[bytes], nbytes: int) -> Outcome:
+        # ``nbytes`` is passed in, not summed here: a pass over a batch's records touches thousands of
+        # objects that have left the CPU cache since they were read.
+        batch = Batch(records, nbytes)
         started = time.monotonic()
         try:
             outcome = await self.sink.send(batch)
@@ -242,16 +244,17 @@ class Shipper:
         rejected = {index: reason for index, reason in outcome.rejected_items if 0 <= index < count}
         again = sorted({index for index in outcome.retry_items if 0 <= index < count} - rejected.keys())
         settled_elsewhere = rejected.keys() | set(again)
-        self._count_delivered([record for index, record in enumerate(records) if index not in settled_elsewhere])
+        delivered = [record for index, record in enumerate(records) if index not in settled_elsewhere]
+        self._count_delivered(delivered, sum(map(len, delivered)))
         if rejected:
             await self._dead_letter([(records[index], reason or "rejected")
                                      for index, reason in sorted(rejected.items())])
         return [records[index] for index in again]
 
-    def _count_delivered(self, records: list[bytes], nbytes: int | None = None) -> None:
+    def _count_delivered(self, records: list[bytes], nbytes: int) -> None:
         if records:
             self._metrics.lines_shipped.labels(self.name).inc(len(records))
-            self._metrics.bytes_shipped.labels(self.name).inc(sum(map(len, records)) if nbytes is None else nbytes)
+            self._metrics.bytes_shipped.labels(self.name).inc(nbytes)
 
     async def _dead_letter(self, entries: list[tuple[bytes, str]]) -> None:
         """Write the dead letters durably (retrying with the policy if the disk fails), count, log once."""
