@@ -134,6 +134,20 @@ def _threads(pid: int) -> list[int]:
         return []
 
 
+def _place_threads(pid: int, cpus: set[int]) -> int:
+    """Put every thread of ``pid`` on ``cpus``; returns how many were elsewhere. A thread that has just
+    ended is skipped; PermissionError (not root) is raised."""
+    moved = 0
+    for tid in _threads(pid):
+        try:
+            if os.sched_getaffinity(tid) != cpus:
+                os.sched_setaffinity(tid, cpus)
+                moved += 1
+        except ProcessLookupError:
+            pass
+    return moved
+
+
 def engine_pids(dockerd: int | None) -> list[int]:
     """dockerd and every containerd process (the daemon and its shims): what serves the Engine API."""
     found = [dockerd] if dockerd else []
@@ -150,6 +164,8 @@ def pinned(engine: list[int], engine_cpus: set[int]) -> Iterator[set[int]]:
 
     Yields the CPUs left to this process. Threads created meanwhile inherit their creator's affinity.
     """
+    if not engine:
+        raise ValueError("no dockerd found to pin")
     mine = os.sched_getaffinity(0)
     rest = mine - engine_cpus
     if not rest or not engine_cpus <= mine:
@@ -159,38 +175,29 @@ def pinned(engine: list[int], engine_cpus: set[int]) -> Iterator[set[int]]:
     for pid, _ in processes:
         with contextlib.suppress(OSError):
             before[pid] = os.sched_getaffinity(pid)
-    if not engine:
-        raise ValueError("no dockerd found to pin")
     try:
         for pid, cpus in processes:
-            for tid in _threads(pid):
-                try:
-                    os.sched_setaffinity(tid, cpus)
-                except ProcessLookupError:  # a thread that has just ended
-                    pass
-                except PermissionError as exc:  # not root: a "pinned" run must not silently be unpinned
-                    raise PermissionError(f"cannot set the CPU affinity of process {pid}: {exc.strerror} "
-                                          "(--pin needs root)") from exc
+            try:
+                _place_threads(pid, cpus)
+            except PermissionError as exc:  # not root: a "pinned" run must not silently be unpinned
+                raise PermissionError(f"cannot set the CPU affinity of process {pid}: {exc.strerror} "
+                                      "(--pin needs root)") from exc
         yield rest
     finally:
         for pid, _ in processes:
-            for tid in _threads(pid):
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(tid, before.get(pid, mine))
+            with contextlib.suppress(OSError):
+                _place_threads(pid, before.get(pid, mine))
 
 
 def unpin(engine: list[int]) -> int:
     """Let every thread of the ``engine`` processes run on every CPU again (after a pinned run that was
     killed); returns how many threads were restricted."""
     everywhere = set(range(os.cpu_count() or 1))
-    changed = 0
+    moved = 0
     for pid in engine:
-        for tid in _threads(pid):
-            with contextlib.suppress(OSError):
-                if os.sched_getaffinity(tid) != everywhere:
-                    os.sched_setaffinity(tid, everywhere)
-                    changed += 1
-    return changed
+        with contextlib.suppress(OSError):
+            moved += _place_threads(pid, everywhere)
+    return moved
 
 
 def git_state() -> dict[str, object]:
