@@ -42,6 +42,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``logship`` console script."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Whoever read our output went away (`logship --help-config | head`): end quietly. stdout is pointed
+        # at /dev/null so that the interpreter's last flush does not fail again; exit 1 as Python does on EPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.help_config:
         print(markdown_table())
