@@ -63,6 +63,7 @@ import orjson
 from yarl import URL
 
 from logship.config import ClickHouseSinkConfig
+from logship.record import OTLP_SEVERITY, Reader, decode, flatten
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected, retry
 from logship.sinks import http
 from logship.sinks.base import Batch, SinkError
@@ -325,15 +326,6 @@ def _take_dict(mapping: Any, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else ({} if value is None else {"": value})
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
-    """Leaves of ``value`` as ``{"a.b": "text"}`` (empty dicts leave nothing)."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            _flatten(f"{prefix}.{key}" if prefix and key else (prefix or key), child, out)
-    elif value is not None:
-        out[prefix] = _text(value)
-
-
 def _slot(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_DATETIME:
         return value
@@ -356,6 +348,11 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
     labels = _take_dict(container, "labels")
     stream = _text(_take(record, "stream"))
     seconds, nanos = split_timestamp(_take(record, "timestamp"))
+    log_fields = record.get("log")
+    level = _take(log_fields, "level")
+    if log_fields == {}:
+        del record["log"]  # what else ``log`` holds (``lines``) stays an attribute: log.lines
+    attributes = _take(record, "attributes")
     return {
         "seconds": min(max(seconds, 0), _MAX_DATETIME), "nanos": nanos,
         "message": _text(_take(record, "message")), "stream": stream,
@@ -370,39 +367,54 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         "task_id": _text(_take(task, "id")), "task_name": _text(_take(task, "name")), "slot": _take(task, "slot"),
         "node_id": _text(_take(node, "id")),
         "labels": {key: _text(value) for key, value in labels.items()},
+        "severity": _severity(level, stream),
+        "attributes": attributes if isinstance(attributes, dict) else {},
         # what is left of the nested objects (fields logship does not map) goes with the rest
         "rest": {"container": container, "service": service, "compose": compose, "host": host,
                  "swarm": {"service": swarm_service, "task": task, "node": node, **swarm}, "image": image},
     }
 
 
-def _leftovers(record: dict[str, Any], rest: dict[str, Any]) -> dict[str, str]:
+def _severity(level: Any, stream: str) -> tuple[str, int]:
+    """(SeverityText, SeverityNumber): the line's level (OpenTelemetry's numbers), else the stream's."""
+    if level in OTLP_SEVERITY:
+        return level.upper(), OTLP_SEVERITY[level]
+    return _SEVERITY.get(stream, ("", 0))
+
+
+def _flatten(prefix: tuple[str, ...], value: Any, out: dict[str, str]) -> None:
+    """Leaves of ``value`` as ``{"a.b": "text"}`` under ``prefix`` (empty keys left out of the name)."""
+    if isinstance(value, dict):
+        for path, leaf in flatten(value, prefix):
+            out[".".join(filter(None, path))] = _text(leaf)
+    elif value is not None:
+        out[".".join(filter(None, prefix))] = _text(value)
+
+
+def _leftovers(record: dict[str, Any], rest: dict[str, Any], attributes: dict[str, Any]) -> dict[str, str]:
+    """The fields no column holds, then the parsed attributes (their own names; a name taken is kept)."""
     out: dict[str, str] = {}
     for key in ("container", "service", "compose", "swarm", "host"):
-        _flatten(key, rest[key], out)
-    _flatten("container.image", rest["image"], out)
-    _flatten("", record, out)
+        _flatten((key,), rest[key], out)
+    _flatten(("container", "image"), rest["image"], out)
+    _flatten((), record, out)
+    for path, value in flatten(attributes):
+        out.setdefault(".".join(filter(None, path)), _text(value))
     return out
 
 
-def _undecodable(record: bytes) -> dict[str, Any]:
-    # Never produced by logship's collector; kept whole rather than failing the batch.
-    return {"message": record.decode("utf-8", "replace"), "logship": {"error": "record is not a JSON object"}}
-
-
 def _decode(record: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(record)
-    except orjson.JSONDecodeError:
-        return _undecodable(record)
-    return value if isinstance(value, dict) else _undecodable(record)
+    fields, undecodable = decode(record)
+    if undecodable:  # never produced by logship's collector: kept whole, and said so, rather than lost
+        fields["logship"] = {"error": "record is not a JSON object"}
+    return fields
 
 
 def compat_row(record: dict[str, Any]) -> dict[str, Any]:
     """One record as a row of compat.sql (consumes ``record``)."""
     f = _fields(record)
-    severity_text, severity_number = _SEVERITY.get(f["stream"], ("", 0))
-    attributes = _leftovers(record, f["rest"])
+    severity_text, severity_number = f["severity"]
+    attributes = _leftovers(record, f["rest"], f["attributes"])
     for key, value in f["swarm_service_labels"].items():
         attributes[f"swarm.service.labels.{key}"] = _text(value)
     seconds = f["seconds"]
@@ -437,7 +449,7 @@ _RESOURCE_KEYS = (
 def modern_row(record: dict[str, Any]) -> dict[str, Any]:
     """One record as a row of modern.sql (consumes ``record``)."""
     f = _fields(record)
-    severity_text, severity_number = _SEVERITY.get(f["stream"], ("", 0))
+    severity_text, severity_number = f["severity"]
     resource = {name: f[field] for name, field in _RESOURCE_KEYS if f[field]}
     if f["slot"] is not None:
         resource["docker.swarm.task.slot"] = _text(f["slot"])
@@ -446,7 +458,8 @@ def modern_row(record: dict[str, Any]) -> dict[str, Any]:
     for key, value in f["swarm_service_labels"].items():
         resource[f"docker.swarm.service.label.{key}"] = _text(value)
     attributes = {"log.iostream": f["stream"]} if f["stream"] else {}
-    attributes.update(_leftovers(record, f["rest"]))
+    for key, value in _leftovers(record, f["rest"], f["attributes"]).items():
+        attributes.setdefault(key, value)
     seconds = f["seconds"]
     return {
         "Timestamp": f"{seconds}.{f['nanos']:09d}", "TimestampTime": seconds,
@@ -463,12 +476,7 @@ ROW_BUILDERS = {"compat": compat_row, "modern": modern_row}
 PER_LINE_COLUMNS = {"compat": ("EventDate", "Timestamp", "TimestampNs", "Body"),
                     "modern": ("Timestamp", "TimestampTime", "Body")}
 
-# The collector writes each record as {"timestamp":"<Docker's fixed form>","message":<JSON string>,...rest}
-# where the rest is the same bytes for every line of a container and stream. The fast path splices the
-# message's JSON text as it is and reuses the rest's columns, serialised once per batch.
-_COLLECTOR_RECORD = re.compile(
-    rb'\{"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z)","message":("[^"\\]*(?:\\.[^"\\]*)*")')
-_MAX_FRAGMENTS = 4096
+_SEVERITY_COLUMNS = ("SeverityText", "SeverityNumber")
 
 
 def _line_head(schema: str, seconds: int, nanos: int) -> bytes:
@@ -478,13 +486,10 @@ def _line_head(schema: str, seconds: int, nanos: int) -> bytes:
     return b'{"Timestamp":"%d.%09d","TimestampTime":%d,"Body":' % (seconds, nanos, seconds)
 
 
-def _fragment(record: bytes, timestamp: bytes, message: bytes, schema: str) -> bytes | None:
-    """The row's columns but the per-line ones, as the end of a JSON object (``,"A":…}\\n``), or None
-    when the record is not what the fast path assumes."""
-    value = _decode(record)
-    if value.get("timestamp") != timestamp.decode() or value.get("message") != orjson.loads(message):
-        return None
-    row = ROW_BUILDERS[schema](value)
+def _fragment(shared: dict[str, Any], schema: str) -> bytes:
+    """The row's columns but the per-line ones, as the end of a JSON object (``,"A":…}\\n``), from the
+    fields every line of a container and stream shares."""
+    row = ROW_BUILDERS[schema](orjson.loads(orjson.dumps(shared)))  # the builders consume their input
     for column in PER_LINE_COLUMNS[schema]:
         del row[column]
     rest = orjson.dumps(row)
@@ -492,25 +497,35 @@ def _fragment(record: bytes, timestamp: bytes, message: bytes, schema: str) -> b
 
 
 def encode(batch: Batch, schema: str) -> bytes:
-    """The insert's body (uncompressed): one JSONEachRow line per record, in ``schema``'s layout."""
+    """The insert's body (uncompressed): one JSONEachRow line per record, in ``schema``'s layout.
+
+    A line with only a timestamp, a message and perhaps ``partial`` (every line before parsing) is its
+    per-line columns spliced before its container's other columns, serialised once per batch
+    (``Shared.encoded``); any other record (with a level or attributes) is built whole.
+    """
     build = ROW_BUILDERS[schema]
     dumps = orjson.dumps
-    match_record = _COLLECTOR_RECORD.match
-    fragments: dict[bytes, bytes | None] = {}
+    read = Reader().read
+    with_partial: dict[tuple[bytes, bytes], bytes] = {}
     lines = []
     for record in batch.records:
-        match = match_record(record)
-        if match is not None:
-            timestamp, message = match.group(1, 2)
-            seconds, nanos = split_seconds(timestamp.decode()) or (0, 0)
-            rest = record[match.end():]
-            fragment = fragments.get(rest, b"")
-            if fragment == b"":
-                fragment = _fragment(record, timestamp, message, schema)
-                if len(fragments) < _MAX_FRAGMENTS:
-                    fragments[rest] = fragment
-            if fragment is not None and 0 <= seconds <= _MAX_DATETIME:
-                lines.append(_line_head(schema, seconds, nanos) + message + fragment)
+        line = read(record)
+        head = line.head
+        partial = head.get("partial") if len(head) == 3 else None
+        if (len(head) == 2 or partial is not None) and not line.undecodable:
+            timestamp, message = head.get("timestamp"), head.get("message")
+            seconds, nanos = (split_seconds(timestamp) if type(timestamp) is str else None) or (-1, 0)
+            if type(message) is str and 0 <= seconds <= _MAX_DATETIME:
+                shared = line.shared
+                if partial is None:
+                    fragment = shared.encoded
+                    if fragment is None:
+                        fragment = shared.encoded = _fragment(shared.fields, schema)
+                else:  # a part of a cut line: its partial.* attributes go with the container's columns
+                    key = (shared.key, dumps(partial))
+                    fragment = with_partial.get(key) or with_partial.setdefault(
+                        key, _fragment({"partial": partial, **shared.fields}, schema))
+                lines.append(_line_head(schema, seconds, nanos) + dumps(message) + fragment)
                 continue
         lines.append(dumps(build(_decode(record))) + b"\n")
     return b"".join(lines)
