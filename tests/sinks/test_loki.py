@@ -19,12 +19,12 @@ import orjson
 import pytest
 
 from logship.config import LokiSinkConfig, TlsConfig, load
+from logship.record import split_utf8 as cut_utf8
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.loki import (
     LokiSink,
     classify,
-    cut_utf8,
     encode,
     encode_protobuf,
     endpoints,
