@@ -75,17 +75,17 @@ class Line:
 
     ``head`` is the per-line dict (``timestamp``, ``message``, and ``partial``, ``log``, ``attributes``
     when present); values are as the record has them (a hand-made record may hold a non-string
-    ``message``: each sink converts it as its docstring says).
+    ``message``: each sink converts it as its docstring says). ``undecodable``: the record was not a
+    JSON object (see ``decode``).
     """
 
-    __slots__ = ("_whole", "head", "shared", "undecodable")
+    __slots__ = ("head", "shared")
+    undecodable = False
+    _whole: dict[str, Any] | None = None  # a record read whole: its fields in their own order
 
-    def __init__(self, head: dict[str, Any], shared: Shared, undecodable: bool = False,
-                 whole: dict[str, Any] | None = None) -> None:
+    def __init__(self, head: dict[str, Any], shared: Shared) -> None:
         self.head = head
         self.shared = shared
-        self.undecodable = undecodable
-        self._whole = whole  # a record read whole: its fields in their own order
 
     @property
     def timestamp(self) -> Any:
@@ -143,6 +143,17 @@ class Line:
         return {**self.head, **self.shared.fields}
 
 
+class _WholeLine(Line):
+    """A record not in the collector's layout, read whole."""
+
+    __slots__ = ("_whole", "undecodable")
+
+    def __init__(self, head: dict[str, Any], shared: Shared, undecodable: bool, whole: dict[str, Any]) -> None:
+        super().__init__(head, shared)
+        self.undecodable = undecodable
+        self._whole = whole
+
+
 def decode(record: bytes) -> tuple[dict[str, Any], bool]:
     """The record's fields and whether it failed to decode: a record that is not a JSON object becomes
     ``{"message": <its text, invalid UTF-8 replaced>}``, shipped rather than lost."""
@@ -161,26 +172,34 @@ class Reader:
     Use one per batch and per sink (``Shared.encoded`` holds that sink's encoding).
     """
 
-    __slots__ = ("_shared",)
+    __slots__ = ("_last", "_shared")
 
     def __init__(self) -> None:
         self._shared: dict[bytes, Shared | None] = {}
+        self._last: Shared | None = None  # the previous record's: a batch is mostly runs of one container
 
     def read(self, record: bytes) -> Line:
         """``record`` as a ``Line`` (see the module docstring for records not in the layout)."""
-        cut = record.find(SPLIT)
-        if cut > 0:
+        shared = self._last
+        if shared is not None and record.endswith(shared.key):
+            cut = len(record) - len(shared.key)
+        else:
+            cut = record.find(SPLIT)
+            if cut <= 0:
+                return self._whole(record)
             suffix = record[cut:]
             shared = self._shared.get(suffix, False)
             if shared is False:
                 shared = self._suffix(suffix)
-            if shared is not None:
-                try:
-                    head = orjson.loads(record[:cut] + b"}")
-                except orjson.JSONDecodeError:
-                    head = None
-                if type(head) is dict and _PER_LINE.issuperset(head):
-                    return Line(head, shared)
+            if shared is None:
+                return self._whole(record)
+            self._last = shared
+        try:
+            head = orjson.loads(record[:cut] + b"}")
+        except orjson.JSONDecodeError:
+            return self._whole(record)
+        if type(head) is dict and _PER_LINE.issuperset(head):
+            return Line(head, shared)
         return self._whole(record)
 
     def _suffix(self, suffix: bytes) -> Shared | None:
@@ -204,7 +223,7 @@ class Reader:
             shared = Shared(key, fields)
             if len(self._shared) < MAX_SHARED:
                 self._shared[key] = shared
-        return Line(head, shared, undecodable, whole)
+        return _WholeLine(head, shared, undecodable, whole)
 
 
 def timestamp_text(record: bytes) -> str | None:

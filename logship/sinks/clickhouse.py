@@ -63,7 +63,7 @@ import orjson
 from yarl import URL
 
 from logship.config import ClickHouseSinkConfig
-from logship.record import OTLP_SEVERITY, Reader, decode, flatten
+from logship.record import OTLP_SEVERITY, Line, Reader, decode, flatten
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected, retry
 from logship.sinks import http
 from logship.sinks.base import Batch, SinkError
@@ -348,11 +348,8 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
     labels = _take_dict(container, "labels")
     stream = _text(_take(record, "stream"))
     seconds, nanos = split_timestamp(_take(record, "timestamp"))
-    log_fields = record.get("log")
+    log_fields = _take(record, "log")
     level = _take(log_fields, "level")
-    if log_fields == {}:
-        del record["log"]  # what else ``log`` holds (``lines``) stays an attribute: log.lines
-    attributes = _take(record, "attributes")
     return {
         "seconds": min(max(seconds, 0), _MAX_DATETIME), "nanos": nanos,
         "message": _text(_take(record, "message")), "stream": stream,
@@ -368,7 +365,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         "node_id": _text(_take(node, "id")),
         "labels": {key: _text(value) for key, value in labels.items()},
         "severity": _severity(level, stream),
-        "attributes": attributes if isinstance(attributes, dict) else {},
+        "line_attributes": line_attributes(log_fields, _take(record, "attributes")),
         # what is left of the nested objects (fields logship does not map) goes with the rest
         "rest": {"container": container, "service": service, "compose": compose, "host": host,
                  "swarm": {"service": swarm_service, "task": task, "node": node, **swarm}, "image": image},
@@ -391,16 +388,40 @@ def _flatten(prefix: tuple[str, ...], value: Any, out: dict[str, str]) -> None:
         out[".".join(filter(None, prefix))] = _text(value)
 
 
-def _leftovers(record: dict[str, Any], rest: dict[str, Any], attributes: dict[str, Any]) -> dict[str, str]:
-    """The fields no column holds, then the parsed attributes (their own names; a name taken is kept)."""
+def _leftovers(record: dict[str, Any], rest: dict[str, Any]) -> dict[str, str]:
+    """The fields no column holds, flattened with dots."""
     out: dict[str, str] = {}
     for key in ("container", "service", "compose", "swarm", "host"):
         _flatten((key,), rest[key], out)
     _flatten(("container", "image"), rest["image"], out)
     _flatten((), record, out)
-    for path, value in flatten(attributes):
-        out.setdefault(".".join(filter(None, path)), _text(value))
     return out
+
+
+def line_attributes(log_fields: Any, attributes: Any) -> dict[str, str]:
+    """A line's own attributes: what ``log`` holds but the level (``log.lines`` of a joined event), then
+    the parsed attributes under their own dotted paths."""
+    out: dict[str, str] = {}
+    if log_fields:
+        _flatten(("log",), log_fields, out)
+    if attributes is not None:
+        _flatten((), attributes, out)
+    return out
+
+
+def _add_line_attributes(row: dict[str, Any], schema: str, attributes: dict[str, str]) -> None:
+    """Add a line's own attributes to ``row`` after its container's (a name taken is left to it)."""
+    if not attributes:
+        return
+    if schema == "compat":
+        keys, values = row["AttributeKeys"], row["AttributeValues"]
+        taken = set(keys)
+        new = [(key, value) for key, value in attributes.items() if key not in taken]
+        row["AttributeKeys"] = keys + [key for key, _ in new]
+        row["AttributeValues"] = values + [value for _, value in new]
+    else:
+        merged = row["LogAttributes"]
+        row["LogAttributes"] = {**merged, **{key: value for key, value in attributes.items() if key not in merged}}
 
 
 def _decode(record: bytes) -> dict[str, Any]:
@@ -414,11 +435,11 @@ def compat_row(record: dict[str, Any]) -> dict[str, Any]:
     """One record as a row of compat.sql (consumes ``record``)."""
     f = _fields(record)
     severity_text, severity_number = f["severity"]
-    attributes = _leftovers(record, f["rest"], f["attributes"])
+    attributes = _leftovers(record, f["rest"])
     for key, value in f["swarm_service_labels"].items():
         attributes[f"swarm.service.labels.{key}"] = _text(value)
     seconds = f["seconds"]
-    return {
+    row = {
         "EventDate": _day_text(seconds),
         "Timestamp": seconds, "TimestampNs": f["nanos"],
         "ServiceName": f["service_name"], "ServiceNamespace": f["service_namespace"],
@@ -433,6 +454,8 @@ def compat_row(record: dict[str, Any]) -> dict[str, Any]:
         "LabelKeys": list(f["labels"]), "LabelValues": list(f["labels"].values()),
         "AttributeKeys": list(attributes), "AttributeValues": list(attributes.values()),
     }
+    _add_line_attributes(row, "compat", f["line_attributes"])
+    return row
 
 
 _RESOURCE_KEYS = (
@@ -458,10 +481,9 @@ def modern_row(record: dict[str, Any]) -> dict[str, Any]:
     for key, value in f["swarm_service_labels"].items():
         resource[f"docker.swarm.service.label.{key}"] = _text(value)
     attributes = {"log.iostream": f["stream"]} if f["stream"] else {}
-    for key, value in _leftovers(record, f["rest"], f["attributes"]).items():
-        attributes.setdefault(key, value)
+    attributes.update(_leftovers(record, f["rest"]))
     seconds = f["seconds"]
-    return {
+    row = {
         "Timestamp": f"{seconds}.{f['nanos']:09d}", "TimestampTime": seconds,
         "ServiceName": f["service_name"], "ServiceNamespace": f["service_namespace"],
         "HostName": f["host_name"], "ContainerId": f["container_id"], "ContainerName": f["container_name"],
@@ -469,6 +491,8 @@ def modern_row(record: dict[str, Any]) -> dict[str, Any]:
         "SeverityText": severity_text, "SeverityNumber": severity_number, "Body": f["message"],
         "ResourceAttributes": resource, "LogAttributes": attributes,
     }
+    _add_line_attributes(row, "modern", f["line_attributes"])
+    return row
 
 
 ROW_BUILDERS = {"compat": compat_row, "modern": modern_row}
@@ -486,47 +510,73 @@ def _line_head(schema: str, seconds: int, nanos: int) -> bytes:
     return b'{"Timestamp":"%d.%09d","TimestampTime":%d,"Body":' % (seconds, nanos, seconds)
 
 
-def _fragment(shared: dict[str, Any], schema: str) -> bytes:
-    """The row's columns but the per-line ones, as the end of a JSON object (``,"A":…}\\n``), from the
-    fields every line of a container and stream shares."""
+def _shared_row(shared: dict[str, Any], schema: str) -> tuple[bytes, dict[str, Any]]:
+    """(the row's columns but the per-line ones, as the end of a JSON object ``,"A":…}\\n``; the whole
+    row) of the fields every line of a container and stream shares."""
     row = ROW_BUILDERS[schema](orjson.loads(orjson.dumps(shared)))  # the builders consume their input
+    rest = dict(row)
     for column in PER_LINE_COLUMNS[schema]:
-        del row[column]
-    rest = orjson.dumps(row)
-    return b"," + rest[1:] + b"\n" if len(rest) > 2 else b"}\n"
+        del rest[column]
+    encoded = orjson.dumps(rest)
+    return b"," + encoded[1:] + b"\n" if len(encoded) > 2 else b"}\n", row
+
+
+def _parsed_row(line: Line, shared_row: dict[str, Any], schema: str, seconds: int, nanos: int) -> dict[str, Any]:
+    """The row of a line with parsed fields (``log``, ``attributes``): its container's row with the
+    per-line columns, the level's severity and the line's own attributes (what the row builders make)."""
+    row = dict(shared_row)
+    head = line.head
+    if schema == "compat":
+        row["EventDate"], row["Timestamp"], row["TimestampNs"] = _day_text(seconds), seconds, nanos
+    else:
+        row["Timestamp"], row["TimestampTime"] = f"{seconds}.{nanos:09d}", seconds
+    row["Body"] = head["message"]
+    log_fields = head.get("log")
+    level = line.level
+    if level is not None:
+        row["SeverityText"], row["SeverityNumber"] = level.upper(), OTLP_SEVERITY[level]
+        log_fields = {key: value for key, value in log_fields.items() if key != "level"}
+    _add_line_attributes(row, schema, line_attributes(log_fields, head.get("attributes")))
+    return row
 
 
 def encode(batch: Batch, schema: str) -> bytes:
     """The insert's body (uncompressed): one JSONEachRow line per record, in ``schema``'s layout.
 
-    A line with only a timestamp, a message and perhaps ``partial`` (every line before parsing) is its
-    per-line columns spliced before its container's other columns, serialised once per batch
-    (``Shared.encoded``); any other record (with a level or attributes) is built whole.
+    Every line of a container and stream shares most columns, built once per batch (``Shared.encoded``):
+    a line with only a timestamp, a message and perhaps ``partial`` (every line before parsing) is its
+    per-line columns spliced before them; a line with parsed fields is its container's row with its own
+    columns set; any other record is built whole.
     """
     build = ROW_BUILDERS[schema]
     dumps = orjson.dumps
     read = Reader().read
-    with_partial: dict[tuple[bytes, bytes], bytes] = {}
+    with_partial: dict[tuple[bytes, bytes], tuple[bytes, dict[str, Any]]] = {}
     lines = []
     for record in batch.records:
         line = read(record)
         head = line.head
-        partial = head.get("partial") if len(head) == 3 else None
-        if (len(head) == 2 or partial is not None) and not line.undecodable:
+        if not line.undecodable:
             timestamp, message = head.get("timestamp"), head.get("message")
             seconds, nanos = (split_seconds(timestamp) if type(timestamp) is str else None) or (-1, 0)
             if type(message) is str and 0 <= seconds <= _MAX_DATETIME:
                 shared = line.shared
+                partial = head.get("partial")
                 if partial is None:
-                    fragment = shared.encoded
-                    if fragment is None:
-                        fragment = shared.encoded = _fragment(shared.fields, schema)
-                else:  # a part of a cut line: its partial.* attributes go with the container's columns
+                    encoded = shared.encoded
+                    if encoded is None:
+                        encoded = shared.encoded = _shared_row(shared.fields, schema)
+                    if len(head) == 2:
+                        lines.append(_line_head(schema, seconds, nanos) + dumps(message) + encoded[0])
+                    else:
+                        lines.append(dumps(_parsed_row(line, encoded[1], schema, seconds, nanos)) + b"\n")
+                    continue
+                if len(head) == 3:  # a part of a cut line: its partial.* attributes go with the container's
                     key = (shared.key, dumps(partial))
-                    fragment = with_partial.get(key) or with_partial.setdefault(
-                        key, _fragment({"partial": partial, **shared.fields}, schema))
-                lines.append(_line_head(schema, seconds, nanos) + dumps(message) + fragment)
-                continue
+                    encoded = with_partial.get(key) or with_partial.setdefault(
+                        key, _shared_row({"partial": partial, **shared.fields}, schema))
+                    lines.append(_line_head(schema, seconds, nanos) + dumps(message) + encoded[0])
+                    continue
         lines.append(dumps(build(_decode(record))) + b"\n")
     return b"".join(lines)
 
