@@ -20,9 +20,13 @@ column always sent (18.16 fills a missing column with its type's default, not th
   ``ResourceAttributes`` (OpenTelemetry names) and ``LogAttributes`` as JSON objects (Map columns).
 - ``auto``: ``SELECT version()`` at start; ``modern`` from 22.3 on (MODERN_MIN_VERSION), else ``compat``.
 
-Severity: ``SeverityText``/``SeverityNumber`` come from the stream (stdout → INFO/9, stderr → ERROR/17,
-OpenTelemetry numbers), the convention of Google Cloud Logging's agent; the ``Stream`` column keeps the
-fact itself.
+Severity: ``SeverityText``/``SeverityNumber`` are the parsed ``log.level`` (upper case; OpenTelemetry's
+numbers, ``record.OTLP_SEVERITY``); a line without a level takes the stream's (stdout → INFO/9, stderr →
+ERROR/17), the convention of Google Cloud Logging's agent; the ``Stream`` column keeps the fact itself.
+A parsed line's ``attributes`` (and ``log.lines``) go to ``LogAttributes`` / ``AttributeKeys``+``Values``
+under their own dotted paths, after the container's fields (a name those have is left to them).
+A record that is not a JSON object (never made by the collector) is stored with its text as ``Body``
+and ``logship.error`` among the attributes.
 
 Deduplication: ``insert_deduplication_token`` (a SHA-256 of the batch's records) is sent only when the
 server has that setting (looked up in ``system.settings`` at start: ClickHouse refuses unknown settings,

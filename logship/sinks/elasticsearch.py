@@ -20,7 +20,9 @@ Wire format (one request per batch)::
 - **Document**: the record as it is, its ``timestamp`` renamed ``@timestamp`` (the ECS name, the one
   field data streams require) and its 9 fraction digits kept, which a ``date_nanos`` mapping stores
   exactly and a ``date`` mapping truncates to milliseconds. The other fields are ECS-style already
-  (``message``, ``container.*``, ``service.*``, ``host.*``) and are not renamed.
+  (``message``, ``container.*``, ``service.*``, ``host.*``) and are not renamed; so are the parsed
+  ``log.level``/``log.lines`` and the ``attributes`` object (map it ``flattened`` against a mapping
+  explosion: docs/sinks/elasticsearch.md says why and how).
 - **``_id``**: ``base64url(blake2b-128(container.id ␟ stream ␟ timestamp ␟ partial.ordinal ␟ message))``
   without padding, 22 characters (␟ is the unit separator U+001F). Stable across retries and restarts
   (only the line's own data goes in, never metadata that enrichment or configuration could change),

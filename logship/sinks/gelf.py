@@ -17,8 +17,10 @@ Message (one per record; ``encode``)::
   as ``(empty line)``, with ``full_message`` "".
 - ``timestamp``: Unix seconds with the milliseconds of Docker's timestamp (truncated), Graylog's
   precision, as Docker's own ``gelf`` log driver sends it.
-- ``level``: 6 (informational) for stdout, 3 (error) for stderr, as Docker's ``gelf`` driver does;
-  the line's own severity is unknown until parsing adds one.
+- ``level``: the parsed ``log.level`` as a syslog severity (``record.SYSLOG_SEVERITY``); a line without
+  one: 6 (informational) for stdout, 3 (error) for stderr, as Docker's ``gelf`` driver does. A parsed
+  line's ``attributes`` become additional fields under their own path (``_user``, ``_db_host``; a name
+  the metadata has is left to it); ``log`` gives ``_log_level`` and ``_log_lines``.
 - Additional fields: every other field of the record flattened with ``_`` (``container.id`` →
   ``_container_id``), except ``container.image.name`` → ``_image_name``, ``container.labels.K`` →
   ``_label_K`` and ``swarm.service.labels.K`` → ``_swarm_service_label_K``. Names keep only

@@ -35,7 +35,11 @@ What goes where, for each record:
   read as ``label`` (``container.labels.team`` → ``container_label_team``,
   ``swarm.service.labels.tier`` → ``swarm_service_label_tier``); values as strings (numbers and
   booleans in their JSON form, empty strings and nulls left out). Fields used as labels are not
-  repeated here. With ``false`` the line is instead a JSON object ``{"message": …, <the other fields,
+  repeated here. A parsed line (RECORD.md) adds its own, before the container's: ``detected_level``
+  (``log.level``: the name Loki 3 gives the level it detects and Grafana reads), ``log_lines`` and each
+  attribute under its path joined with ``_`` (a name the container's metadata or a label has is left
+  to it). A label may read a per-line field (``level=log.level`` in LOGSHIP_LOKI_LABELS); none does by
+  default. With ``false`` the line is instead a JSON object ``{"message": …, <the other fields,
   nested as in the record>}``, for Loki 2 or ``allow_structured_metadata: false``.
 
 Entries are grouped by label set (one ``StreamAdapter`` per stream, streams sorted by label set) and

@@ -37,10 +37,12 @@ record field                      resource attribute
 
 Each log record: ``timeUnixNano`` = the Docker timestamp in nanoseconds, ``observedTimeUnixNano`` = the
 time of encoding, ``body`` = ``{stringValue: message}``, attribute ``log.iostream`` = ``stdout`` or
-``stderr``; severity is left unset (logship does not parse levels yet). Any other field of the record
-(``LOGSHIP_EXTRA_FIELDS``, ``partial``) becomes a log-record attribute under its dotted path
-(``partial`` as ``logship.partial.ordinal``/``.last``). Values keep their JSON type: string, int
-(``intValue``), double, bool, array.
+``stderr``; ``severityNumber``/``severityText`` from the parsed ``log.level`` (``record.OTLP_SEVERITY``,
+the level in upper case), unset without one. Any other field of the record (``LOGSHIP_EXTRA_FIELDS``,
+``partial``) becomes a log-record attribute under its dotted path (``partial`` as
+``logship.partial.ordinal``/``.last``), then ``log.lines`` of a joined event and a parsed line's
+``attributes`` under their own dotted paths. Values keep their JSON type: string, int (``intValue``),
+double, bool, array.
 
 Answers (``classify``), per the OTLP/HTTP specification:
 

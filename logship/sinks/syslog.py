@@ -5,7 +5,8 @@ Message (RFC 5424 §6), one per record::
     <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG
 
 - PRI = facility * 8 + severity; facility from LOGSHIP_SYSLOG_FACILITY (default ``daemon``), severity
-  from the stream: stdout → 6 (informational), stderr → 3 (error).
+  the parsed ``log.level``'s (``record.SYSLOG_SEVERITY``), else the stream's: stdout → 6
+  (informational), stderr → 3 (error).
 - TIMESTAMP: the record's time (Docker's, UTC) with at most 6 fraction digits (RFC 5424 allows no more:
   the nanoseconds are truncated, never rounded); ``-`` when the record has none.
 - HOSTNAME: ``host.name`` (the Docker node) if it is 1..255 printable US-ASCII characters, else ``-``.
@@ -15,7 +16,8 @@ Message (RFC 5424 §6), one per record::
   service_namespace="…" compose_project="…" compose_service="…" swarm_service="…" swarm_service_id="…"
   swarm_task="…" swarm_task_id="…" swarm_task_slot="…" node_id="…"]`` (only the fields the record has),
   then ``[label@32473 …]`` with the container's and the Swarm service's labels and ``[fields@32473 …]``
-  with any other field (flattened with dots, e.g. ``partial.ordinal`` for a cut line). Parameter names
+  with any other field (flattened with dots, e.g. ``partial.ordinal`` for a cut line), then for a
+  parsed line ``[log@32473 level="…" lines="N"]`` and ``[attributes@32473 …]``. Parameter names
   are made valid SD-NAMEs (printable US-ASCII but ``= ] "`` and space, at most 32), values escape ``"``,
   ``\\`` and ``]`` with a backslash. 32473 is the private enterprise number reserved for examples.
 - MSG: the message as UTF-8, without BOM (rsyslog would keep the BOM in the text).
