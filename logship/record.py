@@ -69,6 +69,10 @@ class Shared:
         self.stream: str | None = stream if isinstance(stream, str) else None
         self.encoded: Any = None
 
+    def copy_fields(self) -> dict[str, Any]:
+        """A deep copy of ``fields``, for code that consumes what it reads."""
+        return orjson.loads(b"{" + self.key[1:] if self.key[:1] == b"," else orjson.dumps(self.fields))
+
 
 class Line:
     """One record as a sink reads it: the per-line fields and the ``Shared`` part.

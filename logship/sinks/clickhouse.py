@@ -516,8 +516,8 @@ def _line_head(schema: str, seconds: int, nanos: int) -> bytes:
 
 def _shared_row(shared: dict[str, Any], schema: str) -> tuple[bytes, dict[str, Any]]:
     """(the row's columns but the per-line ones, as the end of a JSON object ``,"A":…}\\n``; the whole
-    row) of the fields every line of a container and stream shares."""
-    row = ROW_BUILDERS[schema](orjson.loads(orjson.dumps(shared)))  # the builders consume their input
+    row) of the fields every line of a container and stream shares (consumed)."""
+    row = ROW_BUILDERS[schema](shared)
     rest = dict(row)
     for column in PER_LINE_COLUMNS[schema]:
         del rest[column]
@@ -569,7 +569,7 @@ def encode(batch: Batch, schema: str) -> bytes:
                 if partial is None:
                     encoded = shared.encoded
                     if encoded is None:
-                        encoded = shared.encoded = _shared_row(shared.fields, schema)
+                        encoded = shared.encoded = _shared_row(shared.copy_fields(), schema)
                     if len(head) == 2:
                         lines.append(_line_head(schema, seconds, nanos) + dumps(message) + encoded[0])
                     else:
@@ -578,7 +578,7 @@ def encode(batch: Batch, schema: str) -> bytes:
                 if len(head) == 3:  # a part of a cut line: its partial.* attributes go with the container's
                     key = (shared.key, dumps(partial))
                     encoded = with_partial.get(key) or with_partial.setdefault(
-                        key, _shared_row({"partial": partial, **shared.fields}, schema))
+                        key, _shared_row({"partial": partial, **shared.copy_fields()}, schema))
                     lines.append(_line_head(schema, seconds, nanos) + dumps(message) + encoded[0])
                     continue
         lines.append(dumps(build(_decode(record))) + b"\n")

@@ -71,7 +71,7 @@ from typing import Any
 import orjson
 
 from logship.config import ElasticsearchSinkConfig
-from logship.record import Reader
+from logship.record import RECORD_OPEN, Reader
 from logship.ship.outcome import DELIVERED, Outcome, partial, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
@@ -82,8 +82,7 @@ from logship.timestamps import utc_second
 FILTER_PATH = "errors,items.*.status,items.*.error"
 CONTENT_TYPE = "application/x-ndjson"
 _REASON_CHARS = 300
-_RECORD_PREFIX = b'{"timestamp":'
-_DOCUMENT_PREFIX = b'{"@timestamp":'
+_DOCUMENT_OPEN = b'{"@timestamp":"'  # the record's RECORD_OPEN with the first key renamed
 # What ES refuses in an index name (besides upper case and a leading -, _ or +).
 _INDEX_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:]')
 RETRY_ITEM_STATUSES = frozenset({401, 402, 403, 429})
@@ -186,7 +185,7 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
     read = Reader().read
     lines: list[bytes] = []
     append = lines.append
-    prefix, prefix_length = _RECORD_PREFIX, len(_RECORD_PREFIX)
+    prefix, prefix_length = RECORD_OPEN, len(RECORD_OPEN)
     for record in batch.records:
         line = read(record)
         if line.undecodable:
@@ -204,7 +203,7 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
         digest = _blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         index_json = constant_index or names.json(head.get("timestamp"))
         append(b'{"create":{"_index":%b,"_id":"%b"}}' % (index_json, _b64(digest)[:22]))
-        append(_DOCUMENT_PREFIX + record[prefix_length:] if record.startswith(prefix)
+        append(_DOCUMENT_OPEN + record[prefix_length:] if record.startswith(prefix)
                else _renamed(record, line.fields()))
     append(b"")
     return b"\n".join(lines)

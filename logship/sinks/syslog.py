@@ -232,7 +232,7 @@ def encode_messages(batch: Batch, facility: int, max_message_bytes: int) -> list
         line = read(record)
         shared = line.shared
         if shared.encoded is None:
-            shared.encoded = _Parts(orjson.loads(orjson.dumps(shared.fields)), facility)
+            shared.encoded = _Parts(shared.copy_fields(), facility)
         parts = shared.encoded
         head = line.head
         if len(head) > 2:  # partial, log or attributes
@@ -240,7 +240,7 @@ def encode_messages(batch: Batch, facility: int, max_message_bytes: int) -> list
             if partial is not None:  # a cut line: its parts say so in fields@ (with the metadata)
                 key = (shared.key, orjson.dumps(partial))
                 parts = with_partial.get(key) or with_partial.setdefault(
-                    key, _Parts({"partial": partial, **orjson.loads(orjson.dumps(shared.fields))}, facility))
+                    key, _Parts({"partial": partial, **shared.copy_fields()}, facility))
             level = line.level
             messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes,
                                      line_elements(line), SYSLOG_SEVERITY[level] if level else None))
