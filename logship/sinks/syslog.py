@@ -205,17 +205,21 @@ def _message(parts: _Parts, timestamp: str, text: bytes, limit: int, line_sd: by
     return cut_utf8(head + b" " + text if text else head, limit)
 
 
-def line_elements(line: Line) -> bytes:
+def line_elements(line: Line, log_elements: dict[tuple[str | None, int | None], bytes]) -> bytes:
     """The per-line SD elements: ``[log@32473 level="…" lines="N"]`` and ``[attributes@32473 …]`` (the
-    parsed attributes, dotted paths), each only when the record has it."""
+    parsed attributes, dotted paths), each only when the record has it. ``log_elements`` caches the
+    first per level and line count (a batch has a few)."""
     level, lines, attributes = line.level, line.lines, line.attributes
-    log_params: list[tuple[str, Any]] = [("level", level)] if level else []
-    if lines is not None:
-        log_params.append(("lines", lines))
-    sd = sd_element(f"log@{ENTERPRISE}", log_params)
+    sd = log_elements.get((level, lines))
+    if sd is None:
+        log_params: list[tuple[str, Any]] = [("level", level)] if level else []
+        if lines is not None:
+            log_params.append(("lines", lines))
+        sd = log_elements[(level, lines)] = sd_element(f"log@{ENTERPRISE}", log_params).encode()
     if attributes:
-        sd += sd_element(f"attributes@{ENTERPRISE}", [(dotted(path), value) for path, value in flatten(attributes)])
-    return sd.encode()
+        sd += sd_element(f"attributes@{ENTERPRISE}",
+                         [(dotted(path), value) for path, value in flatten(attributes)]).encode()
+    return sd
 
 
 def _text(message: Any) -> bytes:
@@ -227,6 +231,7 @@ def encode_messages(batch: Batch, facility: int, max_message_bytes: int) -> list
     """One RFC 5424 message per record (no framing), each at most ``max_message_bytes`` long."""
     read = Reader().read
     with_partial: dict[tuple[bytes, bytes], _Parts] = {}
+    log_elements: dict[tuple[str | None, int | None], bytes] = {}
     messages = []
     for record in batch.records:
         line = read(record)
@@ -243,7 +248,7 @@ def encode_messages(batch: Batch, facility: int, max_message_bytes: int) -> list
                     key, _Parts({"partial": partial, **shared.copy_fields()}, facility))
             level = line.level
             messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes,
-                                     line_elements(line), SYSLOG_SEVERITY[level] if level else None))
+                                     line_elements(line, log_elements), SYSLOG_SEVERITY[level] if level else None))
             continue
         messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes))
     return messages
