@@ -25,12 +25,13 @@ import datetime
 import re
 import time
 
+from logship.record import timestamp_text
+
 _FORM = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?\s*([Zz]|[+-]\d\d:?\d\d)?")
 _EPOCH_DAY = datetime.date(1970, 1, 1).toordinal()
 _SECONDS: dict[str, int] = {}  # "2026-11-25T16:32:42" → its Unix seconds (UTC)
 _SECONDS_MAX = 4096
 _DOCKER_LENGTH = 30  # 2026-11-25T16:32:42.123456789Z
-_RECORD_PREFIX = b'{"timestamp":"'
 
 
 def split_seconds(text: str) -> tuple[int, int] | None:
@@ -117,10 +118,8 @@ def record_time_ns(value: object) -> int:
 def record_seconds(record: bytes) -> float:
     """Unix time of a record's timestamp, read from its bytes (the collector writes it first); 0.0 when
     it has none."""
-    if not record.startswith(_RECORD_PREFIX):
-        return 0.0
-    end = record.find(b'"', len(_RECORD_PREFIX), len(_RECORD_PREFIX) + 64)
-    parts = split_seconds(record[len(_RECORD_PREFIX):end].decode("utf-8", "replace")) if end > 0 else None
+    text = timestamp_text(record)
+    parts = split_seconds(text) if text is not None else None
     return 0.0 if parts is None else parts[0] + parts[1] / 1e9
 
 

@@ -6,7 +6,13 @@
 --   EventDate                 the UTC day, the partition (retention: ALTER TABLE ... DROP PARTITION 'YYYY-MM-DD')
 --   LabelKeys/LabelValues     the container's own labels (query: LabelValues[indexOf(LabelKeys, 'team')])
 --   AttributeKeys/Values      every other field of the record, flattened with dots (partial.ordinal,
---                             swarm.service.labels.<key>, static fields from LOGSHIP_EXTRA_FIELDS, ...)
+--                             swarm.service.labels.<key>, static fields from LOGSHIP_EXTRA_FIELDS, ...),
+--                             then a parsed line's attributes under their own paths (user, db.host) and
+--                             log.lines of a joined event (query: AttributeValues[indexOf(AttributeKeys, 'user')])
+--   SeverityText/Number       the parsed level (ERROR/17, WARN/13, ...: OpenTelemetry's numbers), else the
+--                             stream's (stdout INFO/9, stderr ERROR/17). String, not LowCardinality: 18.16
+--                             allows it only with allow_experimental_low_cardinality_type=1, and has no Map
+--                             (hence the key/value arrays, the pre-Map idiom).
 -- Create it by hand (replace the database and table names), or let logship do it at start with
 -- LOGSHIP_CLICKHOUSE_CREATE_TABLE=true; {database} and {table} are substituted (backquoted) there.
 CREATE TABLE IF NOT EXISTS {database}.{table}

@@ -8,7 +8,10 @@
 --                        container.id, container.image.name, container.label.<key>, docker.swarm.*,
 --                        docker.compose.* (query: ResourceAttributes['container.label.team'])
 --   LogAttributes        about the line: log.iostream (stdout/stderr), partial.* for a cut line, and any
---                        other field of the record, flattened with dots
+--                        other field of the record, flattened with dots; a parsed line's attributes
+--                        under their own paths and log.lines of a joined event (LogAttributes['user'])
+--   SeverityText/Number  the parsed level (SeverityText LowCardinality: ERROR, WARN, ...; SeverityNumber
+--                        OpenTelemetry's: 17, 13, ...), else the stream's (stdout INFO/9, stderr ERROR/17)
 -- non_replicated_deduplication_window lets logship's insert_deduplication_token (a hash of the batch)
 -- make a resent batch a no-op on a plain MergeTree. Change the TTL to your retention.
 -- Create it by hand (replace the database and table names), or let logship do it at start with

@@ -1,7 +1,7 @@
 """The interface every sink implements, and the batch it receives.
 
-A record is one NDJSON object (bytes, no trailing newline) exactly as ``logship.collect.record``
-builds it; sinks that need fields parse it with ``orjson.loads``.
+A record is one NDJSON object (bytes, no trailing newline) laid out as ``logship.record`` documents;
+sinks that need its fields read it with ``logship.record.Reader`` (one per batch).
 """
 
 from __future__ import annotations

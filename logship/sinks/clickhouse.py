@@ -20,9 +20,13 @@ column always sent (18.16 fills a missing column with its type's default, not th
   ``ResourceAttributes`` (OpenTelemetry names) and ``LogAttributes`` as JSON objects (Map columns).
 - ``auto``: ``SELECT version()`` at start; ``modern`` from 22.3 on (MODERN_MIN_VERSION), else ``compat``.
 
-Severity: ``SeverityText``/``SeverityNumber`` come from the stream (stdout → INFO/9, stderr → ERROR/17,
-OpenTelemetry numbers), the convention of Google Cloud Logging's agent; the ``Stream`` column keeps the
-fact itself.
+Severity: ``SeverityText``/``SeverityNumber`` are the parsed ``log.level`` (upper case; OpenTelemetry's
+numbers, ``record.OTLP_SEVERITY``); a line without a level takes the stream's (stdout → INFO/9, stderr →
+ERROR/17), the convention of Google Cloud Logging's agent; the ``Stream`` column keeps the fact itself.
+A parsed line's ``attributes`` (and ``log.lines``) go to ``LogAttributes`` / ``AttributeKeys``+``Values``
+under their own dotted paths, after the container's fields (a name those have is left to them).
+A record that is not a JSON object (never made by the collector) is stored with its text as ``Body``
+and ``logship.error`` among the attributes.
 
 Deduplication: ``insert_deduplication_token`` (a SHA-256 of the batch's records) is sent only when the
 server has that setting (looked up in ``system.settings`` at start: ClickHouse refuses unknown settings,
@@ -63,6 +67,7 @@ import orjson
 from yarl import URL
 
 from logship.config import ClickHouseSinkConfig
+from logship.record import OTLP_SEVERITY, Line, Reader, decode, flatten
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected, retry
 from logship.sinks import http
 from logship.sinks.base import Batch, SinkError
@@ -325,15 +330,6 @@ def _take_dict(mapping: Any, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else ({} if value is None else {"": value})
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
-    """Leaves of ``value`` as ``{"a.b": "text"}`` (empty dicts leave nothing)."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            _flatten(f"{prefix}.{key}" if prefix and key else (prefix or key), child, out)
-    elif value is not None:
-        out[prefix] = _text(value)
-
-
 def _slot(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_DATETIME:
         return value
@@ -356,6 +352,8 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
     labels = _take_dict(container, "labels")
     stream = _text(_take(record, "stream"))
     seconds, nanos = split_timestamp(_take(record, "timestamp"))
+    log_fields = _take(record, "log")
+    level = _take(log_fields, "level")
     return {
         "seconds": min(max(seconds, 0), _MAX_DATETIME), "nanos": nanos,
         "message": _text(_take(record, "message")), "stream": stream,
@@ -370,43 +368,82 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         "task_id": _text(_take(task, "id")), "task_name": _text(_take(task, "name")), "slot": _take(task, "slot"),
         "node_id": _text(_take(node, "id")),
         "labels": {key: _text(value) for key, value in labels.items()},
+        "severity": _severity(level, stream),
+        "line_attributes": line_attributes(log_fields, _take(record, "attributes")),
         # what is left of the nested objects (fields logship does not map) goes with the rest
         "rest": {"container": container, "service": service, "compose": compose, "host": host,
                  "swarm": {"service": swarm_service, "task": task, "node": node, **swarm}, "image": image},
     }
 
 
+def _severity(level: Any, stream: str) -> tuple[str, int]:
+    """(SeverityText, SeverityNumber): the line's level (OpenTelemetry's numbers), else the stream's."""
+    if level in OTLP_SEVERITY:
+        return level.upper(), OTLP_SEVERITY[level]
+    return _SEVERITY.get(stream, ("", 0))
+
+
+def _flatten(prefix: tuple[str, ...], value: Any, out: dict[str, str]) -> None:
+    """Leaves of ``value`` as ``{"a.b": "text"}`` under ``prefix`` (empty keys left out of the name)."""
+    if isinstance(value, dict):
+        for path, leaf in flatten(value, prefix):
+            out[".".join(filter(None, path))] = _text(leaf)
+    elif value is not None:
+        out[".".join(filter(None, prefix))] = _text(value)
+
+
 def _leftovers(record: dict[str, Any], rest: dict[str, Any]) -> dict[str, str]:
+    """The fields no column holds, flattened with dots."""
     out: dict[str, str] = {}
     for key in ("container", "service", "compose", "swarm", "host"):
-        _flatten(key, rest[key], out)
-    _flatten("container.image", rest["image"], out)
-    _flatten("", record, out)
+        _flatten((key,), rest[key], out)
+    _flatten(("container", "image"), rest["image"], out)
+    _flatten((), record, out)
     return out
 
 
-def _undecodable(record: bytes) -> dict[str, Any]:
-    # Never produced by logship's collector; kept whole rather than failing the batch.
-    return {"message": record.decode("utf-8", "replace"), "logship": {"error": "record is not a JSON object"}}
+def line_attributes(log_fields: Any, attributes: Any) -> dict[str, str]:
+    """A line's own attributes: what ``log`` holds but the level (``log.lines`` of a joined event), then
+    the parsed attributes under their own dotted paths."""
+    out: dict[str, str] = {}
+    if log_fields:
+        _flatten(("log",), log_fields, out)
+    if attributes is not None:
+        _flatten((), attributes, out)
+    return out
+
+
+def _add_line_attributes(row: dict[str, Any], schema: str, attributes: dict[str, str]) -> None:
+    """Add a line's own attributes to ``row`` after its container's (a name taken is left to it)."""
+    if not attributes:
+        return
+    if schema == "compat":
+        keys, values = row["AttributeKeys"], row["AttributeValues"]
+        taken = set(keys)
+        new = [(key, value) for key, value in attributes.items() if key not in taken]
+        row["AttributeKeys"] = keys + [key for key, _ in new]
+        row["AttributeValues"] = values + [value for _, value in new]
+    else:
+        merged = row["LogAttributes"]
+        row["LogAttributes"] = {**merged, **{key: value for key, value in attributes.items() if key not in merged}}
 
 
 def _decode(record: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(record)
-    except orjson.JSONDecodeError:
-        return _undecodable(record)
-    return value if isinstance(value, dict) else _undecodable(record)
+    fields, undecodable = decode(record)
+    if undecodable:  # never produced by logship's collector: kept whole, and said so, rather than lost
+        fields["logship"] = {"error": "record is not a JSON object"}
+    return fields
 
 
 def compat_row(record: dict[str, Any]) -> dict[str, Any]:
     """One record as a row of compat.sql (consumes ``record``)."""
     f = _fields(record)
-    severity_text, severity_number = _SEVERITY.get(f["stream"], ("", 0))
+    severity_text, severity_number = f["severity"]
     attributes = _leftovers(record, f["rest"])
     for key, value in f["swarm_service_labels"].items():
         attributes[f"swarm.service.labels.{key}"] = _text(value)
     seconds = f["seconds"]
-    return {
+    row = {
         "EventDate": _day_text(seconds),
         "Timestamp": seconds, "TimestampNs": f["nanos"],
         "ServiceName": f["service_name"], "ServiceNamespace": f["service_namespace"],
@@ -421,6 +458,8 @@ def compat_row(record: dict[str, Any]) -> dict[str, Any]:
         "LabelKeys": list(f["labels"]), "LabelValues": list(f["labels"].values()),
         "AttributeKeys": list(attributes), "AttributeValues": list(attributes.values()),
     }
+    _add_line_attributes(row, "compat", f["line_attributes"])
+    return row
 
 
 _RESOURCE_KEYS = (
@@ -437,7 +476,7 @@ _RESOURCE_KEYS = (
 def modern_row(record: dict[str, Any]) -> dict[str, Any]:
     """One record as a row of modern.sql (consumes ``record``)."""
     f = _fields(record)
-    severity_text, severity_number = _SEVERITY.get(f["stream"], ("", 0))
+    severity_text, severity_number = f["severity"]
     resource = {name: f[field] for name, field in _RESOURCE_KEYS if f[field]}
     if f["slot"] is not None:
         resource["docker.swarm.task.slot"] = _text(f["slot"])
@@ -448,7 +487,7 @@ def modern_row(record: dict[str, Any]) -> dict[str, Any]:
     attributes = {"log.iostream": f["stream"]} if f["stream"] else {}
     attributes.update(_leftovers(record, f["rest"]))
     seconds = f["seconds"]
-    return {
+    row = {
         "Timestamp": f"{seconds}.{f['nanos']:09d}", "TimestampTime": seconds,
         "ServiceName": f["service_name"], "ServiceNamespace": f["service_namespace"],
         "HostName": f["host_name"], "ContainerId": f["container_id"], "ContainerName": f["container_name"],
@@ -456,6 +495,8 @@ def modern_row(record: dict[str, Any]) -> dict[str, Any]:
         "SeverityText": severity_text, "SeverityNumber": severity_number, "Body": f["message"],
         "ResourceAttributes": resource, "LogAttributes": attributes,
     }
+    _add_line_attributes(row, "modern", f["line_attributes"])
+    return row
 
 
 ROW_BUILDERS = {"compat": compat_row, "modern": modern_row}
@@ -463,12 +504,7 @@ ROW_BUILDERS = {"compat": compat_row, "modern": modern_row}
 PER_LINE_COLUMNS = {"compat": ("EventDate", "Timestamp", "TimestampNs", "Body"),
                     "modern": ("Timestamp", "TimestampTime", "Body")}
 
-# The collector writes each record as {"timestamp":"<Docker's fixed form>","message":<JSON string>,...rest}
-# where the rest is the same bytes for every line of a container and stream. The fast path splices the
-# message's JSON text as it is and reuses the rest's columns, serialised once per batch.
-_COLLECTOR_RECORD = re.compile(
-    rb'\{"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z)","message":("[^"\\]*(?:\\.[^"\\]*)*")')
-_MAX_FRAGMENTS = 4096
+_SEVERITY_COLUMNS = ("SeverityText", "SeverityNumber")
 
 
 def _line_head(schema: str, seconds: int, nanos: int) -> bytes:
@@ -478,40 +514,73 @@ def _line_head(schema: str, seconds: int, nanos: int) -> bytes:
     return b'{"Timestamp":"%d.%09d","TimestampTime":%d,"Body":' % (seconds, nanos, seconds)
 
 
-def _fragment(record: bytes, timestamp: bytes, message: bytes, schema: str) -> bytes | None:
-    """The row's columns but the per-line ones, as the end of a JSON object (``,"A":…}\\n``), or None
-    when the record is not what the fast path assumes."""
-    value = _decode(record)
-    if value.get("timestamp") != timestamp.decode() or value.get("message") != orjson.loads(message):
-        return None
-    row = ROW_BUILDERS[schema](value)
+def _shared_row(shared: dict[str, Any], schema: str) -> tuple[bytes, dict[str, Any]]:
+    """(the row's columns but the per-line ones, as the end of a JSON object ``,"A":…}\\n``; the whole
+    row) of the fields every line of a container and stream shares (consumed)."""
+    row = ROW_BUILDERS[schema](shared)
+    rest = dict(row)
     for column in PER_LINE_COLUMNS[schema]:
-        del row[column]
-    rest = orjson.dumps(row)
-    return b"," + rest[1:] + b"\n" if len(rest) > 2 else b"}\n"
+        del rest[column]
+    encoded = orjson.dumps(rest)
+    return b"," + encoded[1:] + b"\n" if len(encoded) > 2 else b"}\n", row
+
+
+def _parsed_row(line: Line, shared_row: dict[str, Any], schema: str, seconds: int, nanos: int) -> dict[str, Any]:
+    """The row of a line with parsed fields (``log``, ``attributes``): its container's row with the
+    per-line columns, the level's severity and the line's own attributes (what the row builders make)."""
+    row = dict(shared_row)
+    head = line.head
+    if schema == "compat":
+        row["EventDate"], row["Timestamp"], row["TimestampNs"] = _day_text(seconds), seconds, nanos
+    else:
+        row["Timestamp"], row["TimestampTime"] = f"{seconds}.{nanos:09d}", seconds
+    row["Body"] = head["message"]
+    log_fields = head.get("log")
+    level = line.level
+    if level is not None:
+        row["SeverityText"], row["SeverityNumber"] = level.upper(), OTLP_SEVERITY[level]
+        log_fields = {key: value for key, value in log_fields.items() if key != "level"}
+    _add_line_attributes(row, schema, line_attributes(log_fields, head.get("attributes")))
+    return row
 
 
 def encode(batch: Batch, schema: str) -> bytes:
-    """The insert's body (uncompressed): one JSONEachRow line per record, in ``schema``'s layout."""
+    """The insert's body (uncompressed): one JSONEachRow line per record, in ``schema``'s layout.
+
+    Every line of a container and stream shares most columns, built once per batch (``Shared.encoded``):
+    a line with only a timestamp, a message and perhaps ``partial`` (every line before parsing) is its
+    per-line columns spliced before them; a line with parsed fields is its container's row with its own
+    columns set; any other record is built whole.
+    """
     build = ROW_BUILDERS[schema]
     dumps = orjson.dumps
-    match_record = _COLLECTOR_RECORD.match
-    fragments: dict[bytes, bytes | None] = {}
+    read = Reader().read
+    with_partial: dict[tuple[bytes, bytes], tuple[bytes, dict[str, Any]]] = {}
     lines = []
     for record in batch.records:
-        match = match_record(record)
-        if match is not None:
-            timestamp, message = match.group(1, 2)
-            seconds, nanos = split_seconds(timestamp.decode()) or (0, 0)
-            rest = record[match.end():]
-            fragment = fragments.get(rest, b"")
-            if fragment == b"":
-                fragment = _fragment(record, timestamp, message, schema)
-                if len(fragments) < _MAX_FRAGMENTS:
-                    fragments[rest] = fragment
-            if fragment is not None and 0 <= seconds <= _MAX_DATETIME:
-                lines.append(_line_head(schema, seconds, nanos) + message + fragment)
-                continue
+        line = read(record)
+        head = line.head
+        if not line.undecodable:
+            timestamp, message = head.get("timestamp"), head.get("message")
+            seconds, nanos = (split_seconds(timestamp) if type(timestamp) is str else None) or (-1, 0)
+            if type(message) is str and 0 <= seconds <= _MAX_DATETIME:
+                shared = line.shared
+                partial = head.get("partial")
+                if partial is None:
+                    encoded = shared.encoded
+                    if encoded is None:
+                        encoded = shared.encoded = _shared_row(shared.copy_fields(), schema)
+                    if len(head) == 2:
+                        lines.append(_line_head(schema, seconds, nanos) + dumps(message) + encoded[0])
+                    else:
+                        lines.append(dumps(_parsed_row(line, encoded[1], schema, seconds, nanos)) + b"\n")
+                    continue
+                if len(head) == 3:  # a part of a cut line: its partial.* attributes go with the container's
+                    key = (shared.key, dumps(partial))
+                    encoded = with_partial.get(key) or with_partial.setdefault(
+                        key, _shared_row({"partial": partial, **shared.copy_fields()}, schema))
+                    lines.append(_line_head(schema, seconds, nanos) + dumps(message) + encoded[0])
+                    continue
         lines.append(dumps(build(_decode(record))) + b"\n")
     return b"".join(lines)
 

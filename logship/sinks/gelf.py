@@ -17,8 +17,10 @@ Message (one per record; ``encode``)::
   as ``(empty line)``, with ``full_message`` "".
 - ``timestamp``: Unix seconds with the milliseconds of Docker's timestamp (truncated), Graylog's
   precision, as Docker's own ``gelf`` log driver sends it.
-- ``level``: 6 (informational) for stdout, 3 (error) for stderr, as Docker's ``gelf`` driver does;
-  the line's own severity is unknown until parsing adds one.
+- ``level``: the parsed ``log.level`` as a syslog severity (``record.SYSLOG_SEVERITY``); a line without
+  one: 6 (informational) for stdout, 3 (error) for stderr, as Docker's ``gelf`` driver does. A parsed
+  line's ``attributes`` become additional fields under their own path (``_user``, ``_db_host``; a name
+  the metadata has is left to it); ``log`` gives ``_log_level`` and ``_log_lines``.
 - Additional fields: every other field of the record flattened with ``_`` (``container.id`` →
   ``_container_id``), except ``container.image.name`` → ``_image_name``, ``container.labels.K`` →
   ``_label_K`` and ``swarm.service.labels.K`` → ``_swarm_service_label_K``. Names keep only
@@ -61,6 +63,7 @@ import orjson
 from yarl import URL
 
 from logship.config import GelfSinkConfig, TlsConfig
+from logship.record import SYSLOG_SEVERITY, Line, Reader
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, partial, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
@@ -150,25 +153,22 @@ def _host(metadata: Mapping[str, Any]) -> str:
 
 
 class _Encoder:
-    """Builds GELF messages as bytes; the part from the record's metadata (host, level, additional fields)
-    is serialised once per distinct metadata, found by the record's bytes after its message."""
+    """Builds GELF messages as bytes; the part from the record's metadata (host, default level, additional
+    fields) is serialised once per container and stream (``Shared.encoded``)."""
 
     def __init__(self) -> None:
-        self._metadata: dict[bytes, tuple[str, bytes]] = {}
+        self._reader = Reader()
 
     def encode(self, record: bytes) -> bytes:
-        try:
-            fields = orjson.loads(record)
-        except orjson.JSONDecodeError:
-            fields = None
-        if type(fields) is not dict:
-            fields = {"message": record.decode("utf-8", "replace")}
-            record = b""
-        message = fields.get("message")
+        line = self._reader.read(record)
+        message = line.message
         if type(message) is not str:
             message = "" if message is None else str(message)
-        timestamp = fields.get("timestamp")
-        host, tail = self._metadata_part(record, fields, timestamp, message)
+        timestamp = line.timestamp
+        shared = line.shared
+        if shared.encoded is None:
+            shared.encoded = _shared_part(shared.fields)
+        host, default_level, fields, tail = shared.encoded
         short, full = split_message(message)
         head: dict[str, Any] = {"version": VERSION, "host": host, "short_message": short}
         if full is not None:
@@ -176,28 +176,31 @@ class _Encoder:
         millis = unix_millis(timestamp) if type(timestamp) is str else None
         if millis is not None:
             head["timestamp"] = millis / 1000
-        return orjson.dumps(head)[:-1] + tail
+        extra = line.extra
+        if not extra:
+            return orjson.dumps(head)[:-1] + b',"level":%d' % default_level + tail
+        return orjson.dumps(head)[:-1] + _line_part(line, extra, default_level, fields) + tail
 
-    def _metadata_part(self, record: bytes, fields: dict[str, Any], timestamp: Any,
-                       message: str) -> tuple[str, bytes]:
-        key = None
-        if type(timestamp) is str and record.startswith(b'{"timestamp":"'):
-            # The collector's layout: {"timestamp":"…","message":"…"<everything else>}.
-            start = 26 + len(timestamp)
-            encoded = orjson.dumps(message)
-            end = start + len(encoded)
-            if record[start - 12:start] == b'","message":' and record[start:end] == encoded:
-                key = record[end:]
-        if key is None:
-            key = orjson.dumps({name: value for name, value in fields.items() if name not in _OWN_FIELDS})
-        cached = self._metadata.get(key)
-        if cached is None:
-            metadata = {name: value for name, value in fields.items() if name not in _OWN_FIELDS}
-            level = LEVEL_ERROR if metadata.get("stream") == "stderr" else LEVEL_INFO
-            extra = orjson.dumps(additional_fields(metadata))
-            tail = b',"level":%d%b}' % (level, b"," + extra[1:-1] if len(extra) > 2 else b"")
-            cached = self._metadata[key] = (_host(metadata), tail)
-        return cached
+
+def _shared_part(metadata: dict[str, Any]) -> tuple[str, int, dict[str, Any], bytes]:
+    """(host, the stream's level, the additional fields, their JSON members + ``}``) of a container."""
+    level = LEVEL_ERROR if metadata.get("stream") == "stderr" else LEVEL_INFO
+    fields = additional_fields(metadata)
+    extra = orjson.dumps(fields)
+    return _host(metadata), level, fields, (b"," + extra[1:-1] if len(extra) > 2 else b"") + b"}"
+
+
+def _line_part(line: Line, extra: dict[str, Any], default_level: int, shared: dict[str, Any]) -> bytes:
+    """``,"level":N`` and the line's own additional fields (``partial``, ``log``, the parsed attributes
+    without their ``attributes`` prefix); a name the container's metadata has too is left to it."""
+    level = SYSLOG_SEVERITY.get(line.level or "", default_level)
+    attributes = extra.pop("attributes", None)
+    fields = additional_fields(extra)
+    if isinstance(attributes, dict):
+        for name, value in additional_fields(attributes).items():
+            fields.setdefault(name, value)
+    members = orjson.dumps({name: value for name, value in fields.items() if name not in shared})
+    return b',"level":%d' % level + (b"," + members[1:-1] if len(members) > 2 else b"")
 
 
 def messages(batch: Batch) -> list[bytes]:

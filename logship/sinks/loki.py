@@ -35,7 +35,11 @@ What goes where, for each record:
   read as ``label`` (``container.labels.team`` → ``container_label_team``,
   ``swarm.service.labels.tier`` → ``swarm_service_label_tier``); values as strings (numbers and
   booleans in their JSON form, empty strings and nulls left out). Fields used as labels are not
-  repeated here. With ``false`` the line is instead a JSON object ``{"message": …, <the other fields,
+  repeated here. A parsed line (RECORD.md) adds its own, before the container's: ``detected_level``
+  (``log.level``: the name Loki 3 gives the level it detects and Grafana reads), ``log_lines`` and each
+  attribute under its path joined with ``_`` (a name the container's metadata or a label has is left
+  to it). A label may read a per-line field (``level=log.level`` in LOGSHIP_LOKI_LABELS); none does by
+  default. With ``false`` the line is instead a JSON object ``{"message": …, <the other fields,
   nested as in the record>}``, for Loki 2 or ``allow_structured_metadata: false``.
 
 Entries are grouped by label set (one ``StreamAdapter`` per stream, streams sorted by label set) and
@@ -82,6 +86,7 @@ import cramjam
 import orjson
 
 from logship.config import LokiSinkConfig
+from logship.record import PER_LINE_KEYS, Line, Reader, dotted, flatten, split_utf8
 from logship.ship.outcome import DELIVERED, Outcome, rejected
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
@@ -94,6 +99,7 @@ PUSH_PATH = "/loki/api/v1/push"
 ENCODINGS = ("protobuf", "json")
 FALLBACK_LABEL = ("service_name", "unknown_service")
 PART_KEY = "line_part"
+LEVEL_KEY = "detected_level"
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f]')
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -150,18 +156,15 @@ def _lookup(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def _flatten(node: Mapping[str, Any], prefix: str, dotted: str, skip: frozenset[str], out: dict[str, str]) -> None:
-    for key, value in node.items():
-        path = dotted + key
-        if path in skip:
-            continue
-        if isinstance(value, dict):
-            segment = "label" if key == "labels" else key
-            _flatten(value, f"{prefix}_{segment}" if prefix else segment, path + ".", skip, out)
+def _flatten(node: Mapping[str, Any], skip: frozenset[str], out: dict[str, str]) -> None:
+    """Structured metadata of ``node``'s leaves: the path joined with ``_``, an inner ``labels`` read as
+    ``label``, sanitised; the fields at the ``skip`` paths (the labels) and empty values left out."""
+    for path, value in flatten(node):
+        if skip and ".".join(path) in skip:
             continue
         text = _text(value)
         if text is not None:
-            out.setdefault(sanitize_label_name(f"{prefix}_{key}" if prefix else key), text)
+            out.setdefault(sanitize_label_name(dotted(path, "label").replace(".", "_")), text)
 
 
 def _without(node: Mapping[str, Any], dotted: str, skip: frozenset[str]) -> dict[str, Any]:
@@ -186,12 +189,14 @@ class _Plan:
     labels: tuple[tuple[str, str, tuple[str, ...]], ...]  # (sanitised name, dotted path, path)
     structured_metadata: bool
     max_line_bytes: int
+    line_labels: frozenset[str]  # per-line fields a label reads (``level=log.level``): part of the shape
 
 
 @functools.lru_cache(maxsize=16)
 def _plan(labels: tuple[tuple[str, str], ...], structured_metadata: bool, max_line_bytes: int) -> _Plan:
     specs = tuple((sanitize_label_name(name), path, tuple(path.split("."))) for name, path in labels)
-    return _Plan(specs, structured_metadata, max_line_bytes)
+    line_labels = frozenset(path[0] for _, _, path in specs if path[0] in PER_LINE_KEYS)
+    return _Plan(specs, structured_metadata, max_line_bytes, line_labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,19 +219,19 @@ def _pair(name: str, value: str) -> bytes:
 def _shape(fields: dict[str, Any], plan: _Plan) -> _Shape:
     label_map: dict[str, str] = {}
     used = set()  # the fields that became labels are not repeated as metadata
-    for name, dotted, path in plan.labels:
+    for name, where, path in plan.labels:
         value = _lookup(fields, path)
         text = None if isinstance(value, list) else _text(value)
         if text is not None and name not in label_map:
             label_map[name] = text
-            used.add(dotted)
+            used.add(where)
     skip = frozenset(used)
     if not label_map:
         label_map[FALLBACK_LABEL[0]] = FALLBACK_LABEL[1]
     metadata: dict[str, str] = {}
     rest: dict[str, Any] = {}
     if plan.structured_metadata:
-        _flatten(fields, "", "", skip, metadata)
+        _flatten(fields, skip, metadata)
     else:
         rest = _without(fields, "", skip)
     metadata_pb = b"".join(_pair(name, value) for name, value in metadata.items())
@@ -235,22 +240,6 @@ def _shape(fields: dict[str, Any], plan: _Plan) -> _Shape:
 
 
 # --- long lines -------------------------------------------------------------------------------
-
-
-def cut_utf8(data: bytes, limit: int) -> list[bytes]:
-    """``data`` in pieces of at most ``limit`` bytes, never inside a UTF-8 character."""
-    pieces = []
-    start = 0
-    while len(data) - start > limit:
-        end = start + limit
-        while end > start and (data[end] & 0xC0) == 0x80:  # a continuation byte: back up
-            end -= 1
-        if end == start:  # not UTF-8 at all (cannot happen with text from orjson)
-            end = start + limit
-        pieces.append(data[start:end])
-        start = end
-    pieces.append(data[start:])
-    return pieces
 
 
 def _fit(piece: str, limit: int, size: Callable[[str], int]) -> list[str]:
@@ -265,7 +254,7 @@ def split_message(message: str, limit: int, overhead: int, size: Callable[[str],
     line adds to the part's UTF-8 bytes (0 for a plain line)."""
     budget = max(limit - overhead, 16)
     parts: list[str] = []
-    for piece in cut_utf8(message.encode(), budget):
+    for piece in split_utf8(message.encode(), budget):
         parts.extend(_fit(piece.decode(), limit, size))
     return parts
 
@@ -274,19 +263,23 @@ def split_message(message: str, limit: int, overhead: int, size: Callable[[str],
 _Entry = tuple[int, str, dict[str, str], bytes]
 
 
-def _lines(ns: int, message: str, shape: _Shape, plan: _Plan) -> list[_Entry]:
-    """The entries of one record: one, or one per part of a line too long for Loki."""
+def _lines(ns: int, message: str, shape: _Shape, plan: _Plan, own: dict[str, str] | None = None) -> list[_Entry]:
+    """The entries of one record: one, or one per part of a line too long for Loki. ``own`` is the
+    line's own structured metadata (``line_metadata``), written before the container's."""
     limit = plan.max_line_bytes
     if plan.structured_metadata:
+        metadata, metadata_pb = shape.metadata, shape.metadata_pb
+        if own:
+            metadata = {**own, **metadata}
+            metadata_pb = b"".join(_pair(name, value) for name, value in own.items()) + metadata_pb
         if len(message) * 4 <= limit or len(message.encode()) <= limit:
-            return [(ns, message, shape.metadata, shape.metadata_pb)]
+            return [(ns, message, metadata, metadata_pb)]
         parts = split_message(message, limit, 0, lambda part: len(part.encode()))
         count = len(parts)
         entries = []
         for index, part in enumerate(parts):
             marker = f"{index + 1}/{count}"
-            entries.append((ns + index, part, {**shape.metadata, PART_KEY: marker},
-                            shape.metadata_pb + _pair(PART_KEY, marker)))
+            entries.append((ns + index, part, {**metadata, PART_KEY: marker}, metadata_pb + _pair(PART_KEY, marker)))
         return entries
     line = '{"message":' + orjson.dumps(message).decode() + shape.rest_json + "}"
     if len(line) * 4 <= limit or len(line.encode()) <= limit:
@@ -304,32 +297,71 @@ def _lines(ns: int, message: str, shape: _Shape, plan: _Plan) -> list[_Entry]:
 # --- encode -----------------------------------------------------------------------------------
 
 
+def line_metadata(line: Line, taken: Mapping[str, str]) -> dict[str, str]:
+    """The structured metadata of a line's parsed fields: ``detected_level`` (the name Loki 3 gives the
+    level it detects, which Grafana's Logs Drilldown reads), ``log_lines`` for a joined event, and each
+    attribute under its own path joined with ``_`` (sanitised); a name ``taken`` by the container's
+    metadata or a label is left to it."""
+    own: dict[str, str] = {}
+    level, lines, attributes = line.level, line.lines, line.attributes
+    if level:
+        own[LEVEL_KEY] = level
+    if lines is not None:
+        own["log_lines"] = str(lines)
+    if attributes:
+        for path, value in flatten(attributes):
+            text = _text(value)
+            name = sanitize_label_name("_".join(path))
+            if text is not None and name not in taken and name not in own:
+                own[name] = text
+    return own
+
+
 def streams(batch: Batch, config: LokiSinkConfig) -> list[tuple[str, dict[str, str], list[_Entry]]]:
-    """The batch as Loki streams: (label set, labels, entries sorted by time), sorted by label set."""
+    """The batch as Loki streams: (label set, labels, entries sorted by time), sorted by label set.
+
+    A container's labels and metadata (its ``_Shape``) are made once per batch; per line only the
+    timestamp, the message and the parsed fields' metadata are new.
+    """
     plan = _plan(config.labels, config.structured_metadata, config.max_line_bytes)
-    shapes: dict[bytes, _Shape] = {}
-    grouped: dict[str, tuple[dict[str, str], list[tuple[int, str, _Shape]]]] = {}
+    read = Reader().read
+    shapes: dict[tuple[bytes, bytes], _Shape] = {}
+    grouped: dict[str, tuple[dict[str, str], list[tuple[int, str, _Shape, dict[str, str] | None]]]] = {}
     for raw in batch.records:
-        fields = orjson.loads(raw)
-        ns = record_time_ns(fields.pop("timestamp", None))
-        message = fields.pop("message", "")
+        line = read(raw)
+        ns = record_time_ns(line.timestamp)
+        message = line.message
         if not isinstance(message, str):
             message = _text(message) or ""
-        key = orjson.dumps(fields)
-        shape = shapes.get(key)
-        if shape is None:
-            shape = shapes[key] = _shape(fields, plan)
+        shared = line.shared
+        own = None
+        extra = line.extra
+        if not extra:
+            shape = shared.encoded
+            if shape is None:
+                shape = shared.encoded = _shape(shared.fields, plan)
+        else:
+            # What a label reads, ``partial`` and (for JSON lines) everything is part of the shape; the
+            # parsed fields are the line's own structured metadata.
+            keyed = extra if not plan.structured_metadata else {
+                key: value for key, value in extra.items() if key == "partial" or key in plan.line_labels}
+            key = (shared.key, orjson.dumps(keyed))
+            shape = shapes.get(key)
+            if shape is None:
+                shape = shapes[key] = _shape({**keyed, **shared.fields}, plan)
+            if plan.structured_metadata and len(keyed) < len(extra):
+                own = line_metadata(line, {**shape.label_map, **shape.metadata})
         stream = grouped.get(shape.labels)
         if stream is None:
             stream = grouped[shape.labels] = (shape.label_map, [])
-        stream[1].append((ns, message, shape))
+        stream[1].append((ns, message, shape, own))
     result = []
     for labels in sorted(grouped):
         label_map, records = grouped[labels]
         records.sort(key=itemgetter(0))
         entries: list[_Entry] = []
-        for ns, message, shape in records:
-            entries.extend(_lines(ns, message, shape, plan))
+        for ns, message, shape, own in records:
+            entries.extend(_lines(ns, message, shape, plan, own))
         if len(entries) > len(records):  # parts of split lines may overtake the next record's time
             entries.sort(key=itemgetter(0))
         result.append((labels, label_map, entries))

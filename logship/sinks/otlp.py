@@ -37,10 +37,12 @@ record field                      resource attribute
 
 Each log record: ``timeUnixNano`` = the Docker timestamp in nanoseconds, ``observedTimeUnixNano`` = the
 time of encoding, ``body`` = ``{stringValue: message}``, attribute ``log.iostream`` = ``stdout`` or
-``stderr``; severity is left unset (logship does not parse levels yet). Any other field of the record
-(``LOGSHIP_EXTRA_FIELDS``, ``partial``) becomes a log-record attribute under its dotted path
-(``partial`` as ``logship.partial.ordinal``/``.last``). Values keep their JSON type: string, int
-(``intValue``), double, bool, array.
+``stderr``; ``severityNumber``/``severityText`` from the parsed ``log.level`` (``record.OTLP_SEVERITY``,
+the level in upper case), unset without one. Any other field of the record (``LOGSHIP_EXTRA_FIELDS``,
+``partial``) becomes a log-record attribute under its dotted path (``partial`` as
+``logship.partial.ordinal``/``.last``), then ``log.lines`` of a joined event and a parsed line's
+``attributes`` under their own dotted paths. Values keep their JSON type: string, int (``intValue``),
+double, bool, array.
 
 Answers (``classify``), per the OTLP/HTTP specification:
 
@@ -81,6 +83,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from logship import __version__
 from logship.config import OtlpSinkConfig
+from logship.record import OTLP_SEVERITY, Line, Reader, dotted, flatten
 from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
@@ -133,11 +136,11 @@ def parse_image(image: str) -> list[tuple[str, Value]]:
 
 
 def _flatten(node: Mapping[str, Any], prefix: str, out: list[tuple[str, Value]]) -> None:
-    for key, value in node.items():
-        if isinstance(value, dict):
-            _flatten(value, f"{prefix}.{'label' if key == 'labels' else key}", out)
-        elif value is not None and value != "":
-            out.append((f"{prefix}.{key}", value))
+    """Attributes of ``node``'s leaves under ``prefix``: dotted paths, an inner ``labels`` read as
+    ``label`` (OpenTelemetry's ``container.label.<k>``); nulls and empty strings left out."""
+    for path, value in flatten(node):
+        if value != "":
+            out.append((dotted((prefix, *path), "label"), value))
 
 
 def resource_attributes(fields: Mapping[str, Any]) -> Attributes:
@@ -172,35 +175,70 @@ def record_attributes(fields: Mapping[str, Any]) -> Attributes:
     return tuple(attributes)
 
 
+# A log record: (ns, message, stream, attributes shared with its container, its own attributes,
+# (SeverityNumber, SeverityText) or None).
+_Record = tuple[int, str, str | None, Attributes, Attributes, tuple[int, str] | None]
+
+
 @dataclass(slots=True)
 class _Resource:
     attributes: Attributes
-    records: list[tuple[int, str, str | None, Attributes]]  # (ns, message, stream, attributes)
+    records: list[_Record]
+
+
+def line_attributes(line: Line) -> Attributes:
+    """A line's own log-record attributes: ``log.lines`` of a joined event, then the parsed attributes
+    under their dotted paths, values of their JSON type."""
+    attributes: list[tuple[str, Value]] = []
+    lines = line.lines
+    if lines is not None:
+        attributes.append(("log.lines", lines))
+    parsed = line.attributes
+    if parsed:
+        attributes += [(dotted(path), value) for path, value in flatten(parsed)]
+    return tuple(attributes)
 
 
 def group(batch: Batch) -> list[_Resource]:
     """The batch's records grouped by resource, each group in batch order, groups in order of first
-    appearance."""
-    shapes: dict[bytes, tuple[bytes, Attributes, Attributes]] = {}
+    appearance. A container's resource is made once per batch (``Shared.encoded``)."""
+    read = Reader().read
+    with_partial: dict[tuple[bytes, bytes], tuple[bytes, Attributes, Attributes]] = {}
     groups: dict[bytes, _Resource] = {}
     for raw in batch.records:
-        fields = orjson.loads(raw)
-        ns = record_time_ns(fields.pop("timestamp", None))
-        message = fields.pop("message", "")
+        line = read(raw)
+        ns = record_time_ns(line.timestamp)
+        message = line.message
         if not isinstance(message, str):
             message = orjson.dumps(message).decode()
-        stream = fields.get("stream")
-        key = orjson.dumps(fields)
-        shape = shapes.get(key)
+        shared = line.shared
+        shape = shared.encoded
         if shape is None:
-            resource = resource_attributes(fields)
-            shape = shapes[key] = (orjson.dumps(resource), resource, record_attributes(fields))
+            shape = shared.encoded = _shape(shared.fields)
+        own: Attributes = ()
+        severity = None
+        if len(line.head) > 2:
+            partial = line.head.get("partial")
+            if partial is not None:  # logship.partial.* come first, as in the record
+                key = (shared.key, orjson.dumps(partial))
+                shape = with_partial.get(key) or with_partial.setdefault(
+                    key, _shape({"partial": partial, **shared.fields}))
+            level = line.level
+            if level:
+                severity = (OTLP_SEVERITY[level], level.upper())
+            own = line_attributes(line)
         resource_key, resource, extra = shape
         target = groups.get(resource_key)
         if target is None:
             target = groups[resource_key] = _Resource(resource, [])
-        target.records.append((ns, message, stream if isinstance(stream, str) else None, extra))
+        stream = shared.fields.get("stream")
+        target.records.append((ns, message, stream if isinstance(stream, str) else None, extra, own, severity))
     return list(groups.values())
+
+
+def _shape(fields: dict[str, Any]) -> tuple[bytes, Attributes, Attributes]:
+    resource = resource_attributes(fields)
+    return orjson.dumps(resource), resource, record_attributes(fields)
 
 
 # --- encode -----------------------------------------------------------------------------------
@@ -256,12 +294,14 @@ def encode_protobuf(groups: list[_Resource], observed_ns: int) -> bytes:
         scope_logs.scope.name = SCOPE_NAME
         scope_logs.scope.version = __version__
         log_records = scope_logs.log_records
-        for ns, message, stream, extra in resource.records:
+        for ns, message, stream, extra, own, severity in resource.records:
             record = log_records.add(time_unix_nano=ns, observed_time_unix_nano=observed_ns)
+            if severity is not None:
+                record.severity_number, record.severity_text = severity
             record.body.string_value = message
             if stream is not None:
                 record.attributes.add(key="log.iostream").value.string_value = stream
-            for key, value in extra:
+            for key, value in (*extra, *own) if own else extra:
                 _set_value(record.attributes.add(key=key).value, value)
     return request.SerializeToString()
 
@@ -274,14 +314,18 @@ def encode_json(groups: list[_Resource], observed_ns: int) -> bytes:
     extras: dict[Attributes, list[dict[str, Any]]] = {}
     for resource in groups:
         records = []
-        for ns, message, stream, extra in resource.records:
+        for ns, message, stream, extra, own, severity in resource.records:
             attributes = extras.get(extra)
             if attributes is None:
                 attributes = extras[extra] = _json_attributes(extra)
             if stream is not None:
                 attributes = [{"key": "log.iostream", "value": {"stringValue": stream}}, *attributes]
-            record: dict[str, Any] = {"timeUnixNano": str(ns), "observedTimeUnixNano": observed,
-                                      "body": {"stringValue": message}}
+            if own:
+                attributes = [*attributes, *_json_attributes(own)]
+            record: dict[str, Any] = {"timeUnixNano": str(ns), "observedTimeUnixNano": observed}
+            if severity is not None:
+                record["severityNumber"], record["severityText"] = severity
+            record["body"] = {"stringValue": message}
             if attributes:
                 record["attributes"] = attributes
             records.append(record)

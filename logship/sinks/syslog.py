@@ -5,7 +5,8 @@ Message (RFC 5424 §6), one per record::
     <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG
 
 - PRI = facility * 8 + severity; facility from LOGSHIP_SYSLOG_FACILITY (default ``daemon``), severity
-  from the stream: stdout → 6 (informational), stderr → 3 (error).
+  the parsed ``log.level``'s (``record.SYSLOG_SEVERITY``), else the stream's: stdout → 6
+  (informational), stderr → 3 (error).
 - TIMESTAMP: the record's time (Docker's, UTC) with at most 6 fraction digits (RFC 5424 allows no more:
   the nanoseconds are truncated, never rounded); ``-`` when the record has none.
 - HOSTNAME: ``host.name`` (the Docker node) if it is 1..255 printable US-ASCII characters, else ``-``.
@@ -15,7 +16,8 @@ Message (RFC 5424 §6), one per record::
   service_namespace="…" compose_project="…" compose_service="…" swarm_service="…" swarm_service_id="…"
   swarm_task="…" swarm_task_id="…" swarm_task_slot="…" node_id="…"]`` (only the fields the record has),
   then ``[label@32473 …]`` with the container's and the Swarm service's labels and ``[fields@32473 …]``
-  with any other field (flattened with dots, e.g. ``partial.ordinal`` for a cut line). Parameter names
+  with any other field (flattened with dots, e.g. ``partial.ordinal`` for a cut line), then for a
+  parsed line ``[log@32473 level="…" lines="N"]`` and ``[attributes@32473 …]``. Parameter names
   are made valid SD-NAMEs (printable US-ASCII but ``= ] "`` and space, at most 32), values escape ``"``,
   ``\\`` and ``]`` with a backslash. 32473 is the private enterprise number reserved for examples.
 - MSG: the message as UTF-8, without BOM (rsyslog would keep the BOM in the text).
@@ -51,6 +53,7 @@ from typing import Any
 import orjson
 
 from logship.config import SyslogSinkConfig, TlsConfig
+from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8, dotted, flatten
 from logship.ship.outcome import DELIVERED, Outcome, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.tls import ssl_context
@@ -68,10 +71,6 @@ _PRINTUSASCII = re.compile(r"[\x21-\x7e]+")
 _NOT_PRINTUSASCII = re.compile(r"[^\x21-\x7e]")
 _NOT_SD_NAME = re.compile(r'[^\x21-\x7e]|[=\]"]')
 _SD_ESCAPE = re.compile(r'(["\\\]])')
-# See clickhouse.py: the collector's record layout, whose tail is the same for each container and stream.
-_COLLECTOR_RECORD = re.compile(
-    rb'\{"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z)","message":("[^"\\]*(?:\\.[^"\\]*)*")')
-_MAX_CACHED = 4096
 
 # (record field path, SD parameter) of the docker@32473 element, in this order.
 DOCKER_PARAMS = (
@@ -140,14 +139,6 @@ def _pop(record: Any, path: tuple[str, ...]) -> None:
         record.pop(leaf, None)
 
 
-def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
-    if isinstance(value, dict):
-        for key, child in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else key, child, out)
-    elif value is not None:
-        out.append((prefix, value))
-
-
 def structured_data(record: dict[str, Any]) -> tuple[str, str]:
     """(the docker@ element, the label@ and fields@ elements) of a record's metadata (consumes ``record``)."""
     docker = []
@@ -170,31 +161,21 @@ def structured_data(record: dict[str, Any]) -> tuple[str, str]:
         record.pop(key, None)
     _pop(record, ("host", "name"))
     _pop(record, ("host", "id"))
-    fields: list[tuple[str, Any]] = []
-    _flatten("", record, fields)
+    fields = [(dotted(path), value) for path, value in flatten(record)]
     extra = sd_element(f"label@{ENTERPRISE}", list(labels.items())) + sd_element(f"fields@{ENTERPRISE}", fields)
     return sd_element(f"docker@{ENTERPRISE}", docker), extra
-
-
-def cut_utf8(data: bytes, limit: int) -> bytes:
-    """``data`` cut to at most ``limit`` bytes, never inside a UTF-8 character."""
-    if len(data) <= limit:
-        return data
-    end = limit
-    while end > 0 and data[end] & 0xC0 == 0x80:  # a continuation byte: the character started before
-        end -= 1
-    return data[:end]
 
 
 class _Parts:
     """The parts of a message that depend only on the record's metadata (shared by a container's lines)."""
 
-    __slots__ = ("pri", "short", "tail", "untagged")
+    __slots__ = ("facility", "head", "pri", "sd", "severity", "short", "tail", "untagged")
 
     def __init__(self, record: dict[str, Any], facility: int) -> None:
         stream = record.get("stream")
-        self.pri = b"<%d>1 " % (facility * 8 + SEVERITY.get(stream if isinstance(stream, str) else "",
-                                                             DEFAULT_SEVERITY))
+        self.facility = facility
+        self.severity = SEVERITY.get(stream if isinstance(stream, str) else "", DEFAULT_SEVERITY)
+        self.pri = b"<%d>1 " % (facility * 8 + self.severity)
         container_id = _get(record, ("container", "id"))
         head = " ".join((
             header_field(_get(record, ("host", "name")), 255),
@@ -203,56 +184,73 @@ class _Parts:
             header_field(stream, 32, sanitise=True),
         ))
         docker, extra = structured_data(record)
+        self.head = f" {head} ".encode()
+        self.sd = (docker + extra).encode()
         self.tail = f" {head} {docker + extra or '-'}".encode()
         self.untagged = f" {head} {docker or '-'}".encode()  # when the whole SD does not fit
         self.short = f" {head} -".encode()
 
 
-def _message(parts: _Parts, timestamp: str, text: bytes, limit: int) -> bytes:
-    start = parts.pri + timestamp.encode()
-    for tail in (parts.tail, parts.untagged, parts.short):
+def _message(parts: _Parts, timestamp: str, text: bytes, limit: int, line_sd: bytes = b"",
+             severity: int | None = None) -> bytes:
+    """One message; ``line_sd`` (the line's own elements) goes with the label and field elements, and
+    ``severity`` (the line's level) replaces the stream's."""
+    pri = parts.pri if severity is None else b"<%d>1 " % (parts.facility * 8 + severity)
+    start = pri + timestamp.encode()
+    full = parts.head + parts.sd + line_sd if line_sd else parts.tail
+    for tail in (full, parts.untagged, parts.short):
         head = start + tail
         if len(head) < limit or tail is parts.short:
             break
     return cut_utf8(head + b" " + text if text else head, limit)
 
 
-def _decode(record: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(record)
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):  # never produced by the collector: sent as text rather than lost
-        return {"message": record.decode("utf-8", "replace")}
-    return value
+def line_elements(line: Line, log_elements: dict[tuple[str | None, int | None], bytes]) -> bytes:
+    """The per-line SD elements: ``[log@32473 level="…" lines="N"]`` and ``[attributes@32473 …]`` (the
+    parsed attributes, dotted paths), each only when the record has it. ``log_elements`` caches the
+    first per level and line count (a batch has a few)."""
+    level, lines, attributes = line.level, line.lines, line.attributes
+    sd = log_elements.get((level, lines))
+    if sd is None:
+        log_params: list[tuple[str, Any]] = [("level", level)] if level else []
+        if lines is not None:
+            log_params.append(("lines", lines))
+        sd = log_elements[(level, lines)] = sd_element(f"log@{ENTERPRISE}", log_params).encode()
+    if attributes:
+        sd += sd_element(f"attributes@{ENTERPRISE}",
+                         [(dotted(path), value) for path, value in flatten(attributes)]).encode()
+    return sd
+
+
+def _text(message: Any) -> bytes:
+    return (message if isinstance(message, str) else "" if message is None else orjson.dumps(message).decode()
+            ).encode()
 
 
 def encode_messages(batch: Batch, facility: int, max_message_bytes: int) -> list[bytes]:
     """One RFC 5424 message per record (no framing), each at most ``max_message_bytes`` long."""
-    cache: dict[bytes, _Parts] = {}
-    match_record = _COLLECTOR_RECORD.match
+    read = Reader().read
+    with_partial: dict[tuple[bytes, bytes], _Parts] = {}
+    log_elements: dict[tuple[str | None, int | None], bytes] = {}
     messages = []
     for record in batch.records:
-        match = match_record(record)
-        if match is not None:
-            rest = record[match.end():]
-            parts = cache.get(rest)
-            timestamp, message = match.group(1, 2)
-            if parts is None:
-                value = _decode(record)
-                if value.get("timestamp") == timestamp.decode() and value.get("message") == orjson.loads(message):
-                    parts = _Parts(value, facility)
-                    if len(cache) < _MAX_CACHED:
-                        cache[rest] = parts
-            if parts is not None:
-                text = orjson.loads(message).encode() if b"\\" in message else message[1:-1]
-                messages.append(_message(parts, timestamp[:26].decode() + "Z", text, max_message_bytes))
-                continue
-        value = _decode(record)
-        timestamp_text = syslog_timestamp(value.get("timestamp"))
-        text = value.get("message")
-        text = (text if isinstance(text, str) else "" if text is None else orjson.dumps(text).decode()).encode()
-        messages.append(_message(_Parts(value, facility), timestamp_text, text, max_message_bytes))
+        line = read(record)
+        shared = line.shared
+        if shared.encoded is None:
+            shared.encoded = _Parts(shared.copy_fields(), facility)
+        parts = shared.encoded
+        head = line.head
+        if len(head) > 2:  # partial, log or attributes
+            partial = head.get("partial")
+            if partial is not None:  # a cut line: its parts say so in fields@ (with the metadata)
+                key = (shared.key, orjson.dumps(partial))
+                parts = with_partial.get(key) or with_partial.setdefault(
+                    key, _Parts({"partial": partial, **shared.copy_fields()}, facility))
+            level = line.level
+            messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes,
+                                     line_elements(line, log_elements), SYSLOG_SEVERITY[level] if level else None))
+            continue
+        messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes))
     return messages
 
 

@@ -53,3 +53,57 @@ def sample_batch() -> Batch:
 
 def decoded(batch: Batch) -> list[dict[str, Any]]:
     return [orjson.loads(r) for r in batch.records]
+
+
+# --- records with the fields parsing adds (RECORD.md), built by hand until the parser lands ----------
+
+LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+
+
+def _renamed_stream_keys(node: Any) -> Any:
+    """RECORD.md's split invariant on the writing side: a key ``stream`` that is not first in its object
+    (at any depth) is renamed ``_stream``, so ``,"stream":"`` cannot occur inside the attributes."""
+    if not isinstance(node, dict):
+        return node
+    return {("_stream" if key == "stream" and index else key): _renamed_stream_keys(value)
+            for index, (key, value) in enumerate(node.items())}
+
+
+def parsed(record: bytes, level: str | None = None, lines: int | None = None,
+           attributes: dict[str, Any] | None = None) -> bytes:
+    """``record`` (as the collector makes it) with the per-line fields parsing adds, exactly as RECORD.md
+    lays them out: ``,"log":{"level":…[,"lines":N]}`` then ``,"attributes":{…}``, each only when it
+    applies, spliced right before ``,"stream":"``."""
+    assert level is None or level in LEVELS, level
+    assert lines is None or lines >= 2, lines
+    assert attributes is None or attributes, "attributes are never empty"
+    log: dict[str, Any] = {}
+    if level is not None:
+        log["level"] = level
+    if lines is not None:
+        log["lines"] = lines
+    extra = b',"log":' + orjson.dumps(log) if log else b""
+    if attributes is not None:
+        extra += b',"attributes":' + orjson.dumps(_renamed_stream_keys(attributes))
+    cut = record.index(b',"stream":"')
+    return record[:cut] + extra + record[cut:]
+
+
+def parsed_batch() -> Batch:
+    """Four parsed records of the sample container: a JSON line with a level and attributes, a plain
+    line with a level, a joined Python traceback on stderr, and a logfmt line with attributes only."""
+    recs = records([
+        ("stdout", "2026-11-25T16:32:42.123456789Z", "db down\n"),
+        ("stdout", "2026-11-25T16:32:42.123456790Z", "WARN cache cold\n"),
+        ("stderr", "2026-11-25T16:32:43.000000001Z",
+         'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\nValueError: boom\n'),
+        ("stdout", "2026-11-25T16:32:44.000000001Z", "checkout done\n"),
+    ])
+    out = [
+        parsed(recs[0], level="error", attributes={"user": 42, "db": {"host": "pg-1", "ok": False},
+                                                   "tags": ["a", "b"], "stream": "kafka"}),
+        parsed(recs[1], level="warn"),
+        parsed(recs[2], level="error", lines=3),
+        parsed(recs[3], attributes={"order": "A-17", "amount": 12.5}),
+    ]
+    return Batch(out, sum(map(len, out)))

@@ -43,7 +43,7 @@ from tests.servers.common import free_port
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import FAST_RETRY, eventually
 from tests.sinks import running
-from tests.sinks.records import CONTAINER_ID, METADATA, decoded, records, sample_batch
+from tests.sinks.records import CONTAINER_ID, METADATA, decoded, parsed_batch, records, sample_batch
 from tests.support import DockerHarness, check_report, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
@@ -593,3 +593,63 @@ def test_shipped_table_definitions_are_the_ones_logship_creates(schema: str) -> 
     path = Path(__file__).resolve().parents[2] / "configs" / "clickhouse" / f"{schema}.sql"
     statement = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
     assert statement.strip() == DDL[schema].strip()
+
+
+# --- the parsed fields (RECORD.md): level and attributes ------------------------------------------
+
+PARSED_SEVERITY = [("ERROR", 17), ("WARN", 13), ("ERROR", 17), ("INFO", 9)]  # the last has no level: stdout's
+PARSED_ATTRIBUTES = [
+    {"user": "42", "db.host": "pg-1", "db.ok": "false", "tags": '["a","b"]', "_stream": "kafka"},
+    {}, {"log.lines": "3"}, {"order": "A-17", "amount": "12.5"}]
+
+
+@pytest.mark.parametrize("schema", ["compat", "modern"])
+def test_parsed_rows_equal_the_row_builders(schema: str) -> None:
+    body = encode(parsed_batch(), schema).splitlines()
+    built = [clickhouse.ROW_BUILDERS[schema](record) for record in decoded(parsed_batch())]
+    assert [orjson.loads(line) for line in body] == [orjson.loads(orjson.dumps(row)) for row in built]
+
+
+def test_modern_rows_of_parsed_records() -> None:
+    rows = [orjson.loads(line) for line in encode(parsed_batch(), "modern").splitlines()]
+    assert [(row["SeverityText"], row["SeverityNumber"]) for row in rows] == PARSED_SEVERITY
+    assert [{key: value for key, value in row["LogAttributes"].items() if key != "log.iostream"} for row in rows] == (
+        PARSED_ATTRIBUTES)
+    assert [row["LogAttributes"]["log.iostream"] for row in rows] == ["stdout", "stdout", "stderr", "stdout"]
+
+
+def test_modern_parsed_rows_on_a_current_engine() -> None:
+    """LowCardinality(String) SeverityText and the LogAttributes Map on ClickHouse 26.x (optional chdb)."""
+    chdb_session = pytest.importorskip("chdb.session", reason="the optional chdb package is not installed")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        session = chdb_session.Session(directory)
+        session.query(create_table_sql("modern", "default", "p"))
+        session.query("INSERT INTO default.p SETTINGS input_format_skip_unknown_fields=1 FORMAT JSONEachRow\n"
+                      + encode(parsed_batch(), "modern").decode())
+        rows = [orjson.loads(line) for line in str(session.query(
+            "SELECT SeverityText, SeverityNumber, LogAttributes['user'] AS user FROM default.p ORDER BY Timestamp",
+            "JSONEachRow")).splitlines() if line]
+        session.close()
+    assert [(row["SeverityText"], row["SeverityNumber"]) for row in rows] == PARSED_SEVERITY
+    assert [row["user"] for row in rows] == ["42", "", "", ""]
+
+
+async def test_parsed_records_round_trip_on_an_old_server(clickhouse_server: ClickHouseServer) -> None:  # noqa: F811
+    server = clickhouse_server
+    table = unique_table()
+    create(server, table)
+    async with started(config(server.url, table)) as sink:
+        outcome = await sink.send(parsed_batch())
+    assert outcome.kind is DELIVERED, outcome
+    rows = stored(server, table)
+    assert [(row["SeverityText"], row["SeverityNumber"]) for row in rows] == PARSED_SEVERITY
+    assert [dict(zip(row["AttributeKeys"], row["AttributeValues"], strict=True)) for row in rows] == [
+        {"swarm.service.labels.tier": "front", **attributes} for attributes in PARSED_ATTRIBUTES]
+    assert [row["Body"] for row in rows] == [record["message"] for record in decoded(parsed_batch())]
+    # the documented queries: by level, and an attribute by name
+    assert server.rows(f"SELECT toUInt8(count()) AS n FROM default.{table} WHERE SeverityText = 'ERROR'") == [
+        {"n": 2}]
+    assert server.rows(f"SELECT AttributeValues[indexOf(AttributeKeys, 'user')] AS user FROM default.{table} "
+                       "WHERE has(AttributeKeys, 'user')") == [{"user": "42"}]

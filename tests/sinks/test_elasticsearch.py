@@ -36,7 +36,7 @@ from tests.fakes.elasticsearch import MAPPER_PARSING, REJECTED_EXECUTION, FakeEl
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import FAST_RETRY, eventually
 from tests.sinks import running
-from tests.sinks.records import METADATA, decoded, frame, records, sample_batch
+from tests.sinks.records import METADATA, decoded, frame, parsed, parsed_batch, records, sample_batch
 from tests.support import IN_CI, check_report, closed_port, example_env, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
@@ -581,3 +581,30 @@ async def test_check_wrong_ca(tmp_path: Path) -> None:
 def test_example_env_file_is_valid(tmp_path: Path) -> None:
     config = load({**example_env("elasticsearch.env"), "LOGSHIP_DATA_DIR": str(tmp_path)})
     assert config.sinks == ("elasticsearch",)
+
+
+# --- the parsed fields (RECORD.md): level and attributes ------------------------------------------
+
+
+async def test_level_and_attributes_are_stored_as_ecs_fields(es: FakeElasticsearch) -> None:
+    [outcome] = await send(config(es.url), parsed_batch())
+    assert outcome is DELIVERED_OUTCOME
+    stored = sorted(es.sources("logs-docker-default"), key=lambda document: document["@timestamp"])
+    assert [document.get("log") for document in stored] == [
+        {"level": "error"}, {"level": "warn"}, {"level": "error", "lines": 3}, None]
+    assert stored[0]["attributes"] == {"user": 42, "db": {"host": "pg-1", "ok": False}, "tags": ["a", "b"],
+                                       "_stream": "kafka"}
+    assert stored[3]["attributes"] == {"order": "A-17", "amount": 12.5}
+    assert all(document["stream"] in ("stdout", "stderr") for document in stored)
+
+
+def test_a_parsed_document_is_the_record_s_bytes() -> None:
+    body = bulk_lines(parsed_batch(), "logs-docker-default").splitlines()
+    for document, record in zip(body[1::2], parsed_batch().records, strict=True):
+        assert document == b'{"@timestamp":' + record[len(b'{"timestamp":'):]
+
+
+def test_the_id_does_not_depend_on_parsing() -> None:
+    plain = records([("stdout", "2026-11-25T16:32:42.123456789Z", "db down\n")])
+    with_level = [parsed(plain[0], level="error", attributes={"user": 42})]
+    assert (bulk_lines(Batch(plain, 1), "i").splitlines()[0] == bulk_lines(Batch(with_level, 1), "i").splitlines()[0])

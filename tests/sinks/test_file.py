@@ -12,7 +12,7 @@ from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch
 from logship.sinks.file import FileSink
 from logship.sinks.stdout import StdoutSink
-from tests.sinks.records import decoded, sample_batch
+from tests.sinks.records import decoded, parsed_batch, sample_batch
 
 
 def numbered(start: int, count: int, size: int = 100) -> Batch:
@@ -81,3 +81,17 @@ async def test_stdout_sink_writes_ndjson() -> None:
     batch = sample_batch()
     assert (await sink.send(batch)).kind is OutcomeKind.DELIVERED
     assert [orjson.loads(line) for line in stream.getvalue().splitlines()] == decoded(batch)
+
+
+async def test_file_and_stdout_write_parsed_records_as_their_own_bytes(tmp_path: Path) -> None:
+    """The level and attributes are in the NDJSON record as parsing wrote them (RECORD.md)."""
+    sink = FileSink(FileSinkConfig(path=tmp_path / "logs.ndjson", max_bytes=1 << 20, keep=2))
+    await sink.start()
+    assert (await sink.send(parsed_batch())).kind is OutcomeKind.DELIVERED
+    await sink.aclose()
+    assert (tmp_path / "logs.ndjson").read_bytes() == b"".join(record + b"\n" for record in parsed_batch().records)
+    stream = io.BytesIO()
+    stdout = StdoutSink(stream=stream)
+    await stdout.start()
+    assert (await stdout.send(parsed_batch())).kind is OutcomeKind.DELIVERED
+    assert stream.getvalue() == b"".join(record + b"\n" for record in parsed_batch().records)

@@ -27,7 +27,7 @@ from tests.fakes.gelf import FakeGelfHttp, FakeGelfTcp, gelf_problems
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import FAST_RETRY, eventually
 from tests.sinks import running
-from tests.sinks.records import METADATA, frame, records, sample_batch
+from tests.sinks.records import METADATA, frame, parsed, parsed_batch, records, sample_batch
 from tests.support import IN_CI, check_report, closed_port, example_env, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
@@ -469,3 +469,32 @@ async def test_check(tmp_path: Path, transport: str) -> None:
 def test_example_env_file_is_valid(tmp_path: Path) -> None:
     config = load({**example_env("gelf.env"), "LOGSHIP_DATA_DIR": str(tmp_path)})
     assert config.sinks == ("gelf",)
+
+
+# --- the parsed fields (RECORD.md): level and attributes ------------------------------------------
+
+
+async def test_http_level_and_attributes_arrive_as_gelf_fields(graylog: FakeGelfHttp) -> None:
+    [outcome] = await send(config(graylog.url), parsed_batch())
+    assert outcome is DELIVERED_OUTCOME
+    got = sorted(graylog.messages, key=lambda message: message["timestamp"])
+    assert [message["level"] for message in got] == [3, 4, 3, 6]  # error, warn, error, none: the stream's
+    own = [{key: value for key, value in message.items() if key not in COMMON} for message in got]
+    for fields in own:
+        del fields["short_message"], fields["timestamp"], fields["level"], fields["_stream"]
+        fields.pop("full_message", None)
+    assert own == [
+        {"_log_level": "error", "_user": 42, "_db_host": "pg-1", "_db_ok": "false", "_tags": '["a","b"]',
+         "__stream": "kafka"},
+        {"_log_level": "warn"},
+        {"_log_level": "error", "_log_lines": 3},
+        {"_order": "A-17", "_amount": 12.5},
+    ]
+    assert all(message[key] == value for message in got for key, value in COMMON.items())
+
+
+def test_an_attribute_named_like_a_metadata_field_is_left_to_it() -> None:
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
+    [message] = decoded_messages(batch_of([parsed(base, level="fatal", attributes={"container_id": "x"})]))
+    assert message["_container_id"] == CONTAINER_ID and message["level"] == 2
+    assert list(message).count("_container_id") == 1

@@ -12,6 +12,7 @@ import ssl
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from logship.config import HttpSinkConfig, TlsConfig
@@ -22,6 +23,7 @@ from logship.sinks.tls import ssl_context
 from tests.fakes.certs import BACKENDS, CertificateAuthority, require_backend
 from tests.fakes.http_receiver import HttpReceiver, decode_body
 from tests.sinks import running
+from tests.sinks.records import parsed_batch
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # LOGSHIP_HTTP_RETRY_STATUS's default
 OTLP_RETRY_STATUS = frozenset({429, 502, 503, 504})  # OTLP/HTTP: 500 must not be retried
@@ -381,3 +383,16 @@ async def test_the_receiver_runs_as_a_process(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+async def test_parsed_records_arrive_as_their_own_bytes(receiver: HttpReceiver) -> None:
+    """The level and attributes are in the NDJSON record as parsing wrote them (RECORD.md)."""
+    sent = parsed_batch()
+    sink = await started(config(receiver.url, compression="gzip"))
+    try:
+        assert (await sink.send(sent)).kind is DELIVERED
+    finally:
+        await sink.aclose()
+    assert receiver.lines == sent.records
+    assert [orjson.loads(line).get("log") for line in receiver.lines] == [
+        {"level": "error"}, {"level": "warn"}, {"level": "error", "lines": 3}, None]

@@ -19,12 +19,12 @@ import orjson
 import pytest
 
 from logship.config import LokiSinkConfig, TlsConfig, load
+from logship.record import split_utf8 as cut_utf8
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.loki import (
     LokiSink,
     classify,
-    cut_utf8,
     encode,
     encode_protobuf,
     endpoints,
@@ -37,7 +37,7 @@ from logship.sinks.loki import (
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.loki import NOT_READY, RATE_LIMITED, FakeLoki, PushRequest, parse_label_set
 from tests.sinks import running
-from tests.sinks.records import decoded, records, sample_batch
+from tests.sinks.records import decoded, parsed, parsed_batch, records, sample_batch
 from tests.support import check_report, closed_port, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
@@ -662,3 +662,52 @@ async def test_check_fails_with_a_clear_reason(tmp_path: Path, case: str) -> Non
     assert sink_line.startswith("FAIL sink loki: "), output
     assert expected in sink_line, sink_line
     assert code == 1, output
+
+
+# --- the parsed fields (RECORD.md): level and attributes ------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_level_and_attributes_arrive_as_structured_metadata(encoding: str) -> None:
+    async with FakeLoki() as loki:
+        [outcome] = await send(config(loki.url, encoding=encoding), parsed_batch())
+    assert outcome.kind is DELIVERED
+    entries = sorted(loki.entries, key=lambda entry: entry.ns)
+    assert [entry.line for entry in entries] == [line["message"] for line in decoded(parsed_batch())]
+    for entry in entries:  # the labels do not change: no label per level unless asked for
+        assert set(entry.labels) == {"service_namespace", "service_name", "host", "stream"}
+        assert {key: entry.metadata[key] for key in SAMPLE_METADATA} == SAMPLE_METADATA
+    own = [{key: value for key, value in entry.metadata.items() if key not in SAMPLE_METADATA} for entry in entries]
+    assert own == [
+        {"detected_level": "error", "user": "42", "db_host": "pg-1", "db_ok": "false", "tags": '["a","b"]',
+         "_stream": "kafka"},
+        {"detected_level": "warn"},
+        {"detected_level": "error", "log_lines": "3"},
+        {"order": "A-17", "amount": "12.5"},
+    ]
+
+
+async def test_a_level_label_only_when_asked_for() -> None:
+    labels = (*DEFAULTS.labels, ("level", "log.level"))
+    async with FakeLoki() as loki:
+        [outcome] = await send(config(loki.url, labels=labels), parsed_batch())
+    assert outcome.kind is DELIVERED
+    entries = sorted(loki.entries, key=lambda entry: entry.ns)
+    assert [entry.labels.get("level") for entry in entries] == ["error", "warn", "error", None]
+    assert entries[0].metadata["user"] == "42" and "log_level" not in entries[0].metadata
+
+
+def test_an_attribute_named_like_the_container_s_metadata_is_left_to_it() -> None:
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
+    record = parsed(base, level="info", attributes={"container_name": "spoofed", "host": "h"})
+    [(_, labels, [(_, _, metadata, _)])] = streams(batch(record), config())
+    assert metadata["container_name"] == "shop_web.1.atuvfibd6g47"
+    assert labels["host"] == "node-3" and "host" not in metadata
+
+
+def test_json_lines_keep_the_parsed_fields_in_the_line() -> None:
+    entries = sorted(entry for _, _, found in streams(parsed_batch(), config(structured_metadata=False))
+                     for entry in found)
+    lines = [orjson.loads(line) for _, line, _, _ in entries]
+    assert lines[0]["log"] == {"level": "error"} and lines[0]["attributes"]["user"] == 42
+    assert lines[2]["log"] == {"level": "error", "lines": 3}

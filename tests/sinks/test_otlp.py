@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from logship import __version__
 from logship.config import OtlpSinkConfig, TlsConfig, load
 from logship.ship.outcome import OutcomeKind
+from logship.sinks import otlp
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.otlp import (
     OtlpSink,
@@ -37,7 +38,7 @@ from logship.sinks.otlp import (
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.otlp import FakeCollector, json_violations, status_body
 from tests.sinks import running
-from tests.sinks.records import CONTAINER_ID, decoded, records, sample_batch
+from tests.sinks.records import CONTAINER_ID, decoded, parsed, parsed_batch, records, sample_batch
 from tests.support import check_report, closed_port, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
@@ -482,3 +483,32 @@ async def test_check_fails_with_a_clear_reason(tmp_path: Path) -> None:
                                                       "LOGSHIP_OTLP_TLS_CA_FILE": str(other.ca_file)})
     assert "certificate verify failed" in report_line(output, "sink otlp")
     assert code == 1, output
+
+
+# --- the parsed fields (RECORD.md): level and attributes ------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_level_and_attributes_arrive_as_severity_and_key_values(encoding: str) -> None:
+    async with FakeCollector() as collector:
+        [outcome] = await send(config(collector.url, encoding=encoding), parsed_batch())
+    assert outcome.kind is DELIVERED
+    received = sorted(collector.records(), key=lambda record: record.time_unix_nano)
+    assert [(got.severity_number, got.severity_text) for got in received] == [
+        (17, "ERROR"), (13, "WARN"), (17, "ERROR"), (0, "")]
+    assert [got.attributes for got in received] == [
+        {"log.iostream": "stdout", "user": 42, "db.host": "pg-1", "db.ok": False, "tags": ["a", "b"],
+         "_stream": "kafka"},
+        {"log.iostream": "stdout"},
+        {"log.iostream": "stderr", "log.lines": 3},
+        {"log.iostream": "stdout", "order": "A-17", "amount": 12.5},
+    ]
+    assert all(got.resource == SAMPLE_RESOURCE for got in received)
+
+
+def test_every_level_maps_to_its_severity_number() -> None:
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
+    recs = [parsed(base, level=level) for level in ("trace", "debug", "info", "warn", "error", "fatal")]
+    groups = otlp.group(batch(*recs))
+    assert [record[5] for resource in groups for record in resource.records] == [
+        (1, "TRACE"), (5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR"), (21, "FATAL")]

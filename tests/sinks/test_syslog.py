@@ -38,7 +38,7 @@ from tests.fakes.certs import CertificateAuthority
 from tests.servers.common import free_port
 from tests.servers.rsyslog import RsyslogServer, rsyslog_server  # noqa: F401
 from tests.sinks import running
-from tests.sinks.records import CONTAINER_ID, METADATA, decoded, records, sample_batch
+from tests.sinks.records import CONTAINER_ID, METADATA, decoded, parsed, records, sample_batch
 from tests.support import DockerHarness, check_report, report_line
 
 DELIVERED, RETRY = OutcomeKind.DELIVERED, OutcomeKind.RETRY
@@ -491,3 +491,51 @@ def test_check_wrong_ca(rsyslog_server: RsyslogServer, tmp_path: Path) -> None: 
     assert result.returncode == 1, result.stdout
     line = sink_line(result)
     assert line.startswith("FAIL sink syslog:") and "certificate verify failed" in line
+
+
+# --- the parsed fields (RECORD.md): level and attributes ------------------------------------------
+
+
+def parsed_records(host: str) -> list[bytes]:
+    """``parsed_batch``'s four records with ``host`` as host.name."""
+    plain = with_host(host, [
+        ("stdout", "2026-11-25T16:32:42.123456789Z", "db down\n"),
+        ("stdout", "2026-11-25T16:32:42.123456790Z", "WARN cache cold\n"),
+        ("stderr", "2026-11-25T16:32:43.000000001Z", "Traceback (most recent call last):\nValueError: boom\n"),
+        ("stdout", "2026-11-25T16:32:44.000000001Z", "checkout done\n")])
+    return [parsed(plain[0], level="error", attributes={"user": 42, "db": {"host": "pg-1"}, "tags": ["a", "b"]}),
+            parsed(plain[1], level="warn"), parsed(plain[2], level="error", lines=2),
+            parsed(plain[3], attributes={"order": "A-17"})]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+async def test_level_is_the_severity_and_attributes_an_element(rsyslog_server: RsyslogServer,  # noqa: F811
+                                                               transport: str) -> None:
+    host = f"h-{uuid.uuid4().hex[:8]}"
+    async with started(server_config(rsyslog_server, transport)) as sink:
+        assert (await sink.send(batch(parsed_records(host)))).kind is DELIVERED
+    got = rsyslog_server.wait_for(lambda m: m["hostname"] == host, 4)
+    assert [m["pri"] for m in got] == ["27", "28", "27", "30"]  # daemon: error 3, warn 4, error 3, stdout 6
+    assert [m["msg"] for m in got] == ["db down", "WARN cache cold",
+                                       "Traceback (most recent call last):\nValueError: boom", "checkout done"]
+    assert [m["structured_data"].removeprefix(SD) for m in got] == [
+        '[log@32473 level="error"][attributes@32473 user="42" db.host="pg-1" tags="[\\"a\\",\\"b\\"\\]"]',
+        '[log@32473 level="warn"]',
+        '[log@32473 level="error" lines="2"]',
+        '[attributes@32473 order="A-17"]',
+    ]
+    assert sd_params(got[0]["structured_data"])["tags"] == '["a","b"]'
+
+
+def test_every_level_sets_the_severity() -> None:
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
+    recs = [parsed(base, level=level) for level in ("trace", "debug", "info", "warn", "error", "fatal")]
+    assert [message.split(b">")[0] for message in encode_messages(batch(recs), DAEMON, 8000)] == [
+        b"<31", b"<31", b"<30", b"<28", b"<27", b"<26"]
+
+
+def test_the_line_s_elements_go_first_when_the_message_is_too_long() -> None:
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
+    record = parsed(base, level="error", attributes={"big": "v" * 500})
+    [message] = encode_messages(batch([record]), DAEMON, 800)
+    assert message.startswith(b"<27>1 ") and b"attributes@" not in message and b"docker@32473" in message

@@ -1,0 +1,288 @@
+"""The record: one NDJSON object (bytes, no trailing newline), the unit the collector writes, the buffer
+keeps and every sink reads. This module owns its layout; sinks read records only through it.
+
+Layout (built by ``logship.collect.lines``; parsing adds the bracketed per-line fields)::
+
+    {"timestamp":"<30-byte RFC3339Nano>","message":<JSON string>[,"partial":{"ordinal":n,"last":bool}]
+     [,"log":{"level":"<level>"[,"lines":N]}][,"attributes":{…}],"stream":"stdout|stderr",<metadata…>}
+
+- ``timestamp``: Docker's, always 9 fraction digits and ``Z`` (``2026-11-25T16:32:42.123456789Z``).
+- ``message``: the line without its newline, invalid UTF-8 replaced.
+- ``partial``: only on the parts of a line longer than ``LOGSHIP_MAX_LINE_BYTES``.
+- ``log.level`` (ECS): one of ``LEVELS``, absent when no level was found; ``log.lines``: only on a
+  joined multiline event, how many Docker lines it holds (≥ 2; ``message`` is them joined with ``\\n``,
+  ``timestamp`` the first one's).
+- ``attributes``: only when a JSON or logfmt line was parsed: the line's other keys, an object bounded
+  by the parser, never empty. A record may have ``log`` without ``attributes`` and the reverse.
+- ``stream`` and the container's metadata (``container``, ``service``, ``compose``, ``swarm``, ``host``,
+  ``LOGSHIP_EXTRA_FIELDS``): the same for every line of one container and stream.
+
+**The split invariant.** The first occurrence of the bytes ``,"stream":"`` in a record starts its
+*shared suffix* (``,"stream":"stdout",<metadata>}``): byte for byte the same for every record of a
+container and stream until its metadata changes. It holds because the message is a JSON string (no
+unescaped ``"`` in it), ``partial`` and ``log`` are logship's own, and the parser renames a key
+``stream`` inside ``attributes`` that is not first in its object (``stream`` → ``_stream``). So a
+record splits in C speed into its per-line head (``record[:cut] + b"}"``) and its suffix, and the
+suffix's fields are parsed once per batch (``Reader`` caches them keyed by the suffix bytes).
+
+A record that is not in this layout (another key order, hand-made in a test) is read whole, and one
+that is not a JSON object at all (never made by the collector) becomes ``{"message": <its text>}``
+(``Line.undecodable``): it is shipped, not lost; each sink says in its docstring what the store does
+with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+SPLIT = b',"stream":"'
+RECORD_OPEN = b'{"timestamp":"'
+# The keys of the per-line head, in their order; every other key is shared (stream, metadata).
+PER_LINE_KEYS = ("timestamp", "message", "partial", "log", "attributes")
+_PER_LINE = frozenset(PER_LINE_KEYS)
+LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+# OpenTelemetry SeverityNumber of each level (SeverityText is the level in upper case).
+OTLP_SEVERITY = {"trace": 1, "debug": 5, "info": 9, "warn": 13, "error": 17, "fatal": 21}
+# Syslog severity (RFC 5424 §6.2.1) of each level; GELF's ``level`` is the same number.
+SYSLOG_SEVERITY = {"trace": 7, "debug": 7, "info": 6, "warn": 4, "error": 3, "fatal": 2}
+MAX_SHARED = 4096  # distinct suffixes cached per batch (a batch of one container holds one or two)
+
+
+class Shared:
+    """What every record of one container and stream shares: ``stream`` and the metadata.
+
+    ``fields`` is the suffix as a dict (``{"stream": …, "container": {…}, …}``); do not change it.
+    ``key`` is the suffix's bytes (or a canonical JSON of the fields for a record read whole): equal
+    keys, equal fields. ``encoded`` is a slot for a sink's own encoding of the shared part, made once
+    per batch (each sink uses its own ``Reader``).
+    """
+
+    __slots__ = ("encoded", "fields", "key", "stream")
+
+    def __init__(self, key: bytes, fields: dict[str, Any]) -> None:
+        self.key = key
+        self.fields = fields
+        stream = fields.get("stream")
+        self.stream: str | None = stream if isinstance(stream, str) else None
+        self.encoded: Any = None
+
+    def copy_fields(self) -> dict[str, Any]:
+        """A deep copy of ``fields``, for code that consumes what it reads."""
+        return orjson.loads(b"{" + self.key[1:] if self.key[:1] == b"," else orjson.dumps(self.fields))
+
+
+class Line:
+    """One record as a sink reads it: the per-line fields and the ``Shared`` part.
+
+    ``head`` is the per-line dict (``timestamp``, ``message``, and ``partial``, ``log``, ``attributes``
+    when present); values are as the record has them (a hand-made record may hold a non-string
+    ``message``: each sink converts it as its docstring says). ``undecodable``: the record was not a
+    JSON object (see ``decode``).
+    """
+
+    __slots__ = ("head", "shared")
+    undecodable = False
+    _whole: dict[str, Any] | None = None  # a record read whole: its fields in their own order
+
+    def __init__(self, head: dict[str, Any], shared: Shared) -> None:
+        self.head = head
+        self.shared = shared
+
+    @property
+    def timestamp(self) -> Any:
+        """Docker's timestamp text (None when the record has none)."""
+        return self.head.get("timestamp")
+
+    @property
+    def message(self) -> Any:
+        """The message (a str in every record the collector makes)."""
+        return self.head.get("message")
+
+    @property
+    def stream(self) -> str | None:
+        """``stdout`` or ``stderr`` (None when the record has none)."""
+        return self.shared.stream
+
+    @property
+    def partial(self) -> dict[str, Any] | None:
+        """``{"ordinal": n, "last": bool}`` on a part of a cut line, else None."""
+        value = self.head.get("partial")
+        return value if type(value) is dict else None
+
+    @property
+    def level(self) -> str | None:
+        """``log.level``: one of ``LEVELS``, or None."""
+        log = self.head.get("log")
+        level = log.get("level") if type(log) is dict else None
+        return level if level in OTLP_SEVERITY else None
+
+    @property
+    def lines(self) -> int | None:
+        """``log.lines``: how many Docker lines a joined multiline event holds, else None."""
+        log = self.head.get("log")
+        lines = log.get("lines") if type(log) is dict else None
+        return lines if type(lines) is int else None
+
+    @property
+    def attributes(self) -> dict[str, Any] | None:
+        """The parsed line's other keys (an object), or None."""
+        value = self.head.get("attributes")
+        return value if type(value) is dict and value else None
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The per-line fields but timestamp and message (``partial``, ``log``, ``attributes``), in order."""
+        head = self.head
+        if len(head) <= 2 and "timestamp" in head and "message" in head:
+            return {}
+        return {key: value for key, value in head.items() if key != "timestamp" and key != "message"}
+
+    def fields(self) -> dict[str, Any]:
+        """The whole record as one new dict, its keys in the record's order."""
+        if self._whole is not None:
+            return dict(self._whole)
+        return {**self.head, **self.shared.fields}
+
+
+class _WholeLine(Line):
+    """A record not in the collector's layout, read whole."""
+
+    __slots__ = ("_whole", "undecodable")
+
+    def __init__(self, head: dict[str, Any], shared: Shared, undecodable: bool, whole: dict[str, Any]) -> None:
+        super().__init__(head, shared)
+        self.undecodable = undecodable
+        self._whole = whole
+
+
+def decode(record: bytes) -> tuple[dict[str, Any], bool]:
+    """The record's fields and whether it failed to decode: a record that is not a JSON object becomes
+    ``{"message": <its text, invalid UTF-8 replaced>}``, shipped rather than lost."""
+    try:
+        value = orjson.loads(record)
+    except orjson.JSONDecodeError:
+        value = None
+    if type(value) is not dict:
+        return {"message": record.decode("utf-8", "replace")}, True
+    return value, False
+
+
+class Reader:
+    """Reads the records of one batch; the shared part of each container and stream is parsed once.
+
+    Use one per batch and per sink (``Shared.encoded`` holds that sink's encoding).
+    """
+
+    __slots__ = ("_last", "_shared")
+
+    def __init__(self) -> None:
+        self._shared: dict[bytes, Shared | None] = {}
+        self._last: Shared | None = None  # the previous record's: a batch is mostly runs of one container
+
+    def read(self, record: bytes) -> Line:
+        """``record`` as a ``Line`` (see the module docstring for records not in the layout)."""
+        shared = self._last
+        if shared is not None and record.endswith(shared.key):
+            cut = len(record) - len(shared.key)
+        else:
+            cut = record.find(SPLIT)
+            if cut <= 0:
+                return self._whole(record)
+            suffix = record[cut:]
+            shared = self._shared.get(suffix, False)
+            if shared is False:
+                shared = self._suffix(suffix)
+            if shared is None:
+                return self._whole(record)
+            self._last = shared
+        try:
+            head = orjson.loads(record[:cut] + b"}")
+        except orjson.JSONDecodeError:
+            return self._whole(record)
+        if type(head) is dict and _PER_LINE.issuperset(head):
+            return Line(head, shared)
+        return self._whole(record)
+
+    def _suffix(self, suffix: bytes) -> Shared | None:
+        try:
+            fields = orjson.loads(b"{" + suffix[1:])
+        except orjson.JSONDecodeError:
+            fields = None
+        # A suffix holding a per-line key again is not the layout: such records are read whole.
+        shared = Shared(suffix, fields) if type(fields) is dict and _PER_LINE.isdisjoint(fields) else None
+        if len(self._shared) < MAX_SHARED:
+            self._shared[suffix] = shared
+        return shared
+
+    def _whole(self, record: bytes) -> Line:
+        whole, undecodable = decode(record)
+        fields = dict(whole)
+        head = {key: fields.pop(key) for key in PER_LINE_KEYS if key in fields}
+        key = b"\0" + orjson.dumps(fields)  # never equal to a suffix, which starts with ","
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = Shared(key, fields)
+            if len(self._shared) < MAX_SHARED:
+                self._shared[key] = shared
+        return _WholeLine(head, shared, undecodable, whole)
+
+
+def timestamp_text(record: bytes) -> str | None:
+    """The timestamp of a record in the collector's layout, read from its first bytes; None otherwise."""
+    if not record.startswith(RECORD_OPEN):
+        return None
+    end = record.find(b'"', len(RECORD_OPEN), len(RECORD_OPEN) + 64)
+    return record[len(RECORD_OPEN):end].decode("utf-8", "replace") if end > 0 else None
+
+
+def flatten(node: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """The leaves of ``node`` with their key paths, depth first in key order: every value that is not
+    an object, nulls left out (an empty object leaves nothing). Each sink names the paths its way."""
+    for key, value in node.items():
+        here = (*path, key)
+        if type(value) is dict:
+            yield from flatten(value, here)
+        elif value is not None:
+            yield here, value
+
+
+def dotted(path: tuple[str, ...], labels: str = "labels") -> str:
+    """``("container", "labels", "team")`` → ``container.labels.team`` (``labels`` as an inner key
+    renamed to ``labels``'s value, e.g. ``label`` for OpenTelemetry's names)."""
+    if labels != "labels" and "labels" in path[:-1]:
+        path = tuple(labels if key == "labels" else key for key in path[:-1]) + path[-1:]
+    return ".".join(path)
+
+
+def utf8_boundary(data: bytes, start: int, limit: int) -> int:
+    """The end of the longest piece ``data[start:end]`` of at most ``limit`` bytes that does not end
+    inside a UTF-8 character (``len(data)`` when the rest fits; ``start`` when no character fits)."""
+    end = start + limit
+    if end >= len(data):
+        return len(data)
+    while end > start and data[end] & 0xC0 == 0x80:  # a continuation byte: the character started before
+        end -= 1
+    return end
+
+
+def cut_utf8(data: bytes, limit: int) -> bytes:
+    """``data`` cut to at most ``limit`` bytes, never inside a UTF-8 character."""
+    return data if len(data) <= limit else data[:utf8_boundary(data, 0, limit)]
+
+
+def split_utf8(data: bytes, limit: int) -> list[bytes]:
+    """``data`` in pieces of at most ``limit`` bytes, never inside a UTF-8 character (bytes that are not
+    UTF-8 at all are cut at ``limit``)."""
+    pieces = []
+    start = 0
+    while len(data) - start > limit:
+        end = utf8_boundary(data, start, limit)
+        if end == start:
+            end = start + limit
+        pieces.append(data[start:end])
+        start = end
+    pieces.append(data[start:])
+    return pieces

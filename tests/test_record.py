@@ -1,0 +1,143 @@
+"""logship.record: the layout written by the real LineAssembler reads back through the cheap view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from logship.collect.lines import LineAssembler
+from logship.record import (
+    OTLP_SEVERITY,
+    SPLIT,
+    SYSLOG_SEVERITY,
+    Reader,
+    cut_utf8,
+    decode,
+    dotted,
+    flatten,
+    split_utf8,
+    timestamp_text,
+)
+from tests.sinks.records import LEVELS, METADATA, parsed, parsed_batch, records
+
+
+def assembled() -> list[bytes]:
+    """Real LineAssembler output: two streams, a cut long line, invalid UTF-8, quotes, a TTY line."""
+    assembler = LineAssembler(METADATA, {}, 64)
+    frames = [
+        (1, b"2026-11-25T16:32:42.000000001Z plain line\n"),
+        (2, b'2026-11-25T16:32:42.000000002Z error: "quoted" \\ ,"stream":"x" \xff\n'),
+        (1, b"2026-11-25T16:32:42.000000003Z " + "é".encode() * 100 + b"\n"),
+        (1, b"2026-11-25T16:32:42.000000004Z tty line\r\n"),
+        (2, b"2026-11-25T16:32:42.000000005Z \n"),
+    ]
+    return assembler.feed(frames)
+
+
+def test_line_assembler_output_round_trips_through_the_view() -> None:
+    out = assembled()
+    assert len(out) == 8  # the 200-byte line is cut into four parts
+    reader = Reader()
+    for record in out:
+        line = reader.read(record)
+        whole = orjson.loads(record)
+        assert line.fields() == whole
+        assert (line.timestamp, line.message, line.stream) == (whole["timestamp"], whole["message"], whole["stream"])
+        assert line.partial == whole.get("partial")
+        assert (line.level, line.lines, line.attributes, line.undecodable) == (None, None, None, False)
+        # The split invariant: the first ,"stream":" starts the shared suffix.
+        assert record[record.index(SPLIT):] == line.shared.key
+        assert timestamp_text(record) == whole["timestamp"]
+    parts = [reader.read(record).partial for record in out[2:6]]
+    assert parts == [{"ordinal": n, "last": n == 4} for n in range(1, 5)]
+
+
+def test_the_container_part_is_parsed_once_per_stream() -> None:
+    reader = Reader()
+    lines = [reader.read(record) for record in assembled()]
+    stdout = {id(line.shared) for line in lines if line.stream == "stdout"}
+    stderr = {id(line.shared) for line in lines if line.stream == "stderr"}
+    assert len(stdout) == len(stderr) == 1
+    assert lines[0].shared.fields == {"stream": "stdout", **METADATA}
+
+
+def test_parsed_fields_read_as_record_md_lays_them_out() -> None:
+    reader = Reader()
+    lines = [reader.read(record) for record in parsed_batch().records]
+    assert [line.level for line in lines] == ["error", "warn", "error", None]
+    assert [line.lines for line in lines] == [None, None, 3, None]
+    assert lines[0].attributes == {"user": 42, "db": {"host": "pg-1", "ok": False}, "tags": ["a", "b"],
+                                   "_stream": "kafka"}
+    assert lines[3].attributes == {"order": "A-17", "amount": 12.5}
+    assert [line.stream for line in lines] == ["stdout", "stdout", "stderr", "stdout"]
+    assert lines[0].shared is lines[1].shared  # the suffix is the same bytes with or without parsed fields
+    for line, record in zip(lines, parsed_batch().records, strict=True):
+        assert line.fields() == orjson.loads(record)
+
+
+def test_a_stream_key_first_in_the_attributes_keeps_the_invariant() -> None:
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
+    record = parsed(base, attributes={"stream": "first", "inner": {"a": 1, "stream": "second"}})
+    assert b'"attributes":{"stream":"first","inner":{"a":1,"_stream":"second"}}' in record
+    line = Reader().read(record)
+    assert line.stream == "stdout" and line.attributes == {"stream": "first", "inner": {"a": 1, "_stream": "second"}}
+
+
+@pytest.mark.parametrize("record, message", [
+    (b"not json", "not json"),
+    (b"[1,2]", "[1,2]"),
+    (b"\xff\xfe", "\ufffd\ufffd"),
+])
+def test_a_record_that_is_not_an_object_is_its_text(record: bytes, message: str) -> None:
+    line = Reader().read(record)
+    assert line.undecodable and line.message == message and line.shared.fields == {}
+    assert decode(record) == ({"message": message}, True)
+
+
+@pytest.mark.parametrize("record", [
+    b'{"message":"no timestamp","stream":"stdout"}',
+    b'{"stream":"stdout","timestamp":"2026-11-25T16:32:42Z","message":"other order","container":{"id":"c"}}',
+    b'{"timestamp":"2026-11-25T16:32:42Z","message":"m","stream":"stdout","message":"again"}',
+    b'{"timestamp":"2026-11-25T16:32:42Z","message":"m","extra":1,"stream":"stdout"}',
+])
+def test_records_not_in_the_layout_are_read_whole(record: bytes) -> None:
+    line = Reader().read(record)
+    assert not line.undecodable
+    assert line.fields() == orjson.loads(record)
+    assert list(line.fields()) == list(orjson.loads(record))  # the record's own key order
+
+
+def test_level_mappings_cover_every_level() -> None:
+    assert set(OTLP_SEVERITY) == set(SYSLOG_SEVERITY) == set(LEVELS)
+    assert [OTLP_SEVERITY[level] for level in LEVELS] == [1, 5, 9, 13, 17, 21]
+    assert [SYSLOG_SEVERITY[level] for level in LEVELS] == [7, 7, 6, 4, 3, 2]
+
+
+def test_an_unknown_level_is_no_level() -> None:
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
+    record = base.replace(b',"stream":"', b',"log":{"level":"loud"},"stream":"', 1)
+    assert Reader().read(record).level is None
+
+
+def test_flatten_and_dotted() -> None:
+    node: dict[str, Any] = {"a": {"b": 1, "labels": {"c": "x"}, "empty": {}}, "n": None, "l": [1], "s": ""}
+    leaves = list(flatten(node))
+    assert leaves == [(("a", "b"), 1), (("a", "labels", "c"), "x"), (("l",), [1]), (("s",), "")]
+    assert [dotted(path) for path, _ in leaves] == ["a.b", "a.labels.c", "l", "s"]
+    assert dotted(("a", "labels", "c"), "label") == "a.label.c"
+    assert dotted(("labels",), "label") == "labels"  # only an object named labels is renamed
+
+
+def test_utf8_cutting() -> None:
+    assert cut_utf8("aé".encode(), 2) == b"a"
+    assert cut_utf8("aé".encode(), 3) == "aé".encode()
+    assert cut_utf8("\U0001F600".encode(), 3) == b""
+    text = "é日\U0001F600x" * 7
+    for limit in range(1, 12):
+        pieces = split_utf8(text.encode(), limit)
+        assert b"".join(pieces) == text.encode()
+        assert all(len(piece) <= max(limit, 4) for piece in pieces)
+        if limit >= 4:
+            assert "".join(piece.decode() for piece in pieces) == text
