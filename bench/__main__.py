@@ -35,6 +35,17 @@ def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
 
 
+def _choices(*allowed: str) -> Callable[[str], list[str]]:
+    """A comma list whose items are each one of ``allowed``."""
+    def parse(text: str) -> list[str]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        bad = [item for item in items if item not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a comma list of {', '.join(allowed)}")
+        return items
+    return parse
+
+
 def _range(text: str) -> tuple[int, int]:
     low, _, high = text.partition("-")
     return int(low), int(high or low)
@@ -68,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="py-spy record logship meanwhile (slows it a bit); gil (default): samples of the "
                               "thread holding the GIL only; active: every busy thread; idle: waits too")
     backlog.add_argument("--timeout", type=float, default=1800)
+    backlog.add_argument("--writers", type=_choices("running", "exited"), default=["running"],
+                         help="comma list: the writers keep running after their backlog (running, the default: "
+                              "what a restart meets) or exit (exited); running,exited compares both in one run")
     backlog.add_argument("--pin", action="store_true",
                          help="once the writers are done, run dockerd and containerd on CPU 0 and the reader and "
                               "logship on the other CPUs (each side with CPUs of its own, instead of sharing)")
@@ -136,9 +150,10 @@ def _plan(args: argparse.Namespace) -> Plan:
     if args.command == "backlog":
         when = {"both": ("before", "after"), "none": ()}.get(args.ceiling, (args.ceiling,))
         for count in args.containers:
-            plan.append(lambda ctx, n=count: scenarios.backlog(
-                ctx, containers=n, lines=args.lines, sink=args.sink, ceiling_when=when, profile=args.profile,
-                timeout=args.timeout, compression=gz, pin=args.pin))
+            for writers in args.writers:
+                plan.append(lambda ctx, n=count, w=writers: scenarios.backlog(
+                    ctx, containers=n, lines=args.lines, sink=args.sink, ceiling_when=when, profile=args.profile,
+                    timeout=args.timeout, compression=gz, pin=args.pin, writers=w))
     elif args.command == "steady":
         for rate in args.rate:
             plan.append(lambda ctx, r=rate: scenarios.steady(
@@ -172,10 +187,15 @@ def _plan(args: argparse.Namespace) -> Plan:
         for count in (1, 4, 16):
             plan.append(lambda ctx, n=count: scenarios.backlog(
                 ctx, containers=n, lines=lines, sink="file"))
+        # The same backlogs of writers that exited, beside the running ones: the catch-up's target.
+        for count in (4, 16):
+            plan.append(lambda ctx, n=count: scenarios.backlog(
+                ctx, containers=n, lines=lines, sink="file", writers="exited"))
         plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=lines, sink="http", compression=gz))
         # What bounds the ratio to the ceiling: the same backlogs with dockerd on a CPU of its own.
         for count in (4, 16):
-            plan.append(lambda ctx, n=count: scenarios.backlog(ctx, containers=n, lines=lines, sink="file", pin=True))
+            plan.append(lambda ctx, n=count: scenarios.backlog(ctx, containers=n, lines=lines, sink="file", pin=True,
+                                                               writers="exited"))
         for rate, sink in ((10_000, "file"), (50_000, "file"), (10_000, "http")):
             plan.append(lambda ctx, r=rate, k=sink: scenarios.steady(
                 ctx, rate=r, containers=100, seconds=max(10.0, 60 * s), sink=k, compression=gz))

@@ -148,6 +148,16 @@ def _series(rows: list[dict[str, Any]], t0: float) -> dict[str, list[Any]]:
     return out
 
 
+async def _wait_for_files(paths: list[Path], timeout: float) -> None:
+    """Wait until every file exists (written by a container through a bind mount)."""
+    deadline = time.monotonic() + timeout
+    while not all(path.exists() for path in paths):
+        if time.monotonic() > deadline:
+            missing = [path.name for path in paths if not path.exists()]
+            raise BenchError(f"writers did not finish within {timeout}s: no {', '.join(missing)}")
+        await asyncio.sleep(0.05)
+
+
 async def _until(when: float) -> None:
     delay = when - time.time()
     if delay > 0:
@@ -314,12 +324,19 @@ async def ceiling(ctx: Context, ids: list[str], expected: int) -> dict[str, Any]
 
 async def backlog(ctx: Context, *, containers: int, lines: int, sink: str = "file",
                   ceiling_when: tuple[str, ...] = ("before", "after"), profile: str = "",
-                  timeout: float = 1800, compression: str = "gzip", pin: bool = False) -> dict[str, Any]:
+                  timeout: float = 1800, compression: str = "gzip", pin: bool = False,
+                  writers: str = "running") -> dict[str, Any]:
     """``pin``: once the writers are done, dockerd and containerd run on CPU 0 and everything else (the
     ceiling reader, logship) on the other CPUs, instead of all of them sharing every CPU: what each side
-    does with CPUs of its own."""
-    case = f"backlog-{sink}-{containers}" + ("-profiled" if profile else "") + ("-pinned" if pin else "")
-    params = {"containers": containers, "lines_per_container": lines, "sink": sink, "ceiling": list(ceiling_when),
+    does with CPUs of its own.
+
+    ``writers``: ``running`` (what a restart, an upgrade or a first install meets: the containers wrote
+    their backlog and keep running) or ``exited`` (they wrote it and exited)."""
+    running = writers == "running"
+    case = (f"backlog-{sink}-{containers}" + ("-running" if running else "") + ("-profiled" if profile else "")
+            + ("-pinned" if pin else ""))
+    params = {"containers": containers, "lines_per_container": lines, "sink": sink, "writers": writers,
+              "ceiling": list(ceiling_when),
               "line_bytes": workload.LINE_BYTES, "frame_bytes": workload.FRAME_BYTES, "profile": profile,
               "pinned": "dockerd and containerd on CPU 0, the bench and logship on the others" if pin else ""}
     if sink == "http":
@@ -330,11 +347,16 @@ async def backlog(ctx: Context, *, containers: int, lines: int, sink: str = "fil
     pinning = contextlib.ExitStack()
     try:
         started = time.time()
-        ids = await ctx.create(case, [workload.backlog_script(i, lines) for i in range(containers)])
-        codes = await asyncio.gather(*(ctx.docker.wait(cid) for cid in ids))
+        scripts = [workload.backlog_script(i, lines, keep_running=running) for i in range(containers)]
+        if running:
+            ids = await ctx.create(case, scripts, binds=[f"{work}:/gate"])
+            await _wait_for_files([work / f"done-{i}" for i in range(containers)], timeout)
+        else:
+            ids = await ctx.create(case, scripts)
+            codes = await asyncio.gather(*(ctx.docker.wait(cid) for cid in ids))
+            if any(codes):
+                raise BenchError(f"writers exited with {codes}")
         write_s = time.time() - started
-        if any(codes):
-            raise BenchError(f"writers exited with {codes}")
         ctx.log(f"  written in {write_s:.1f}s ({expected / write_s:,.0f} lines/s, create and start included)")
         if pin:
             try:
@@ -393,6 +415,8 @@ async def backlog(ctx: Context, *, containers: int, lines: int, sink: str = "fil
             "dockerd_cpu_s": round(dockerd1 - dockerd0, 2),
             "dockerd_cores": round((dockerd1 - dockerd0) / elapsed, 3),
             "dockerd_us_per_line": round((dockerd1 - dockerd0) / expected * 1e6, 2),
+            # What the host pays per line delivered: dockerd serving it plus logship shipping it.
+            "host_us_per_line": round((dockerd1 - dockerd0 + cpu_end - logship.cpu_at_ready) / expected * 1e6, 2),
             "peak_rss_mb": round(peak / MIB, 1),
             "machine_busy_cores": round(machine_busy(run.sampler.rows, logship.spawned_at, finished) or 0, 2),
             **counter_deltas(counters0, counters1, finished - logship.ready_at, expected),

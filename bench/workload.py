@@ -7,7 +7,8 @@ two numbers make every delivered line identifiable, so the bench checks that eac
 
 Writers:
 - ``backlog_script``: busybox awk prints M lines at full speed (about 1.3 M lines/s in awk; dockerd's
-  json-file writer is the limit) and exits.
+  json-file writer is the limit) and exits; with ``keep_running`` it then creates ``/gate/done-<index>``
+  and sleeps, as the backlog of a restarted agent's still-running containers looks.
 - ``paced_script``: waits for the gate file ``/gate/go``, which holds the start time T0 in
   /proc/uptime centiseconds (the host's, shared by every container), then writes line n at
   T0 + offset + n / rate, ``tick`` lines at a time. Sleeping is ``read -t`` on a private FIFO, a
@@ -31,8 +32,11 @@ def message(index: int, number: int) -> str:
     return f"{index:04d} {number:09d} {PAD}"
 
 
-def backlog_script(index: int, lines: int) -> str:
-    return f"awk 'BEGIN{{for(i=0;i<{lines};i++) printf \"{FORMAT}\", {index}, i}}'"
+def backlog_script(index: int, lines: int, keep_running: bool = False) -> str:
+    script = f"awk 'BEGIN{{for(i=0;i<{lines};i++) printf \"{FORMAT}\", {index}, i}}'"
+    if keep_running:
+        script += f" && touch /gate/done-{index} && exec sleep 86400"
+    return script
 
 
 def paced_script(index: int, lines: int, rate: float, tick: int, offset_cs: int) -> str:

@@ -6,7 +6,10 @@ The loop, per container:
 2. Read ``/logs`` from the checkpoint: with ``follow`` while it runs, without once it has stopped.
    dockerd closes a follow stream when the container stops, sometimes before the entry it writes
    at exit, so a stopped container is always read once more without ``follow`` to the very end;
-   the skip rule of ``lines`` drops what was already read.
+   the skip rule of ``lines`` drops what was already read. A running container is first *caught up*
+   without ``follow`` (when the tailer starts, and after a failed stream): through a follow stream
+   dockerd hands a backlog over a few frames per read, about half as fast as a plain read; the follow
+   stream then opens from the checkpoint the catch-up left, and the skip rule drops the overlap.
 3. Each chunk read becomes records, which are appended to the buffer; only then do the
    container's marks advance (the agent saves them after the buffer is fsynced).
 4. Stopped: flush a last line held without newline (the next run starts a new line), then wait
@@ -81,6 +84,9 @@ class Tailer:
         self._response: aiohttp.ClientResponse | None = None
         self._interrupted = False
         self._lines_read: dict[str, Any] = {}
+        # Read what the container has written so far without ``follow`` before following (see the module
+        # docstring): at start, and again after a stream failed (dockerd restarted, framing lost).
+        self._catch_up = True
 
     # --- signals from discovery -------------------------------------------------------------------
 
@@ -124,9 +130,10 @@ class Tailer:
                 continue
             running = bool((inspect.get("State") or {}).get("Running"))
             await self._prepare(inspect)
+            catch_up, self._catch_up = running and self._catch_up, False
             started = time.monotonic()
             try:
-                got_data = await self._read(follow=running)
+                got_data = await self._read(follow=running and not catch_up)
             except LogsUnreadable as exc:
                 await self._unreadable(inspect, exc)
                 return
@@ -148,6 +155,8 @@ class Tailer:
                 self._interrupted = False
                 continue
             backoff.reset()
+            if catch_up:
+                continue  # caught up to the present: now follow from the checkpoint
             if not running:
                 await self._commit(self._assembler.flush() if self._assembler else [])
                 self.state = "stopped"
@@ -283,6 +292,7 @@ class Tailer:
                         "it can be", self.name, self.container_id[:12], value, reason)
 
     async def _pause(self, error: str, reason: str, backoff: Backoff) -> None:
+        self._catch_up = True  # the stream failed: what was written meanwhile is a backlog again
         self.last_error = error
         self.state = "retrying"
         self._metrics.tailer_errors.labels(reason=reason).inc()
