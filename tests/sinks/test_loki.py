@@ -9,7 +9,6 @@ import dataclasses
 import gzip
 import os
 import time
-import timeit
 from pathlib import Path
 from typing import Any
 
@@ -319,15 +318,6 @@ def test_entries_are_sorted_by_time_within_each_stream() -> None:
 def test_timestamps_keep_nanoseconds(timestamp: str, ns: int) -> None:
     assert streams(batch(record(timestamp)), config())[0][2][0][0] == ns
 
-
-def test_encoding_2000_records_is_fast() -> None:
-    recs = records([("stdout" if i % 3 else "stderr", f"2026-11-25T16:{i // 60:02d}:{i % 60:02d}.{i:09d}Z",
-                     f"GET /api/items/{i} 200 {i * 7} bytes\n") for i in range(2000)])
-    big = batch(*recs)
-    assert len(big.records) == 2000
-    for encoding in ENCODINGS:
-        seconds = min(timeit.repeat(lambda e=encoding: encode(big, config(encoding=e)), number=1, repeat=5))
-        assert seconds < 0.020, f"{encoding}: {seconds * 1000:.1f} ms for 2000 records"
 
 
 # --- long lines --------------------------------------------------------------------------------
