@@ -22,6 +22,12 @@ Life of a batch:
      others are delivered. A sink bug never stops the pipe.
 4. Only when every record has a final outcome are the batch's buffer chunks acknowledged. A batch cut
    short by shutdown is not acknowledged: its records are read again at the next start (at least once).
+
+With backlog limits (``LOGSHIP_<SINK>_MAX_BACKLOG`` / ``_MAX_BACKLOG_AGE``, ``logship.ship.backlog``) a
+task of the same group checks the sink's backlog; past a limit it abandons the batches in flight (their
+sends are cancelled, nothing of them is acknowledged), gives up the oldest records (the reader moves its
+acknowledged position past them, counted in ``lines_dropped``) and starts reading again from there.
+Giving up is the one final outcome that is not a delivery nor a dead letter.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
-from logship.config import BatchConfig, RetryConfig
+from logship.config import BacklogLimits, BatchConfig, RetryConfig
 from logship.metrics import Metrics
+from logship.ship.backlog import CHECK_INTERVAL_SECONDS, BacklogLimiter, BacklogReader, lag
 from logship.ship.batcher import Batcher, BufferReader, PendingBatch
 from logship.ship.deadletter import DeadLetterFile
 from logship.ship.outcome import DELIVERED, SINK_ERROR, Outcome, OutcomeKind, retry, sink_error
@@ -64,7 +72,8 @@ class Shipper:
     """
 
     def __init__(self, sink: Sink, reader: BufferReader, batch: BatchConfig, retry: RetryConfig,
-                 concurrency: int, dead_letter_dir: Path, metrics: Metrics) -> None:
+                 concurrency: int, dead_letter_dir: Path, metrics: Metrics,
+                 backlog: BacklogLimits | None = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.sink = sink
@@ -83,6 +92,10 @@ class Shipper:
         self._inflight_since: dict[int, float] = {}  # batch → Docker time of its first record
         self._reading: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        # LOGSHIP_<SINK>_MAX_BACKLOG(_AGE): the reader is then a real BufferReader (it can give records up).
+        self._limiter = BacklogLimiter(self.name, reader, backlog, metrics) \
+            if backlog is not None and (backlog.max_bytes or backlog.max_age) else None  # type: ignore[arg-type]
+        self._limiting: asyncio.Task[None] | None = None
         self._failing = False
         self.last_outcome: Outcome | None = None
         self.last_error: str | None = None
@@ -111,8 +124,11 @@ class Shipper:
                 return
             async with asyncio.TaskGroup() as group:
                 self._reading = group.create_task(self._read_loop(group), name=f"ship-{self.name}-read")
+                if self._limiter is not None:
+                    self._limiting = group.create_task(self._limit_backlog(self._limiter, group),
+                                                       name=f"ship-{self.name}-backlog")
         finally:
-            self._reading = None
+            self._reading = self._limiting = None
             self._running = False
             self._finished.set()
 
@@ -122,6 +138,8 @@ class Shipper:
         if self._reading is not None:
             # Records of a batch being filled stay unacknowledged: they are read again at the next start.
             self._reading.cancel()
+        if self._limiting is not None:
+            self._limiting.cancel()
 
     async def drain(self, timeout: float) -> None:
         """Deliver what the buffer holds for this sink within ``timeout`` seconds, then stop.
@@ -175,6 +193,36 @@ class Shipper:
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sends.discard(task)
         self._slots.release()
+
+    async def _limit_backlog(self, limiter: BacklogLimiter, group: asyncio.TaskGroup) -> None:
+        """Keep the sink within its backlog limits (``logship.ship.backlog``) while the read loop runs.
+
+        Giving up abandons every batch read but not settled (their sends are cancelled, the batch being
+        filled dropped), so that no given-up record is delivered after it was counted; then the read loop
+        starts again from the new position.
+        """
+        while self._reading is not None and not self._reading.done():
+            await asyncio.sleep(CHECK_INTERVAL_SECONDS)
+            excess = limiter.excess()
+            if excess is None:
+                limiter.within(failing=self.last_error is not None)
+                continue
+            reading = self._reading
+            reading.cancel()
+            for task in list(self._sends):
+                task.cancel()
+            await asyncio.wait([reading, *self._sends])
+            if self._stopping:
+                return
+            seq, reason = excess
+            limiter.given_up(self._reader.give_up_before(seq), reason)  # type: ignore[attr-defined]
+            self._batcher.reset()
+            self._reading = group.create_task(self._read_loop(group), name=f"ship-{self.name}-read")
+
+    def lag(self, now: float) -> dict[str, Any]:
+        """How far behind the sink is: bytes, records and age of the oldest (see ``logship.ship.backlog``)."""
+        reader: BacklogReader = self._reader  # type: ignore[assignment]
+        return lag(reader, now)
 
     async def _deliver(self, pending: PendingBatch) -> None:
         key = id(pending)
