@@ -82,8 +82,8 @@ class BacklogLimiter:
     """Keeps one sink within its ``BacklogLimits``: says where to give up to, counts and logs what was.
 
     The shipper owns the loop (it must abandon its in-flight batches before the reader moves): every
-    ``CHECK_INTERVAL_SECONDS`` it asks ``excess()`` and, when that names a segment, gives up before it
-    and calls ``given_up``; otherwise it calls ``within``.
+    ``CHECK_INTERVAL_SECONDS`` it asks ``excess()`` and, when that names a segment, abandons what it
+    read and calls ``give_up``; otherwise it calls ``within``.
     """
 
     def __init__(self, sink: str, reader: BacklogReader, limits: BacklogLimits, metrics: Metrics,
@@ -116,8 +116,10 @@ class BacklogLimiter:
                     target = (seq, "max_backlog_age")
         return target
 
-    def given_up(self, records: int, reason: str) -> None:
-        """Count ``records`` given up for ``reason``; the first give-up of an episode is logged."""
+    def give_up(self, seq: int, reason: str) -> None:
+        """Give up the records before segment ``seq`` (see ``excess``) and count them under ``reason``; the
+        first give-up of an episode is logged. The caller has abandoned what it had read of them."""
+        records = self._reader.give_up_before(seq)
         if not records:
             return
         self._metrics.lines_dropped.labels(self.sink, reason).inc(records)

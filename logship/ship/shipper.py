@@ -37,7 +37,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from logship.config import BacklogLimits, BatchConfig, RetryConfig
 from logship.metrics import Metrics
@@ -92,9 +92,9 @@ class Shipper:
         self._inflight_since: dict[int, float] = {}  # batch → Docker time of its first record
         self._reading: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
-        # LOGSHIP_<SINK>_MAX_BACKLOG(_AGE): the reader is then a real BufferReader (it can give records up).
-        self._limiter = BacklogLimiter(self.name, reader, backlog, metrics) \
-            if backlog is not None and (backlog.max_bytes or backlog.max_age) else None  # type: ignore[arg-type]
+        # With LOGSHIP_<SINK>_MAX_BACKLOG(_AGE) the reader is a real BufferReader: it can give records up.
+        self._limiter = None if backlog is None or (backlog.max_bytes is None and backlog.max_age is None) \
+            else BacklogLimiter(self.name, cast(BacklogReader, reader), backlog, metrics)
         self._limiting: asyncio.Task[None] | None = None
         self._failing = False
         self.last_outcome: Outcome | None = None
@@ -201,28 +201,28 @@ class Shipper:
         filled dropped), so that no given-up record is delivered after it was counted; then the read loop
         starts again from the new position.
         """
-        while self._reading is not None and not self._reading.done():
+        while True:
             await asyncio.sleep(CHECK_INTERVAL_SECONDS)
+            reading = self._reading
+            if reading is None or reading.done():
+                return  # the buffer is closed, or the shipper stops
             excess = limiter.excess()
             if excess is None:
                 limiter.within(failing=self.last_error is not None)
                 continue
-            reading = self._reading
             reading.cancel()
             for task in list(self._sends):
                 task.cancel()
             await asyncio.wait([reading, *self._sends])
             if self._stopping:
                 return
-            seq, reason = excess
-            limiter.given_up(self._reader.give_up_before(seq), reason)  # type: ignore[attr-defined]
+            limiter.give_up(*excess)
             self._batcher.reset()
             self._reading = group.create_task(self._read_loop(group), name=f"ship-{self.name}-read")
 
     def lag(self, now: float) -> dict[str, Any]:
         """How far behind the sink is: bytes, records and age of the oldest (see ``logship.ship.backlog``)."""
-        reader: BacklogReader = self._reader  # type: ignore[assignment]
-        return lag(reader, now)
+        return lag(cast(BacklogReader, self._reader), now)
 
     async def _deliver(self, pending: PendingBatch) -> None:
         key = id(pending)
