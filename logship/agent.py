@@ -88,7 +88,8 @@ class Agent:
             self.metrics.register_sink(sink.name)
             sink_batch = getattr(config.sink_configs.get(sink.name), "batch", None)
             shipper = Shipper(sink, self.buffer.reader(sink.name), sink_batch or config.batch, config.retry,
-                              _concurrency(sink), config.data_dir / "dead-letter", self.metrics)
+                              _concurrency(sink), config.data_dir / "dead-letter", self.metrics,
+                              backlog=config.backlog.get(sink.name))
             self.shippers.append(shipper)
             shipper_tasks.append(group.create_task(shipper.run(), name=f"shipper-{sink.name}"))
         discovery_task = group.create_task(self.discovery.run(), name="discovery")
@@ -143,10 +144,12 @@ class Agent:
         engine = bool(self.discovery and self.discovery.connected)
         buffer_open = not self.buffer.closed
         sinks = {}
+        now = time.time()
         for shipper in self.shippers:
             outcome = shipper.last_outcome
             sinks[shipper.name] = {"last_outcome": outcome.kind.value if outcome else None,
-                                   "last_error": shipper.last_error, "in_flight": shipper.in_flight}
+                                   "last_error": shipper.last_error, "in_flight": shipper.in_flight,
+                                   "behind": shipper.lag(now) if buffer_open else None}
         return {"ready": engine and buffer_open,
                 "engine": {"connected": engine, "error": "" if engine else (
                     self.discovery.last_error if self.discovery else "not started")},

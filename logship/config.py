@@ -222,7 +222,22 @@ def _sink_common(sink: str, concurrency: int = 2, http: bool = True,
         Variable(prefix + "TLS_INSECURE", parse_bool, "false",
                  "Skip verification of the server's certificate (logs a warning).", section=sink),
     ]
-    return variables + _sink_batch(sink)
+    return variables + _sink_batch(sink) + _sink_backlog(sink)
+
+
+def _sink_backlog(sink: str) -> list[Variable]:
+    """LOGSHIP_<SINK>_MAX_BACKLOG and _MAX_BACKLOG_AGE: how far behind the sink may fall (see BacklogLimits)."""
+    prefix = f"LOGSHIP_{sink.upper()}_"
+    return [
+        Variable(prefix + "MAX_BACKLOG", _positive(parse_size), None,
+                 "Most bytes this sink may leave unacknowledged in the buffer: past it, it gives up its oldest "
+                 "records (a segment at a time, counted in logship_lines_dropped_total) so that collection and "
+                 "the other sinks go on. Unset: never (the buffer fills, then LOGSHIP_BUFFER_WHEN_FULL).",
+                 section=sink),
+        Variable(prefix + "MAX_BACKLOG_AGE", _positive(parse_duration), None,
+                 "Oldest record (by its Docker timestamp) this sink may still have to deliver: older ones are "
+                 "given up, a segment at a time, counted. Unset: no age limit.", section=sink),
+    ]
 
 
 def _sink_batch(sink: str) -> list[Variable]:
@@ -401,6 +416,8 @@ VARIABLES: tuple[Variable, ...] = (
              "Size at which the output file is rotated to PATH.1, PATH.2, …", section="file"),
     Variable("LOGSHIP_FILE_KEEP", _positive_int, "5", "How many rotated files are kept.", section="file"),
     *_sink_batch("file"),
+    *_sink_backlog("file"),
+    *_sink_backlog("stdout"),
     # http sink
     Variable("LOGSHIP_HTTP_URL", _url, None, "Where the `http` sink POSTs NDJSON.", section="http"),
     Variable("LOGSHIP_HTTP_COMPRESSION", _choice("none", "gzip", "zstd"), "gzip",
@@ -536,6 +553,18 @@ class RetryConfig:
 
     initial: float
     maximum: float
+
+
+@dataclass(frozen=True)
+class BacklogLimits:
+    """How far behind one sink may fall (LOGSHIP_<SINK>_MAX_BACKLOG, _MAX_BACKLOG_AGE; None: no limit).
+
+    Past a limit the sink gives up its oldest unacknowledged records rather than letting the buffer
+    fill and stop collection for every sink (``logship.ship.backlog``).
+    """
+
+    max_bytes: int | None = None
+    max_age: float | None = None
 
 
 @dataclass(frozen=True)
@@ -677,6 +706,7 @@ class Config:
     batch: BatchConfig
     retry: RetryConfig
     sink_configs: Mapping[str, Any] = field(default_factory=dict)
+    backlog: Mapping[str, BacklogLimits] = field(default_factory=dict)  # sinks with a limit only
 
     @property
     def checkpoint_path(self) -> Path:
@@ -808,7 +838,26 @@ def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) 
         batch=batch,
         retry=RetryConfig(values["LOGSHIP_RETRY_INITIAL"], values["LOGSHIP_RETRY_MAX"]),
         sink_configs=sinks,
+        backlog=_backlog_limits(values, raw, buffer, problems),
     )
+
+
+def _backlog_limits(values: Mapping[str, Any], raw: Mapping[str, str], buffer: BufferConfig,
+                    problems: list[str]) -> dict[str, BacklogLimits]:
+    """The backlog limits of the configured sinks that have one."""
+    limits = {}
+    # Room for the write segment and the one a give-up starts in: a larger limit would let the buffer
+    # fill (and block every sink) before this sink gives anything up.
+    most = buffer.max_bytes - 2 * buffer.segment_bytes
+    for sink in values["LOGSHIP_SINK"]:
+        name = f"LOGSHIP_{sink.upper()}_MAX_BACKLOG"
+        max_bytes, max_age = values[name], values[name + "_AGE"]
+        if max_bytes is not None and max_bytes > most:
+            problems.append(f"{name}={raw[name]!r}: expected at most LOGSHIP_BUFFER_MAX_BYTES minus two "
+                            f"LOGSHIP_BUFFER_SEGMENT_BYTES ({max(most, 0)} bytes), or the buffer fills first")
+        if max_bytes is not None or max_age is not None:
+            limits[sink] = BacklogLimits(max_bytes, max_age)
+    return limits
 
 
 _REQUIRED = {"http": "LOGSHIP_HTTP_URL", "loki": "LOGSHIP_LOKI_URL", "elasticsearch": "LOGSHIP_ELASTICSEARCH_URL",

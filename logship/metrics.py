@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# The closed sets of ``reason`` labels of the per-sink loss counters.
+# logship_lines_rejected_total: the store refused them for good (dead-lettered), the store said it dropped
+# them without naming them (OTLP partial success), or the sink raised on them (dead-lettered).
+REJECTED_REASONS = ("store", "store_dropped", "sink_error")
+# logship_lines_dropped_total: given up for the sink's LOGSHIP_<SINK>_MAX_BACKLOG / _MAX_BACKLOG_AGE.
+DROPPED_REASONS = ("max_backlog", "max_backlog_age")
+
 
 class Metrics:
     """Every metric logship exports."""
@@ -57,9 +64,15 @@ class Metrics:
                                      registry=r)
         self.bytes_shipped = Counter("logship_bytes_shipped_total", "Encoded bytes delivered, by sink.",
                                      ["sink"], registry=r)
-        self.lines_rejected = Counter("logship_lines_rejected_total",
-                                      "Records a sink rejected for good (dead-lettered), by sink.", ["sink"],
-                                      registry=r)
+        self.lines_rejected = Counter(
+            "logship_lines_rejected_total",
+            "Records a sink rejected for good, by sink and reason: store (dead-lettered), store_dropped (the "
+            "store dropped them without saying which), sink_error (the sink raised on them; dead-lettered).",
+            ["sink", "reason"], registry=r)
+        self.lines_dropped = Counter(
+            "logship_lines_dropped_total",
+            "Records a sink gave up undelivered, by sink and reason: max_backlog, max_backlog_age "
+            "(LOGSHIP_<SINK>_MAX_BACKLOG, LOGSHIP_<SINK>_MAX_BACKLOG_AGE).", ["sink", "reason"], registry=r)
         self.retries = Counter("logship_retries_total", "Retried requests, by sink and reason.",
                                ["sink", "reason"], registry=r)
         self.request_seconds = Histogram("logship_request_duration_seconds", "Duration of sink requests.",
@@ -70,6 +83,10 @@ class Metrics:
 
     def register_sink(self, sink: str) -> None:
         """Create a sink's series at zero, so that dashboards see them before the first batch."""
-        for counter in (self.lines_shipped, self.bytes_shipped, self.lines_rejected):
+        for counter in (self.lines_shipped, self.bytes_shipped):
             counter.labels(sink=sink)
+        for reason in REJECTED_REASONS:
+            self.lines_rejected.labels(sink=sink, reason=reason)
+        for reason in DROPPED_REASONS:
+            self.lines_dropped.labels(sink=sink, reason=reason)
         self.oldest_unshipped_age.labels(sink=sink)

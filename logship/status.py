@@ -1,4 +1,8 @@
-"""``logship status``: a running agent's /readyz and /debug/tailers as a table a person can read."""
+"""``logship status``: a running agent's /readyz and /debug/tailers as a table a person can read.
+
+Each sink's line says its last outcome, batches in flight and records pending; a sink with a backlog gets
+a second line: how far behind it is (bytes, records, age of the oldest record: ``logship.ship.backlog``).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,10 @@ def _age(timestamp: str, now: float) -> str:
             "0." + timestamp[20:29])
     except ValueError:
         return "?"
-    age = max(now - seconds, 0.0)
+    return _duration(max(now - seconds, 0.0))
+
+
+def _duration(age: float) -> str:
     if age < 120:
         return f"{age:.1f}s"
     if age < 7200:
@@ -49,6 +56,10 @@ def render(readiness: dict[str, Any], tailers: dict[str, Any], now: float | None
         error = f", last error: {sink['last_error']}" if sink.get("last_error") else ""
         lines.append(f"sink {name:<7}{state}, {sink.get('in_flight', 0)} in flight, "
                      f"{pending.get(name, 0)} records pending{error}")
+        behind = sink.get("behind")
+        if behind and behind.get("records"):
+            lines.append(f"  behind by {_size(behind.get('bytes', 0))}, {behind['records']} record(s), the oldest "
+                         f"{_duration(behind.get('oldest_age_seconds', 0.0))} old")
     lines.append(f"containers  {len(tailers)} followed")
     if tailers:
         rows = [("CONTAINER", "STATE", "LAST STDOUT", "LAST STDERR", "LAST ERROR")]

@@ -11,7 +11,9 @@ import pytest
 
 from logship import __version__
 from logship.config import (
+    SINK_NAMES,
     VARIABLES,
+    BacklogLimits,
     BatchConfig,
     ConfigError,
     FileSinkConfig,
@@ -401,3 +403,37 @@ def test_batch_limits_per_sink(environ: dict[str, str], file_batch: tuple[int, i
     config = load({"LOGSHIP_SINK": "file,loki", "LOGSHIP_LOKI_URL": "http://127.0.0.1:3100", **environ})
     for sink, (lines, size) in (("file", file_batch), ("loki", loki_batch)):
         assert config.sink_configs[sink].batch == BatchConfig(lines, size, 1.0), sink
+
+
+# --- backlog limits per sink (issue 12, point 6) --------------------------------------------------------
+
+
+def test_no_backlog_limit_by_default() -> None:
+    assert load({"LOGSHIP_SINK": "file,stdout"}).backlog == {}
+
+
+def test_every_sink_has_its_backlog_limits() -> None:
+    names = {variable.name for variable in VARIABLES}
+    for sink in SINK_NAMES:
+        assert {f"LOGSHIP_{sink.upper()}_MAX_BACKLOG", f"LOGSHIP_{sink.upper()}_MAX_BACKLOG_AGE"} <= names, sink
+
+
+def test_backlog_limits_reach_the_config_for_the_configured_sinks_only() -> None:
+    config = load({**HTTP, "LOGSHIP_SINK": "file,http", "LOGSHIP_HTTP_MAX_BACKLOG": "256MiB",
+                   "LOGSHIP_FILE_MAX_BACKLOG_AGE": "6h", "LOGSHIP_LOKI_MAX_BACKLOG": "1MiB"})
+    assert config.backlog == {"http": BacklogLimits(max_bytes=256 * 1024**2),
+                              "file": BacklogLimits(max_age=6 * 3600.0)}
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("LOGSHIP_HTTP_MAX_BACKLOG", "lots", "LOGSHIP_HTTP_MAX_BACKLOG='lots': expected a size such as 512KiB"),
+    ("LOGSHIP_HTTP_MAX_BACKLOG", "0", "LOGSHIP_HTTP_MAX_BACKLOG='0': expected a value greater than zero"),
+    ("LOGSHIP_HTTP_MAX_BACKLOG_AGE", "1d", "LOGSHIP_HTTP_MAX_BACKLOG_AGE='1d': expected a duration such as"),
+    # The buffer (1 GiB by default) would fill before the sink gives anything up.
+    ("LOGSHIP_HTTP_MAX_BACKLOG", "1GiB", "LOGSHIP_HTTP_MAX_BACKLOG='1GiB': expected at most "
+                                         "LOGSHIP_BUFFER_MAX_BYTES minus two LOGSHIP_BUFFER_SEGMENT_BYTES "
+                                         "(1006632960 bytes)"),
+])
+def test_bad_backlog_limits_are_reported(variable: str, value: str, expected: str) -> None:
+    (problem,) = problems_of({**HTTP, variable: value})
+    assert problem.startswith(expected), problem

@@ -943,3 +943,71 @@ class BufferReader:
     def pending(self) -> int:
         """Records not yet acknowledged by this sink."""
         return self._buffer._next_index - self._acked_index
+
+    # --- backlog limits (``logship.ship.backlog``): how far behind the sink is; giving up the oldest ------
+
+    def backlog_bytes(self) -> int:
+        """Bytes (framed, as on disk) from the acknowledged position to the end of the buffer."""
+        segments = self._buffer._segments
+        total = sum(segment.size for segment in segments.values() if segment.seq >= self._acked_seq)
+        return max(total - (self._acked_off if self._acked_seq in segments else 0), 0)
+
+    def give_up_points(self) -> list[tuple[int, int]]:
+        """(sequence, bytes from its start to the end of the buffer) of each segment after the one holding
+        the acknowledged position, oldest first: where ``give_up_before`` can move that position to."""
+        points: list[tuple[int, int]] = []
+        behind = 0
+        for segment in reversed(self._buffer._segments.values()):
+            if segment.seq <= self._acked_seq:
+                break
+            behind += segment.size
+            points.append((segment.seq, behind))
+        points.reverse()
+        return points
+
+    def first_pending(self) -> bytes | None:
+        """The oldest record not acknowledged yet (None when there is none or it cannot be read)."""
+        if self._acked_index >= self._buffer._next_index:
+            return None
+        return self._peek(self._acked_seq, self._acked_off, self._acked_index)
+
+    def first_record(self, seq: int) -> bytes | None:
+        """The first record of segment ``seq`` (None when it has none or it cannot be read)."""
+        segment = self._buffer._segments.get(seq)
+        if segment is None or not segment.count:
+            return None
+        return self._peek(seq, 0, segment.first_index)
+
+    def _peek(self, seq: int, offset: int, index: int) -> bytes | None:
+        group = self._buffer._recent_group(index)
+        if group is not None:
+            return group.records[index - group.index]
+        segment = self._buffer._segments.get(seq)
+        if segment is None:
+            return None
+        if offset >= segment.size:  # at the end of a sealed segment: the record is the next one's first
+            return self.first_record(segment.next) if segment.next is not None else None
+        try:
+            with open(segment.path, "rb") as file:
+                file.seek(offset)
+                header = file.read(HEADER_SIZE)
+                length, crc = HEADER.unpack(header)
+                payload = file.read(length) if 0 < length <= MAX_RECORD_BYTES else b""
+        except (OSError, ValueError):  # struct.error is a ValueError: a short read
+            return None
+        return payload if len(payload) == length and crc32(payload) == crc else None
+
+    def give_up_before(self, seq: int) -> int:
+        """Give up every unacknowledged record before segment ``seq``: they get no delivery (the caller
+        counts them). Read-but-unacknowledged chunks are forgotten as by ``rewind``. The position moves by
+        the same path as an acknowledgement (ledger, reclaiming). Returns the number of records given up."""
+        segment = self._buffer._segments.get(seq)
+        if segment is None or segment.first_index <= self._acked_index:
+            return 0
+        self.rewind()
+        start, start_index = (self._acked_seq, self._acked_off), self._acked_index
+        self._enter(segment)
+        given_up = ReadChunk([], 0, start, (segment.seq, 0), start_index, segment.first_index, self._epoch)
+        self._inflight.append(given_up)
+        self.ack(given_up)
+        return segment.first_index - start_index

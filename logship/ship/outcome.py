@@ -47,6 +47,10 @@ class Outcome:
 
 DELIVERED = Outcome(OutcomeKind.DELIVERED)
 
+# The reason of the outcome the shipper gives a batch whose sink raised in encode or send: a bug (or a
+# record that triggers one), not a store's answer (see ``logship.ship.shipper``).
+SINK_ERROR = "sink_error"
+
 
 def retry(reason: str, after: float | None = None, detail: str = "") -> Outcome:
     """A temporary failure: send the same batch again, after ``after`` seconds if the store said.
@@ -54,6 +58,12 @@ def retry(reason: str, after: float | None = None, detail: str = "") -> Outcome:
     ``reason`` is a metric label (a short token from a fixed set); ``detail`` the human explanation.
     """
     return Outcome(OutcomeKind.RETRY, after=after, reason=reason, detail=detail)
+
+
+def sink_error(exc: BaseException) -> Outcome:
+    """The sink raised ``exc``: RETRY (a few times), reason ``SINK_ERROR``, the exception's type and
+    message as ``detail``."""
+    return Outcome(OutcomeKind.RETRY, reason=SINK_ERROR, detail=f"{type(exc).__name__}: {exc}")
 
 
 def rejected(reason: str, split: bool = False) -> Outcome:

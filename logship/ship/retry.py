@@ -4,20 +4,26 @@ A RETRY outcome means the batch may pass later; its records are safe in the disk
 retries forever, until the batch gets a final outcome (DELIVERED or REJECTED) or the task is cancelled
 at shutdown. Between attempts it waits:
 
-- the store's ``Retry-After`` when the outcome carries one (``Outcome.after``), never less than
-  ``RetryConfig.initial`` (so that ``Retry-After: 0`` cannot turn into a hot loop) and never more than
-  ``RetryConfig.maximum``;
+- after an outcome carrying the store's ``Retry-After`` (``Outcome.after``): the whole sink pauses.
+  No attempt of any batch of this policy (new or retried) starts until the pause has passed: the
+  store's delay, never less than ``RetryConfig.initial`` (so that ``Retry-After: 0`` cannot turn into
+  a hot loop) and never more than ``RetryConfig.maximum``, plus a random 0 to ``RETRY_AFTER_JITTER``
+  (50 %) of it, so that a fleet of agents told the same delay does not come back in the same second.
+  A later Retry-After may lengthen a pause, never shorten it;
 - otherwise exponential backoff with full jitter: a uniform draw from ``[0, initial * 2**(n-1)]``,
   the window capped at ``RetryConfig.maximum`` (tenacity's ``wait_random_exponential``). Such a wait
   ends early when another batch of the same sink is delivered (``delivered()``): the store is back,
   so the batches that failed while it was away go again now rather than after their backoff (up to
-  ``maximum``, a minute by default). A store's ``Retry-After`` is always honoured in full.
+  ``maximum``, a minute by default). A delivery never ends a pause: the store's explicit
+  ``Retry-After`` is always honoured in full, by every batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import re
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,6 +37,9 @@ from logship.ship.outcome import Outcome, OutcomeKind
 # RFC 9110 §10.2.3: Retry-After = HTTP-date / delay-seconds, delay-seconds = 1*DIGIT. A fraction is
 # not allowed by the RFC but some servers send one; it is harmless to accept.
 _DELAY_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
+
+# A pause after Retry-After lasts the (capped) delay plus a uniform draw from [0, RETRY_AFTER_JITTER] of it.
+RETRY_AFTER_JITTER = 0.5
 
 
 def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
@@ -81,7 +90,8 @@ class _WaitForOutcome(wait_base):
         attempt = retry_state.outcome
         outcome = attempt.result() if attempt is not None and not attempt.failed else None
         if isinstance(outcome, Outcome) and outcome.after is not None:
-            return min(max(outcome.after, self._config.initial), self._config.maximum)
+            delay = min(max(outcome.after, self._config.initial), self._config.maximum)
+            return delay * (1.0 + random.uniform(0.0, RETRY_AFTER_JITTER))
         return self._backoff(retry_state)
 
 
@@ -91,22 +101,43 @@ OnRetry = Callable[[Outcome, float], None]
 class RetryPolicy:
     """Calls an attempt until its Outcome is final, waiting between RETRY outcomes (see module doc).
 
-    ``on_retry(outcome, seconds)`` is called before each wait (metrics, logs). ``sleep`` is injectable
-    so tests can observe the waits without spending them.
+    One policy serves every batch of one sink: its pause (after a Retry-After) holds them all.
+    ``on_retry(outcome, seconds)`` is called before each wait (metrics, logs). ``sleep`` and ``clock``
+    (monotonic seconds) are injectable so tests can observe the waits without spending them.
     """
 
     def __init__(self, config: RetryConfig, on_retry: OnRetry | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self._wait = _WaitForOutcome(config)
         self._on_retry = on_retry
         self._sleep = sleep
+        self._clock = clock
         self._store_back = asyncio.Event()  # replaced by a fresh one each time it is set
+        self._pause_until = 0.0  # clock() before which no attempt starts (a store's Retry-After)
 
     def delivered(self) -> None:
-        """A batch went through: end the backoff waits of the others (not their Retry-After waits)."""
+        """A batch went through: end the backoff waits of the others (not a pause: see ``pause``)."""
         self._store_back.set()
         self._store_back = asyncio.Event()
+
+    def pause(self, seconds: float) -> None:
+        """No attempt starts for ``seconds`` from now (a pause in progress may only get longer)."""
+        self._pause_until = max(self._pause_until, self._clock() + seconds)
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0.0 when none)."""
+        return max(self._pause_until - self._clock(), 0.0)
+
+    async def _end_of_pause(self) -> None:
+        """Return once no pause is in progress (one lengthened meanwhile is waited for too)."""
+        while (left := self.paused_for) > 0:
+            until = self._pause_until
+            await self._sleep(left)
+            if self._pause_until == until:
+                return  # not lengthened: over (an injected sleep may not move the clock)
 
     async def _backoff(self, seconds: float) -> None:
         """``sleep(seconds)``, or less when ``delivered()`` is called meanwhile."""
@@ -126,22 +157,32 @@ class RetryPolicy:
         state.set_result(outcome)
         return self._wait(state)
 
-    async def call(self, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    async def call(self, attempt: Callable[[], Awaitable[Outcome]], *, paused: bool = True) -> Outcome:
         """Run ``attempt`` until it returns a final outcome (or a partial one), and return that.
 
-        Exceptions raised by ``attempt`` propagate unchanged (they are bugs, not store answers);
-        cancellation interrupts a wait at once.
+        With ``paused`` (requests to the store), every attempt, the first included, starts only once
+        the sink's pause is over; ``paused=False`` is for attempts that are not requests to the store
+        (writing dead letters). Exceptions raised by ``attempt`` propagate unchanged (they are bugs, not
+        store answers); cancellation interrupts a wait at once.
         """
-        honour = False  # the coming wait is the store's Retry-After
+        honour = False  # the coming wait is the store's Retry-After: a pause of the whole sink
 
         def before_sleep(retry_state: RetryCallState) -> None:
             nonlocal honour
             outcome = retry_state.outcome.result() if retry_state.outcome is not None else None
-            honour = isinstance(outcome, Outcome) and outcome.after is not None
+            honour = paused and isinstance(outcome, Outcome) and outcome.after is not None
+            if honour and retry_state.next_action is not None:
+                self.pause(retry_state.next_action.sleep)
             self._before_sleep(retry_state)
 
         async def sleep(seconds: float) -> None:
-            await (self._sleep(seconds) if honour else self._backoff(seconds))
+            if honour:
+                return  # the pause is waited for before the next attempt
+            await self._backoff(seconds)
+
+        async def attempt_after_pause() -> Outcome:
+            await self._end_of_pause()
+            return await attempt()
 
         retrying = AsyncRetrying(
             retry=retry_if_result(_needs_retry),
@@ -151,7 +192,7 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return await retrying(attempt)
+        return await retrying(attempt_after_pause if paused else attempt)
 
     def _before_sleep(self, retry_state: RetryCallState) -> None:
         if self._on_retry is None or retry_state.outcome is None or retry_state.next_action is None:

@@ -5,7 +5,8 @@ Life of a batch:
 1. The ``Batcher`` builds it from the sink's ``BufferReader`` once a send slot is free (at most
    ``concurrency`` batches in flight, all tasks of one ``asyncio.TaskGroup``).
 2. The ``RetryPolicy`` sends it until the sink's Outcome is final; RETRY waits (backoff or Retry-After)
-   and sends the same records again, forever: they are safe in the buffer.
+   and sends the same records again, forever: they are safe in the buffer. A Retry-After pauses the
+   whole sink: no batch sends until it has passed (see ``logship.ship.retry``).
 3. The Outcome settles the records:
    - DELIVERED: counted in ``lines_shipped`` / ``bytes_shipped``;
    - REJECTED with ``split`` (413): the records are sent again as two halves, recursively; a single
@@ -14,8 +15,19 @@ Life of a batch:
      ``lines_rejected``, with one WARNING per batch;
    - partial (``retry_items`` / ``rejected_items``): rejected items are dead-lettered, the others
      counted delivered, and only the retry items are sent again (with backoff).
+   - the sink raised (in encode or send: a bug, or a record that triggers one): the batch is sent again
+     with backoff, ``SINK_ERROR_ATTEMPTS`` times in all, then split in halves, recursively (one raise
+     each), until the records it raises on are found. Those are dead-lettered with the exception's type
+     and message, counted in ``lines_rejected{reason="sink_error"}`` and logged once for the batch; the
+     others are delivered. A sink bug never stops the pipe.
 4. Only when every record has a final outcome are the batch's buffer chunks acknowledged. A batch cut
    short by shutdown is not acknowledged: its records are read again at the next start (at least once).
+
+With backlog limits (``LOGSHIP_<SINK>_MAX_BACKLOG`` / ``_MAX_BACKLOG_AGE``, ``logship.ship.backlog``) a
+task of the same group checks the sink's backlog; past a limit it abandons the batches in flight (their
+sends are cancelled, nothing of them is acknowledged), gives up the oldest records (the reader moves its
+acknowledged position past them, counted in ``lines_dropped``) and starts reading again from there.
+Giving up is the one final outcome that is not a delivery nor a dead letter.
 """
 
 from __future__ import annotations
@@ -25,17 +37,24 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from typing import Any, cast
 
-from logship.config import BatchConfig, RetryConfig
+from logship.config import BacklogLimits, BatchConfig, RetryConfig
 from logship.metrics import Metrics
+from logship.ship.backlog import CHECK_INTERVAL_SECONDS, BacklogLimiter, BacklogReader, lag
 from logship.ship.batcher import Batcher, BufferReader, PendingBatch
 from logship.ship.deadletter import DeadLetterFile
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, retry
+from logship.ship.outcome import DELIVERED, SINK_ERROR, Outcome, OutcomeKind, retry, sink_error
 from logship.ship.retry import RetryPolicy, is_partial
 from logship.sinks.base import Batch, Sink
 from logship.timestamps import record_seconds
 
 log = logging.getLogger(__name__)
+
+# Sends of a whole batch whose sink raises before the batch is split to find the records that raise: an
+# exception is a bug in the sink or a record that triggers one, not a store's answer, so a few tries are
+# enough to get past a passing condition.
+SINK_ERROR_ATTEMPTS = 3
 
 
 def _describe(outcome: Outcome) -> str:
@@ -53,7 +72,8 @@ class Shipper:
     """
 
     def __init__(self, sink: Sink, reader: BufferReader, batch: BatchConfig, retry: RetryConfig,
-                 concurrency: int, dead_letter_dir: Path, metrics: Metrics) -> None:
+                 concurrency: int, dead_letter_dir: Path, metrics: Metrics,
+                 backlog: BacklogLimits | None = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.sink = sink
@@ -72,6 +92,10 @@ class Shipper:
         self._inflight_since: dict[int, float] = {}  # batch → Docker time of its first record
         self._reading: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        # With LOGSHIP_<SINK>_MAX_BACKLOG(_AGE) the reader is a real BufferReader: it can give records up.
+        self._limiter = None if backlog is None or (backlog.max_bytes is None and backlog.max_age is None) \
+            else BacklogLimiter(self.name, cast(BacklogReader, reader), backlog, metrics)
+        self._limiting: asyncio.Task[None] | None = None
         self._failing = False
         self.last_outcome: Outcome | None = None
         self.last_error: str | None = None
@@ -100,8 +124,11 @@ class Shipper:
                 return
             async with asyncio.TaskGroup() as group:
                 self._reading = group.create_task(self._read_loop(group), name=f"ship-{self.name}-read")
+                if self._limiter is not None:
+                    self._limiting = group.create_task(self._limit_backlog(self._limiter, group),
+                                                       name=f"ship-{self.name}-backlog")
         finally:
-            self._reading = None
+            self._reading = self._limiting = None
             self._running = False
             self._finished.set()
 
@@ -111,6 +138,8 @@ class Shipper:
         if self._reading is not None:
             # Records of a batch being filled stay unacknowledged: they are read again at the next start.
             self._reading.cancel()
+        if self._limiting is not None:
+            self._limiting.cancel()
 
     async def drain(self, timeout: float) -> None:
         """Deliver what the buffer holds for this sink within ``timeout`` seconds, then stop.
@@ -165,11 +194,44 @@ class Shipper:
         self._sends.discard(task)
         self._slots.release()
 
+    async def _limit_backlog(self, limiter: BacklogLimiter, group: asyncio.TaskGroup) -> None:
+        """Keep the sink within its backlog limits (``logship.ship.backlog``) while the read loop runs.
+
+        Giving up abandons every batch read but not settled (their sends are cancelled, the batch being
+        filled dropped), so that no given-up record is delivered after it was counted; then the read loop
+        starts again from the new position.
+        """
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL_SECONDS)
+            reading = self._reading
+            if reading is None or reading.done():
+                return  # the buffer is closed, or the shipper stops
+            excess = limiter.excess()
+            if excess is None:
+                limiter.within(failing=self.last_error is not None)
+                continue
+            reading.cancel()
+            for task in list(self._sends):
+                task.cancel()
+            await asyncio.wait([reading, *self._sends])
+            if self._stopping:
+                return
+            limiter.give_up(*excess)
+            self._batcher.reset()
+            self._reading = group.create_task(self._read_loop(group), name=f"ship-{self.name}-read")
+
+    def lag(self, now: float) -> dict[str, Any]:
+        """How far behind the sink is: bytes, records and age of the oldest (see ``logship.ship.backlog``)."""
+        return lag(cast(BacklogReader, self._reader), now)
+
     async def _deliver(self, pending: PendingBatch) -> None:
         key = id(pending)
         self._inflight_since[key] = record_seconds(pending.batch.records[0])
         try:
-            await self._settle(pending.batch.records, pending.batch.nbytes)
+            raising: list[tuple[bytes, str]] = []
+            await self._settle(pending.batch.records, raising, pending.batch.nbytes)
+            if raising:
+                await self._dead_letter(raising, SINK_ERROR, len(pending.batch.records))
             for chunk in pending.chunks:
                 self._reader.ack(chunk)
         finally:
@@ -185,16 +247,24 @@ class Shipper:
         oldest = min(self._inflight_since.values(), default=None)
         return max(now - oldest, 0.0) if oldest else 0.0
 
-    async def _settle(self, records: list[bytes], nbytes: int | None = None) -> None:
+    async def _settle(self, records: list[bytes], raising: list[tuple[bytes, str]], nbytes: int | None = None,
+                      attempts: int = SINK_ERROR_ATTEMPTS) -> None:
         """Send ``records`` (``nbytes``: the sum of their lengths, when known) until each one is delivered
-        or dead-lettered."""
+        or dead-lettered. Records the sink raises on are added to ``raising`` (with the exception's text)
+        once it raised ``attempts`` times on them, for the caller to dead-letter in one go."""
         unsettled = records
+        raised = 0
 
         async def attempt() -> Outcome:
-            nonlocal unsettled, nbytes
+            nonlocal unsettled, nbytes, raised
             if nbytes is None:
                 nbytes = sum(map(len, unsettled))
-            outcome = await self._send(unsettled, nbytes)
+            outcome = await self._send(unsettled, nbytes, log_exception=raised == 0 and attempts > 1)
+            if outcome.reason == SINK_ERROR:
+                raised += 1
+                if raised >= attempts:  # final: find the records it raises on (below)
+                    return Outcome(OutcomeKind.REJECTED, reason=SINK_ERROR, detail=outcome.detail)
+                return outcome
             if is_partial(outcome):
                 unsettled = await self._settle_partial(unsettled, outcome)
                 nbytes = None
@@ -206,23 +276,27 @@ class Shipper:
                 self._policy.delivered()  # the store answers: the batches in backoff go again now
                 self._count_delivered(unsettled, nbytes)
                 if outcome.dropped:  # the store dropped some without saying which: count them, once
-                    self._metrics.lines_rejected.labels(self.name).inc(outcome.dropped)
+                    self._metrics.lines_rejected.labels(self.name, "store_dropped").inc(outcome.dropped)
             return outcome
 
         outcome = await self._policy.call(attempt)
         self._reader.failing = False  # a final outcome: the store answers
         if outcome.kind is not OutcomeKind.REJECTED:
             return
-        if outcome.split and len(unsettled) > 1:
+        if outcome.reason == SINK_ERROR and len(unsettled) == 1:
+            raising.append((unsettled[0], f"{SINK_ERROR}: {outcome.detail}"))
+        elif (outcome.split or outcome.reason == SINK_ERROR) and len(unsettled) > 1:
             half = len(unsettled) // 2
-            # One after the other: the halves share this batch's send slot.
-            await self._settle(unsettled[:half])
-            await self._settle(unsettled[half:])
+            # One after the other: the halves share this batch's send slot. While looking for the records
+            # a sink raises on, one raise is enough: the whole batch was tried SINK_ERROR_ATTEMPTS times.
+            again = 1 if outcome.reason == SINK_ERROR else attempts
+            await self._settle(unsettled[:half], raising, attempts=again)
+            await self._settle(unsettled[half:], raising, attempts=again)
         else:
             reason = outcome.reason or "rejected"
-            await self._dead_letter([(record, reason) for record in unsettled])
+            await self._dead_letter([(record, reason) for record in unsettled], "store")
 
-    async def _send(self, records: list[bytes], nbytes: int) -> Outcome:
+    async def _send(self, records: list[bytes], nbytes: int, log_exception: bool = True) -> Outcome:
         # ``nbytes`` is passed in, not summed here: a pass over a batch's records touches thousands of
         # objects that have left the CPU cache since they were read.
         batch = Batch(records, nbytes)
@@ -230,9 +304,12 @@ class Shipper:
         try:
             outcome = await self.sink.send(batch)
         except Exception as exc:
-            # A sink bug, not a store's answer. The records are safe in the buffer: try again later.
-            log.exception("sink %s: send raised; will retry", self.name)
-            outcome = retry("error", detail=f"{type(exc).__name__}: {exc}")
+            # A sink bug (or a record that triggers one), not a store's answer: see SINK_ERROR_ATTEMPTS.
+            if log_exception:  # once per batch, with the traceback
+                log.exception("sink %s: send raised on a batch of %d record(s); retrying it %d times, then "
+                              "splitting it to find the records that raise", self.name, len(records),
+                              SINK_ERROR_ATTEMPTS - 1)
+            outcome = sink_error(exc)
         finally:
             self._metrics.request_seconds.labels(self.name).observe(time.monotonic() - started)
         self._note(outcome)
@@ -248,7 +325,7 @@ class Shipper:
         self._count_delivered(delivered, sum(map(len, delivered)))
         if rejected:
             await self._dead_letter([(records[index], reason or "rejected")
-                                     for index, reason in sorted(rejected.items())])
+                                     for index, reason in sorted(rejected.items())], "store")
         return [records[index] for index in again]
 
     def _count_delivered(self, records: list[bytes], nbytes: int) -> None:
@@ -256,8 +333,9 @@ class Shipper:
             self._metrics.lines_shipped.labels(self.name).inc(len(records))
             self._metrics.bytes_shipped.labels(self.name).inc(nbytes)
 
-    async def _dead_letter(self, entries: list[tuple[bytes, str]]) -> None:
-        """Write the dead letters durably (retrying with the policy if the disk fails), count, log once."""
+    async def _dead_letter(self, entries: list[tuple[bytes, str]], label: str, batch_size: int = 0) -> None:
+        """Write the dead letters durably (retrying with the policy if the disk fails), count them in
+        ``lines_rejected`` with reason ``label`` (``store`` or ``sink_error``), log once."""
 
         async def attempt() -> Outcome:
             try:
@@ -269,10 +347,15 @@ class Shipper:
                 return retry("dead_letter", detail=str(exc))
             return DELIVERED
 
-        await self._policy.call(attempt)
-        self._metrics.lines_rejected.labels(self.name).inc(len(entries))
-        log.warning("sink %s: %d record(s) rejected (%s); written to %s", self.name, len(entries),
-                    entries[0][1], self.dead_letter_path)
+        await self._policy.call(attempt, paused=False)  # not a request to the store: no Retry-After pause
+        self._metrics.lines_rejected.labels(self.name, label).inc(len(entries))
+        if label == SINK_ERROR:
+            log.error("sink %s: send raised on %d of %d record(s) of a batch (%s); those are written to %s, "
+                      "the others were delivered", self.name, len(entries), batch_size, entries[0][1],
+                      self.dead_letter_path)
+        else:
+            log.warning("sink %s: %d record(s) rejected (%s); written to %s", self.name, len(entries),
+                        entries[0][1], self.dead_letter_path)
 
     def _note(self, outcome: Outcome) -> None:
         """Keep the health attributes and log state changes (not every attempt)."""
@@ -285,7 +368,7 @@ class Shipper:
                 log.info("sink %s: delivering again", self.name)
             return
         self.last_error = _describe(outcome)
-        if outcome.kind is OutcomeKind.RETRY and not self._failing:
+        if outcome.kind is OutcomeKind.RETRY and outcome.reason != SINK_ERROR and not self._failing:
             self._failing = True
             log.warning("sink %s: %s; retrying with backoff, records stay in the buffer", self.name,
                         self.last_error)

@@ -84,7 +84,7 @@ async def test_retries_until_delivered_once_honouring_retry_after(receiver: Http
     assert running.sample("logship_lines_shipped_total") == 5
     assert running.sample("logship_bytes_shipped_total") == sum(map(len, records))
     assert running.sample("logship_request_duration_seconds_count") == 3
-    assert running.sample("logship_lines_rejected_total") == 0
+    assert running.sample("logship_lines_rejected_total", reason="store") == 0
 
 
 async def test_413_splits_until_it_passes(receiver: HttpReceiver, tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ async def test_413_splits_until_it_passes(receiver: HttpReceiver, tmp_path: Path
     assert [letter["record"] for letter in letters] == [orjson.loads(huge)]
     assert letters[0]["reason"].startswith("http 413")
     assert running.sample("logship_lines_shipped_total") == 8
-    assert running.sample("logship_lines_rejected_total") == 1
+    assert running.sample("logship_lines_rejected_total", reason="store") == 1
 
 
 async def test_400_goes_to_the_dead_letter_file_and_the_lines_behind_flow(
@@ -126,7 +126,7 @@ async def test_400_goes_to_the_dead_letter_file_and_the_lines_behind_flow(
     assert running.shipper.dead_letter_path == tmp_path / "dead-letter" / "http.ndjson"
     rejections = [r for r in caplog.records if "rejected" in r.getMessage()]
     assert len(rejections) == 1  # one WARNING for the batch, not one per line
-    assert running.sample("logship_lines_rejected_total") == 3
+    assert running.sample("logship_lines_rejected_total", reason="store") == 3
     assert running.sample("logship_lines_shipped_total") == 5
 
 
@@ -169,7 +169,7 @@ async def test_records_a_store_dropped_without_naming_them_count_as_rejected(tmp
         buffer.append(*[record(i) for i in range(5)])
         await eventually(lambda: buffer.all_acked)
     assert len(sink.sent) == 1  # never retried
-    assert running.sample("logship_lines_rejected_total") == 2
+    assert running.sample("logship_lines_rejected_total", reason="store_dropped") == 2
     assert running.dead_letters() == []
 
 
@@ -185,7 +185,7 @@ async def test_partial_outcome_resends_only_the_retry_items(tmp_path: Path) -> N
     assert [(letter["reason"], letter["record"]) for letter in running.dead_letters()] == [
         ("mapper_parsing_exception", orjson.loads(records[2]))]
     assert running.sample("logship_lines_shipped_total") == 4
-    assert running.sample("logship_lines_rejected_total") == 1
+    assert running.sample("logship_lines_rejected_total", reason="store") == 1
     assert running.sample("logship_retries_total", reason="partial") == 2
 
 
@@ -208,7 +208,7 @@ async def test_a_sink_that_raises_is_retried(tmp_path: Path) -> None:
         buffer.append(record(1))
         await eventually(lambda: buffer.all_acked)
     assert len(sink.sent) == 3
-    assert running.sample("logship_retries_total", reason="error") == 2
+    assert running.sample("logship_retries_total", reason="sink_error") == 2
 
 
 async def test_concurrency_is_bounded(tmp_path: Path) -> None:

@@ -452,7 +452,7 @@ async def test_shipper_resends_only_retry_items_and_dead_letters_rejected_ones(e
     assert dead["record"] == orjson.loads(recs[1])
     sample = metrics.registry.get_sample_value
     assert sample("logship_lines_shipped_total", {"sink": "elasticsearch"}) == 2
-    assert sample("logship_lines_rejected_total", {"sink": "elasticsearch"}) == 1
+    assert sample("logship_lines_rejected_total", {"sink": "elasticsearch", "reason": "store"}) == 1
 
 
 async def test_shipper_splits_on_413_and_retries_a_whole_429(es: FakeElasticsearch, tmp_path: Path) -> None:

@@ -320,7 +320,7 @@ async def test_http_shipper_resends_only_failed_messages(graylog: FakeGelfHttp, 
     assert dead["record"] == orjson.loads(recs[2])
     sample = metrics.registry.get_sample_value
     assert sample("logship_lines_shipped_total", {"sink": "gelf"}) == 2
-    assert sample("logship_lines_rejected_total", {"sink": "gelf"}) == 1
+    assert sample("logship_lines_rejected_total", {"sink": "gelf", "reason": "store"}) == 1
 
 
 async def test_http_healthcheck(graylog: FakeGelfHttp) -> None:
