@@ -17,6 +17,13 @@ Invariants:
   folder: the file is always either the old or the new version.
 - A container's checkpoint is deleted when the container is removed, never when logship stops.
 
+Start position: the file lags the buffer by up to one save interval (longer while saves fail), and
+a restart would read the lines of that lag from dockerd again and store them twice. So at start the
+agent hands the records of the buffer's newest segments to ``BufferedPositions`` (the buffer fsyncs
+those segments first) and ``catch_up`` takes, per container and stream, the later of the checkpoint
+and the last line in the buffer. Both are on disk, so the position still never runs ahead of it.
+A part of a cut line that is not its last does not count (the line is not finished).
+
 Recovery: a leftover ``.tmp`` is removed (the rename never happened, the old file is intact). A
 file that does not parse is moved aside to ``checkpoints.json.corrupt`` and logship starts without
 checkpoints: every container is read again from the start of its log (duplicates, not loss), and
@@ -31,7 +38,7 @@ from pathlib import Path
 
 import orjson
 
-from logship.collect.lines import Mark, normalise_timestamp
+from logship.collect.lines import Mark, normalise_timestamp, record_position
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ class CheckpointStore:
         self._marks: dict[str, dict[str, Mark]] = {}
         self._dirty = False
         self.recovered_from_corruption = False
+        self.loaded_mtime: float | None = None  # when the file found by load() was written
 
     def load(self) -> None:
         """Read the file, recovering from a leftover temp file or a corrupt file."""
@@ -56,10 +64,12 @@ class CheckpointStore:
             temp.unlink()
         try:
             raw = self.path.read_bytes()
+            mtime = self.path.stat().st_mtime
         except FileNotFoundError:
             return
         try:
             self._marks = _parse(raw)
+            self.loaded_mtime = mtime
         except ValueError as exc:
             aside = self.path.with_name(self.path.name + ".corrupt")
             os.replace(self.path, aside)
@@ -79,6 +89,22 @@ class CheckpointStore:
         if marks and self._marks.get(container_id) != marks:
             self._marks[container_id] = marks
             self._dirty = True
+
+    def catch_up(self, positions: BufferedPositions) -> int:
+        """Take each stream's position from the buffer where it is later than the checkpoint.
+        Returns how many streams moved."""
+        moved = 0
+        for cid, streams in positions.marks.items():
+            marks = dict(self._marks.get(cid, {}))
+            for stream, mark in streams.items():
+                current = marks.get(stream)
+                if current is None or (mark.timestamp, mark.count) > (current.timestamp, current.count):
+                    marks[stream] = mark
+                    moved += 1
+            if marks != self._marks.get(cid):
+                self._marks[cid] = marks
+                self._dirty = True
+        return moved
 
     def remove(self, container_id: str) -> None:
         """Forget a removed container."""
@@ -115,6 +141,28 @@ class CheckpointStore:
 
     def _temp_path(self) -> Path:
         return self.path.with_name(self.path.name + ".tmp")
+
+
+class BufferedPositions:
+    """Per container and stream, the newest line among the records given to ``visit`` (in buffer order)."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, dict[str, Mark]] = {}
+
+    def visit(self, record: bytes) -> None:
+        """Note one record (records of other shapes, and unfinished parts of cut lines, are passed over)."""
+        found = record_position(record)
+        if found is None or not found[3]:
+            return
+        cid, stream, timestamp, _ = found
+        streams = self.marks.get(cid)
+        if streams is None:
+            streams = self.marks[cid] = {}
+        mark = streams.get(stream)
+        if mark is None or timestamp > mark.timestamp:
+            streams[stream] = Mark(timestamp, 1)
+        elif timestamp == mark.timestamp:
+            streams[stream] = Mark(timestamp, mark.count + 1)
 
 
 def _parse(raw: bytes) -> dict[str, dict[str, Mark]]:
