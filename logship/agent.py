@@ -49,7 +49,7 @@ class Agent:
     def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
-        self.buffer = DiskBuffer(config.buffer, config.sinks, self.metrics)
+        self.buffer = DiskBuffer(config.buffer, config.sinks, self.metrics, keep_until_checkpointed=True)
         self.checkpoints = CheckpointStore(config.checkpoint_path)
         self.sinks: list[Sink] = build_sinks(config)
         self.supervisor: Supervisor | None = None
@@ -127,9 +127,8 @@ class Agent:
         started = time.monotonic()
         records = await self.buffer.scan_tail(newer_than, positions.visit)
         moved = self.checkpoints.catch_up(positions)
-        if records:
-            log.info("start positions: %d record(s) of the buffer's newest segments read in %.2fs; %d stream(s) "
-                     "start after their checkpoint (already stored)", records, time.monotonic() - started, moved)
+        log.info("start positions: %d record(s) of the buffer's newest segments read in %.2fs; %d stream(s) "
+                 "start after their checkpoint (already stored)", records, time.monotonic() - started, moved)
 
     async def _save_periodically(self, stop: asyncio.Event) -> None:
         """Save the checkpoints every fsync interval, and a last time once ``stop`` is set.
@@ -145,15 +144,21 @@ class Agent:
         await self.save_checkpoints()  # marks that moved while the last one ran (nothing to do otherwise)
 
     async def save_checkpoints(self) -> None:
-        """Snapshot the marks, fsync the buffer, then save the snapshot: never ahead of disk."""
+        """Snapshot the marks, fsync the buffer, then save the snapshot: never ahead of disk.
+
+        Then the buffer may delete the delivered segments the saved file covers (kept until then, so
+        that a restart takes the newest positions from the buffer, see ``_catch_up_with_buffer``)."""
         content = self.checkpoints.snapshot()
+        covered = self.buffer.covered_index()  # the records whose marks are in this snapshot
         if content is None:
+            self.buffer.checkpointed(covered)  # nothing moved since the last save, which covers them
             return
         saved = False
         try:
             await self.buffer.sync()
             await asyncio.to_thread(self.checkpoints.write, content)
             saved = True
+            self.buffer.checkpointed(covered)
             self.metrics.checkpoint_saves.inc()
             self.write_errors.cleared(CHECKPOINTS, "")
         except OSError as exc:

@@ -35,6 +35,12 @@ class SlowSyncBuffer:
         self.entered.set()
         await self.release.wait()
 
+    def covered_index(self) -> int:
+        return 0
+
+    def checkpointed(self, index: int) -> None:
+        pass
+
 
 async def test_stop_during_a_save_keeps_the_last_marks(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path / "checkpoints.json")

@@ -18,7 +18,11 @@ Invariants:
   that moves it (coalesced, no fsync: survives a kill), and fsynced every ``fsync_interval`` and on
   close (survives a power loss).
 - A segment is deleted once every configured sink has acknowledged all of its records and it is not
-  the write segment. ``drop_oldest`` may delete the oldest segments before that (counted).
+  the write segment. ``drop_oldest`` may delete the oldest segments before that (counted). With
+  ``keep_until_checkpointed`` (the agent) a segment is also kept until a saved checkpoint covers its
+  records (``checkpointed``), so that a restart finds the newest lines of every container in the
+  buffer (see ``scan_tail``) even when they were delivered at once; a buffer full of such segments
+  (appends waiting for room) deletes them anyway (duplicates after a crash, never a block).
 - The buffer's size is the sum of its segment file sizes; appends wait (``block``) or drop the
   oldest segments (``drop_oldest``) to stay within ``max_bytes``. An append larger than the whole
   bound is accepted into an empty buffer, so that nothing can deadlock.
@@ -161,7 +165,8 @@ class DiskBuffer:
     All methods must be called from the event loop that called ``open()``.
     """
 
-    def __init__(self, config: BufferConfig, sinks: Sequence[str], metrics: Metrics) -> None:
+    def __init__(self, config: BufferConfig, sinks: Sequence[str], metrics: Metrics,
+                 keep_until_checkpointed: bool = False) -> None:
         if config.when_full not in ("block", "drop_oldest"):
             raise ValueError(f"when_full must be 'block' or 'drop_oldest', not {config.when_full!r}")
         if config.fsync not in ("always", "interval"):
@@ -214,6 +219,9 @@ class DiskBuffer:
         self._ledger_task: asyncio.Task[None] | None = None  # the coalesced write after an ack
         self._unsynced_ledgers: set[str] = set()  # written since their last fsync
         self._ledger_failing = False
+        # Records below this index are covered by a saved checkpoint (see checkpointed()).
+        self._checkpointed: float = 0 if keep_until_checkpointed else math.inf
+        self._unreturned: dict[int, int] = {}  # fsync="always": appends written, not returned yet (by first index)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._opened = False
@@ -332,11 +340,16 @@ class DiskBuffer:
                 self._drop_oldest(size)
             else:
                 await self._wait_for_room(size)
+        first = self._next_index
         self._write(data, records)
         self._metrics.buffer_lines_written.inc(len(records))
         self._metrics.buffer_bytes_written.inc(size)  # framed bytes, as they land on disk
         if self._always:
-            await self._sync()
+            self._unreturned[first] = len(records)
+            try:
+                await self._sync()
+            finally:
+                del self._unreturned[first]
 
     async def _let_readers_catch_up(self) -> None:
         """Flow control: wait a little for the slowest reader, which is reading but lags (see
@@ -502,6 +515,8 @@ class DiskBuffer:
             return  # the ledgers are final: keep the files they point into
         readers = self._reader_list
         acked = min((reader._acked_index for reader in readers), default=self._next_index)
+        if not self._room_waiters and acked > self._checkpointed:
+            acked = int(self._checkpointed)  # kept until a saved checkpoint covers them
         freed = False
         while True:
             oldest = next(iter(self._segments.values()))
@@ -623,6 +638,17 @@ class DiskBuffer:
 
     def _count_write_error(self, exc: OSError) -> None:
         self._metrics.buffer_write_errors.labels(errno=errno_name(exc)).inc()
+
+    def covered_index(self) -> int:
+        """The index below which every appended record has returned to its appender: take it together
+        with the checkpoint snapshot (same event-loop step), hand it to ``checkpointed`` once saved."""
+        return min(self._unreturned, default=self._next_index)
+
+    def checkpointed(self, index: int) -> None:
+        """A checkpoint covering every record below ``index`` is saved: their segments may go."""
+        if index > self._checkpointed:
+            self._checkpointed = index
+            self._reclaim()
 
     async def scan_tail(self, newer_than: float | None, visit: Callable[[bytes], None]) -> int:
         """Hand every record of the recovered segments last modified at or after ``newer_than`` (a

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from logship.buffer import disk_buffer
+from logship.buffer import DiskBuffer, disk_buffer
 from logship.buffer.segment import HEADER_SIZE
-from tests.buffer.buffer_helpers import Opener, abandon, drain, record
+from logship.metrics import Metrics
+from tests.buffer.buffer_helpers import Opener, abandon, drain, make_config, record
 
 
 async def until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
@@ -84,3 +85,21 @@ async def test_scan_tail_hands_over_valid_records_of_recent_segments(open_buffer
     assert await reopened.scan_tail(None, seen.append) == 29
     assert seen == written[1:]
     assert await reopened.scan_tail(time.time() + 60, seen.append) == 0
+
+
+async def test_delivered_segments_wait_for_a_checkpoint_that_covers_them(tmp_path: Path) -> None:
+    buffer = DiskBuffer(make_config(tmp_path / "buffer", segment_bytes=1024), ("a",), Metrics(),
+                        keep_until_checkpointed=True)
+    await buffer.open()
+    try:
+        for i in range(0, 30, 3):
+            await buffer.append([record(j) for j in range(i, i + 3)])
+        covered = buffer.covered_index()
+        await buffer.append([record(30)])
+        assert len(await drain(buffer.reader("a"))) == 31
+        sealed = len(buffer._segments) - 1
+        assert sealed >= 2  # delivered, but kept: a restart takes the newest positions from them
+        buffer.checkpointed(covered)
+        assert len(buffer._segments) == 1  # all were sealed before `covered`
+    finally:
+        await buffer.close()
