@@ -7,12 +7,15 @@ tried again at the next interval. This module only makes such failures visible:
 
 - every failed write is counted in ``logship_buffer_write_errors_total{errno}`` (the errno's name);
 - an *episode* starts with the first failure while none is failing and ends when every writer that
-  failed has written again; each start and end is logged once (not once per retry);
+  failed has written again and no write failed for ``SETTLE_SECONDS`` (a disk that is nearly full
+  fails and succeeds by turns: that is one episode); its start and end are logged once each (not
+  once per retry);
 - ``status()`` is the ``writes`` part of ``/readyz``: logship is not ready while an episode lasts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import time
@@ -24,6 +27,7 @@ log = logging.getLogger("logship.writes")
 
 TAILER = "tailer"
 CHECKPOINTS = "checkpoints"
+SETTLE_SECONDS = 5.0
 
 
 def errno_name(exc: OSError) -> str:
@@ -38,27 +42,38 @@ class WriteErrors:
         self._metrics = metrics
         self._failing: dict[tuple[str, str], str] = {}
         self._since = 0.0
+        self._last_error = ""
+        self._settle: asyncio.TimerHandle | None = None  # the end of the episode, once nothing fails
 
     def failed(self, kind: str, key: str, exc: OSError, what: str) -> None:
         """A write of ``what`` by writer (``kind``, ``key``) failed with ``exc``; it will be tried again."""
         self._metrics.buffer_write_errors.labels(errno=errno_name(exc)).inc()
-        if not self._failing:
+        self._last_error = f"{what}: {exc}"
+        if self._settle is not None:  # failing again before the episode settled: the same episode
+            self._settle.cancel()
+            self._settle = None
+        elif not self._failing:
             self._since = time.monotonic()
             log.error("cannot write %s: %s. Nothing is lost: collection pauses where it cannot store and "
                       "resumes from the last stored position once writing works again (see /readyz; not "
                       "logged again until then)", what, exc)
-        self._failing[(kind, key)] = f"{what}: {exc}"
+        self._failing[(kind, key)] = self._last_error
 
     def cleared(self, kind: str, key: str) -> None:
-        """Writer (``kind``, ``key``) wrote again (or is gone): the end of the episode when it was the last."""
+        """Writer (``kind``, ``key``) wrote again (or is gone): the episode ends ``SETTLE_SECONDS`` after
+        the last one did, unless a write fails meanwhile."""
         if self._failing.pop((kind, key), None) is not None and not self._failing:
-            log.warning("writing to the data directory works again after %.1fs: collection resumed",
-                        time.monotonic() - self._since)
+            self._settle = asyncio.get_running_loop().call_later(SETTLE_SECONDS, self._settled)
+
+    def _settled(self) -> None:
+        self._settle = None
+        log.warning("writing to the data directory works again (the episode lasted %.1fs): collection resumed",
+                    time.monotonic() - self._since)
 
     @property
     def failing(self) -> bool:
         """True while an episode lasts."""
-        return bool(self._failing)
+        return bool(self._failing) or self._settle is not None
 
     def status(self) -> dict[str, Any]:
         """``{"failing", "paused_tailers", "checkpoints_failing", "seconds", "last_error"}`` for /readyz."""
@@ -66,6 +81,6 @@ class WriteErrors:
             "failing": self.failing,
             "paused_tailers": sum(kind == TAILER for kind, _ in self._failing),
             "checkpoints_failing": (CHECKPOINTS, "") in self._failing,
-            "seconds": round(time.monotonic() - self._since, 1) if self._failing else 0.0,
-            "last_error": next(reversed(self._failing.values()), ""),
+            "seconds": round(time.monotonic() - self._since, 1) if self.failing else 0.0,
+            "last_error": self._last_error if self.failing else "",
         }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import IN_CI
+from tests.support import IN_CI, ReceiverProcess
 
 
 class SmallFs:
@@ -47,3 +47,11 @@ def small_fs(tmp_path: Path) -> Iterator[Callable[..., SmallFs]]:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             if subprocess.run(["umount", str(path)], capture_output=True).returncode:
                 subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture
+def fault_store(tmp_path: Path) -> Iterator[ReceiverProcess]:
+    """The fake store (``tests.fakes.http_receiver``) as a process, not started yet; stopped after the test."""
+    process = ReceiverProcess(tmp_path)
+    yield process
+    process.stop()

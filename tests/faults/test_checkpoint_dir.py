@@ -13,8 +13,7 @@ from __future__ import annotations
 import collections
 import re
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -29,33 +28,25 @@ BATCH_LINES = 500
 CONCURRENCY = 2
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ReceiverProcess]:
-    """The fake store as a process (not started yet)."""
-    process = ReceiverProcess(tmp_path)
-    yield process
-    process.stop()
-
-
 def checkpoints_failing(logship: LogshipProcess) -> bool:
     ready = logship.readyz()
     return ready["writes"]["checkpoints_failing"] and not ready["ready"]
 
 
 def test_checkpoint_dir_read_only_for_a_while_with_a_kill_every_line_arrives(
-        docker: DockerHarness, logship: LogshipProcess, store: ReceiverProcess, small_fs: Callable[..., SmallFs],
+        docker: DockerHarness, logship: LogshipProcess, fault_store: ReceiverProcess, small_fs: Callable[..., SmallFs],
         capsys: pytest.CaptureFixture[str]) -> None:
     data = small_fs("data", size="64m")
     small_fs("buffer", size="256m", at=data.path / "buffer")
-    store.start()
-    use_http(logship, store.url, LOGSHIP_DATA_DIR=str(data.path), LOGSHIP_BATCH_MAX_LINES=str(BATCH_LINES),
+    fault_store.start()
+    use_http(logship, fault_store.url, LOGSHIP_DATA_DIR=str(data.path), LOGSHIP_BATCH_MAX_LINES=str(BATCH_LINES),
              LOGSHIP_HTTP_CONCURRENCY=str(CONCURRENCY))
     logship.start()
     logship.health_url()
     lines = 15_000  # ~1,000 lines/s per container for ~15 s
     writers = [docker.run(steady_writer(f"r{i}", lines), name=f"ckpt-{docker.run_id}-{i}") for i in range(2)]
     expected = expected_lines("r0", lines) | expected_lines("r1", lines)
-    wait_until(lambda: len(store.lines()) >= 2000 and logship.metric("logship_checkpoint_saves_total") >= 1, 60,
+    wait_until(lambda: len(fault_store.lines()) >= 2000 and logship.metric("logship_checkpoint_saves_total") >= 1, 60,
                message="delivery and a first checkpoint save")
 
     data.remount("ro")
@@ -64,7 +55,7 @@ def test_checkpoint_dir_read_only_for_a_while_with_a_kill_every_line_arrives(
     wait_until(lambda: checkpoints_failing(logship), 30, message="/readyz showing it")
     time.sleep(3)  # lines go on being collected and delivered meanwhile
     assert logship.run_log().count("cannot write") == 1, logship.run_log()[-3000:]  # once, not per retry
-    delivered_before_kill = len(store.lines())
+    delivered_before_kill = len(fault_store.lines())
     logship.kill()
     logship.start()  # the checkpoint file is still the one from before the remount, and still unwritable
     logship.health_url()
@@ -73,11 +64,11 @@ def test_checkpoint_dir_read_only_for_a_while_with_a_kill_every_line_arrives(
     wait_until(lambda: logship.readyz()["ready"], 30, message="ready again once saves work")
     for writer in writers:
         assert writer.wait(timeout=120)["StatusCode"] == 0
-    wait_for_lines(store, logship, expected, timeout=120)
+    wait_for_lines(fault_store, logship, expected, timeout=120)
     logship.wait_drained("http")
     time.sleep(1)  # anything sent twice would arrive now
 
-    counts = collections.Counter(store.messages())
+    counts = collections.Counter(fault_store.messages())
     bound = CONCURRENCY * BATCH_LINES
     report(capsys, f"checkpoint dir read-only, kill -9 and restart in the episode: {len(expected)} lines written, "
                    f"{len(set(counts) & expected)} delivered, {len(expected - set(counts))} lost, "

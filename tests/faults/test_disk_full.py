@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -25,21 +24,13 @@ pytestmark = pytest.mark.docker
 ENOSPC = {"errno": "ENOSPC"}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ReceiverProcess]:
-    """The fake store as a process (not started yet)."""
-    process = ReceiverProcess(tmp_path)
-    yield process
-    process.stop()
-
-
 def test_disk_full_while_the_store_is_down_then_space_returns_every_line_once(
-        docker: DockerHarness, logship: LogshipProcess, store: ReceiverProcess, small_fs: Callable[..., SmallFs],
+        docker: DockerHarness, logship: LogshipProcess, fault_store: ReceiverProcess, small_fs: Callable[..., SmallFs],
         capsys: pytest.CaptureFixture[str]) -> None:
     data = small_fs("data", size="6m")
-    store.start()
-    store.down()
-    use_http(logship, store.url, LOGSHIP_DATA_DIR=str(data.path), LOGSHIP_BUFFER_MAX_BYTES="256MiB",
+    fault_store.start()
+    fault_store.down()
+    use_http(logship, fault_store.url, LOGSHIP_DATA_DIR=str(data.path), LOGSHIP_BUFFER_MAX_BYTES="256MiB",
              LOGSHIP_BUFFER_SEGMENT_BYTES="1MiB", LOGSHIP_RETRY_MAX="2s")
     logship.start()
     logship.health_url()
@@ -64,15 +55,15 @@ def test_disk_full_while_the_store_is_down_then_space_returns_every_line_once(
     back = time.monotonic()
     wait_until(lambda: not logship.readyz()["writes"]["failing"], 60, message="the tailers resuming")
     resumed = time.monotonic() - back
-    store.up()
-    wait_for_lines(store, logship, expected, timeout=180)
+    fault_store.up()
+    wait_for_lines(fault_store, logship, expected, timeout=180)
     logship.wait_drained("http")
     time.sleep(1)  # anything sent twice would arrive now
 
-    counts = collections.Counter(store.messages())
+    counts = collections.Counter(fault_store.messages())
     report(capsys, f"disk full: {len(expected)} lines written, {len(set(counts) & expected)} delivered, "
                    f"{len(expected - set(counts))} lost, {duplicates(counts)} duplicated; {errors:.0f} ENOSPC "
-                   f"write errors counted; collection resumed {resumed:.1f}s after space returned")
+                   f"write errors counted; writes settled (/readyz ready) {resumed:.1f}s after space returned")
     assert set(counts) == expected
     assert duplicates(counts) == 0
     assert logship.readyz()["ready"]

@@ -13,8 +13,6 @@ from __future__ import annotations
 import collections
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -28,22 +26,14 @@ CONCURRENCY = 2
 KILLS = 5
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ReceiverProcess]:
-    """The fake store as a process (not started yet)."""
-    process = ReceiverProcess(tmp_path)
-    yield process
-    process.stop()
-
-
 def test_kill_9_during_delivery_duplicates_within_what_was_in_flight(
-        docker: DockerHarness, logship: LogshipProcess, store: ReceiverProcess,
+        docker: DockerHarness, logship: LogshipProcess, fault_store: ReceiverProcess,
         capsys: pytest.CaptureFixture[str]) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    store.start()
-    use_http(logship, store.url, LOGSHIP_BATCH_MAX_LINES=str(BATCH_LINES), LOGSHIP_HTTP_CONCURRENCY=str(CONCURRENCY),
-             LOGSHIP_BUFFER_FSYNC_INTERVAL="1s")  # the default: the interval the lags used to be
+    fault_store.start()
+    use_http(logship, fault_store.url, LOGSHIP_BATCH_MAX_LINES=str(BATCH_LINES),
+             LOGSHIP_HTTP_CONCURRENCY=str(CONCURRENCY), LOGSHIP_BUFFER_FSYNC_INTERVAL="1s")  # the default
     logship.start()
     logship.health_url()
     lines = 20_000  # ~1,000 lines/s per container for ~20 s
@@ -60,11 +50,11 @@ def test_kill_9_during_delivery_duplicates_within_what_was_in_flight(
         logship.health_url()
     for writer in writers:
         assert writer.wait(timeout=120)["StatusCode"] == 0
-    wait_for_lines(store, logship, expected, timeout=120)
+    wait_for_lines(fault_store, logship, expected, timeout=120)
     logship.wait_drained("http")
     time.sleep(1)  # anything sent twice would arrive now
 
-    counts = collections.Counter(store.messages())
+    counts = collections.Counter(fault_store.messages())
     bound = KILLS * CONCURRENCY * BATCH_LINES
     report(capsys, f"kill -9 x{KILLS} at {', '.join(f'{m:.1f}s' for m in moments)} (seed {seed}): "
                    f"{len(expected)} lines written, {len(set(counts) & expected)} delivered, "
