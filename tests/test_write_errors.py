@@ -10,6 +10,7 @@ import pytest
 
 from logship import write_errors
 from logship.metrics import Metrics
+from logship.status import render
 from logship.write_errors import CHECKPOINTS, TAILER, WriteErrors
 
 
@@ -35,3 +36,13 @@ async def test_a_flapping_disk_is_one_episode_logged_once(caplog: pytest.LogCapt
     sample = metrics.registry.get_sample_value
     assert sample("logship_buffer_write_errors_total", {"errno": "ENOSPC"}) == 3
     assert sample("logship_buffer_write_errors_total", {"errno": "EROFS"}) == 3
+
+
+def test_status_table_shows_failing_writes() -> None:
+    readiness = {"ready": False, "engine": {"connected": True}, "buffer": {}, "sinks": {},
+                 "writes": {"failing": True, "paused_tailers": 2, "checkpoints_failing": True, "seconds": 12.3,
+                            "last_error": "to the buffer: [Errno 28] No space left on device"}}
+    text = render(readiness, {})
+    assert "ready       NO" in text
+    assert ("writes      FAILING for 12s: 2 tailer(s) paused, checkpoints not saved; to the buffer: [Errno 28] No "
+            "space left on device") in text
