@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -92,8 +93,9 @@ def since_parameter(marks: Iterable[Mark]) -> str:
 
 
 # The _Stream fields a failed store puts back (everything but the metadata suffix).
-_STATE_FIELDS = ("count", "done_count", "done_ts", "lines", "parts", "pending", "pending_count",
-                 "pending_size", "pending_ts", "skip", "timestamp")
+_STATE_FIELDS = ("count", "done_count", "done_ts", "lines", "parts", "pending_count", "pending_size",
+                 "pending_ts", "skip", "timestamp")
+_get_state = attrgetter(*_STATE_FIELDS)
 
 
 class _Stream:
@@ -120,7 +122,8 @@ class _Stream:
 
 @dataclass(frozen=True, slots=True)
 class AssemblerState:
-    """What ``LineAssembler.state()`` took: per stream its fields, and the assembler's counts."""
+    """What ``LineAssembler.state()`` took: per stream (the stream, its fields, a copy of its held pieces),
+    and the assembler's counts."""
 
     streams: tuple[tuple[Any, ...], ...]
     counts: tuple[int, int, int, int]
@@ -158,20 +161,17 @@ class LineAssembler:
 
     def state(self) -> AssemblerState:
         """A copy of the streams' positions and counts, to ``restore`` if the next records are not stored."""
-        streams = tuple((stream, *(getattr(stream, name) for name in _STATE_FIELDS))
-                        for stream in self._streams.values())
-        # ``pending`` is a list that feed() appends to: copy it (empty on nearly every call).
-        return AssemblerState(tuple((s[0], *s[1:6], list(s[6]), *s[7:]) for s in streams),
-                              (self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps))
+        # ``pending`` is a list that feed() appends to: copied (empty on nearly every call).
+        streams = tuple((stream, _get_state(stream), stream.pending[:]) for stream in self._streams.values())
+        return AssemblerState(streams, (self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps))
 
     def restore(self, state: AssemblerState) -> None:
         """Go back to ``state``: the records decoded since were not stored, so their frames count as
         unread (read again, not skipped) and their lines as not read."""
-        for values in state.streams:
-            stream = values[0]
-            for name, value in zip(_STATE_FIELDS, values[1:], strict=True):
+        for stream, values, pending in state.streams:
+            for name, value in zip(_STATE_FIELDS, values, strict=True):
                 setattr(stream, name, value)
-            stream.pending = list(stream.pending)
+            stream.pending = pending[:]
         self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps = state.counts
 
     def marks(self) -> dict[str, Mark]:
