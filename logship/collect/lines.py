@@ -442,8 +442,9 @@ def _now() -> bytes:
         b".%09dZ" % (now % 1_000_000_000))
 
 
-_STREAM_KEY = b',"stream":"'
-_CONTAINER_ID_KEY = b'"container":{"id":"'
+# The start of every record's suffix (set_metadata): the stream, then the container's id (the enricher's
+# metadata begins with it). Searched from the end: only the real suffix has this exact shape there.
+_SUFFIX_STARTS = tuple((name, b',"stream":"%b","container":{"id":"' % name.encode()) for name in ("stdout", "stderr"))
 _PART_NOT_LAST = b'"last":false}'
 _MESSAGE_AT = len(_RECORD_OPEN) + _FIXED_TIMESTAMP_LENGTH
 
@@ -452,23 +453,22 @@ def record_position(record: bytes) -> tuple[str, str, bytes, bool] | None:
     """Where a record made here stands in its container's log: (container id, stream, timestamp, whether
     it ends a line: False for a part of a cut line that is not its last). None for any other shape.
 
-    Cheap enough to run over the buffer's newest segments at start (a prefix check and three ``find``):
-    inside the JSON-escaped message every ``"`` follows a backslash, so the keys searched for cannot
-    occur there.
+    Cheap enough to run over the buffer's newest segments at start (a prefix check and a few ``rfind``).
+    Relies on the record's layout: the timestamp first, the suffix ``,"stream":"…","container":{"id":"…``
+    after the message (and its part marker); a stage that adds keys must keep them out of that place.
     """
-    if not record.startswith(_RECORD_OPEN) or record[_MESSAGE_AT:_MESSAGE_AT + len(_RECORD_MESSAGE)] != _RECORD_MESSAGE:
+    if not record.startswith(_RECORD_OPEN) or not record.startswith(_RECORD_MESSAGE, _MESSAGE_AT):
         return None
-    stream_at = record.find(_STREAM_KEY, _MESSAGE_AT)
-    if stream_at < 0:
+    stream, at, key = "", -1, b""
+    for name, start in _SUFFIX_STARTS:
+        found = record.rfind(start, _MESSAGE_AT)
+        if found > at:
+            stream, at, key = name, found, start
+    if at < 0:
         return None
-    id_at = record.find(_CONTAINER_ID_KEY, stream_at)
-    if id_at < 0:
-        return None
-    id_at += len(_CONTAINER_ID_KEY)
+    id_at = at + len(key)
     id_end = record.find(b'"', id_at)
-    name_at = stream_at + len(_STREAM_KEY)
-    stream = record[name_at:name_at + 6]
-    if id_end <= id_at or stream not in (b"stdout", b"stderr"):
+    if id_end <= id_at:
         return None
-    ends_line = record.find(_PART_NOT_LAST, _MESSAGE_AT, stream_at) < 0
-    return (record[id_at:id_end].decode(), stream.decode(), record[len(_RECORD_OPEN):_MESSAGE_AT], ends_line)
+    ends_line = record.find(_PART_NOT_LAST, _MESSAGE_AT, at) < 0
+    return record[id_at:id_end].decode(), stream, record[len(_RECORD_OPEN):_MESSAGE_AT], ends_line

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from logship.collect.checkpoint import BufferedPositions, CheckpointStore
+from logship.collect.enrich import container_fields
 from logship.collect.frames import STDERR, STDOUT
 from logship.collect.lines import LineAssembler, Mark, record_position
 from tests.collect.test_lines_unit import META, messages, out, pieces, ts
@@ -70,3 +71,11 @@ def test_start_position_is_the_later_of_checkpoint_and_buffer(tmp_path: Path) ->
     assert store.get(CID) == {"stdout": Mark(ts(2), 1), "stderr": Mark(ts(9), 1)}
     assert store.get("other") == {"stdout": Mark(ts(1), 1)}
     assert store.snapshot() is not None
+
+
+def test_record_position_finds_the_suffix_of_the_enrichers_metadata() -> None:
+    inspect = {"Id": "f" * 64, "Name": "/web", "Config": {"Image": "nginx", "Labels": {
+        "stream": "stdout", "com.docker.compose.service": "web"}}}
+    fields = container_fields(inspect, {"host": {"name": "node-1"}}, None)
+    [record] = LineAssembler(fields, {}, 100).feed([(STDERR, ts(1) + b' {"stream":"stdout","container":{"id":"x"}}\n')])
+    assert record_position(record) == ("f" * 64, "stderr", ts(1), True)
