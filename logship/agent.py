@@ -38,9 +38,9 @@ from logship.write_errors import CHECKPOINTS, WriteErrors
 
 log = logging.getLogger(__name__)
 
-# Buffer segments modified since this long before the checkpoint file was saved may hold lines the
-# file does not cover (a save snapshots the marks, then fsyncs, then writes: that takes a while).
-TAIL_MARGIN_SECONDS = 10.0
+# Buffer segments last written after the checkpoint file's snapshot_at, less this (clock and mtime
+# granularity), may hold lines the file does not cover: they are read for the start positions.
+TAIL_MARGIN_SECONDS = 2.0
 
 
 class Agent:
@@ -121,8 +121,8 @@ class Agent:
 
     async def _catch_up_with_buffer(self) -> None:
         """Start each container from the later of its checkpoint and its last line in the buffer."""
-        saved = self.checkpoints.loaded_mtime
-        newer_than = None if saved is None else saved - TAIL_MARGIN_SECONDS - 2 * self.config.buffer.fsync_interval
+        taken = self.checkpoints.snapshot_time
+        newer_than = None if taken is None else taken - TAIL_MARGIN_SECONDS
         positions = BufferedPositions()
         started = time.monotonic()
         records = await self.buffer.scan_tail(newer_than, positions.visit)

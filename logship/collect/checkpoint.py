@@ -2,12 +2,14 @@
 
 File ``checkpoints.json`` (one file for all containers, so one fsync saves them all)::
 
-    {"version": 1,
+    {"version": 1, "snapshot_at": 1795624629.5,
      "containers": {"<container id>": {"stdout": ["2026-11-25T16:37:09.305268574Z", 3],
                                          "stderr": ["2026-11-25T16:37:09.301000000Z", 1]}}}
 
-Each stream's pair is its watermark (``lines.Mark``): the newest Docker timestamp whose lines are
-durably in the buffer, and how many frames carried exactly that timestamp.
+``snapshot_at`` (Unix time, optional) is when the marks were taken: the buffer segments written
+before then hold no line the file does not cover. Each stream's pair is its watermark
+(``lines.Mark``): the newest Docker timestamp whose lines are durably in the buffer, and how many
+frames carried exactly that timestamp.
 
 Invariants:
 - A mark is saved only after the records it covers are fsynced in the buffer (the agent snapshots
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import orjson
@@ -43,6 +46,7 @@ from logship.collect.lines import Mark, normalise_timestamp, record_position
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+LEGACY_SAVE_SECONDS = 30.0
 
 
 class CheckpointStore:
@@ -53,7 +57,9 @@ class CheckpointStore:
         self._marks: dict[str, dict[str, Mark]] = {}
         self._dirty = False
         self.recovered_from_corruption = False
-        self.loaded_mtime: float | None = None  # when the file found by load() was written
+        # When the marks of the file found by load() were taken (None: no usable file): the buffer's
+        # segments last written before then need not be read for start positions.
+        self.snapshot_time: float | None = None
 
     def load(self) -> None:
         """Read the file, recovering from a leftover temp file or a corrupt file."""
@@ -68,8 +74,9 @@ class CheckpointStore:
         except FileNotFoundError:
             return
         try:
-            self._marks = _parse(raw)
-            self.loaded_mtime = mtime
+            self._marks, taken = _parse(raw)
+            # A file from before snapshot_at existed: its mtime, less the longest plausible save.
+            self.snapshot_time = taken if taken is not None else mtime - LEGACY_SAVE_SECONDS
         except ValueError as exc:
             aside = self.path.with_name(self.path.name + ".corrupt")
             os.replace(self.path, aside)
@@ -119,7 +126,7 @@ class CheckpointStore:
         containers = {
             cid: {stream: [mark.timestamp.decode(), mark.count] for stream, mark in marks.items()}
             for cid, marks in self._marks.items()}
-        return orjson.dumps({"version": FORMAT_VERSION, "containers": containers})
+        return orjson.dumps({"version": FORMAT_VERSION, "snapshot_at": time.time(), "containers": containers})
 
     def write(self, content: bytes) -> None:
         """Replace the file atomically with ``content`` (blocking: run it in a thread)."""
@@ -165,7 +172,7 @@ class BufferedPositions:
             streams[stream] = Mark(timestamp, mark.count + 1)
 
 
-def _parse(raw: bytes) -> dict[str, dict[str, Mark]]:
+def _parse(raw: bytes) -> tuple[dict[str, dict[str, Mark]], float | None]:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -188,4 +195,5 @@ def _parse(raw: bytes) -> dict[str, dict[str, Mark]]:
                 raise ValueError(f"container {cid}: bad mark {value!r}")
             parsed[stream] = Mark(timestamp, value[1])
         marks[cid] = parsed
-    return marks
+    taken = document.get("snapshot_at")
+    return marks, float(taken) if isinstance(taken, int | float) and not isinstance(taken, bool) else None

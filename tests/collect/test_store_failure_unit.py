@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from logship.collect.checkpoint import BufferedPositions, CheckpointStore
+from logship.collect.checkpoint import LEGACY_SAVE_SECONDS, BufferedPositions, CheckpointStore
 from logship.collect.enrich import container_fields
 from logship.collect.frames import STDERR, STDOUT
 from logship.collect.lines import LineAssembler, Mark, record_position
@@ -79,3 +79,11 @@ def test_record_position_finds_the_suffix_of_the_enrichers_metadata() -> None:
     fields = container_fields(inspect, {"host": {"name": "node-1"}}, None)
     [record] = LineAssembler(fields, {}, 100).feed([(STDERR, ts(1) + b' {"stream":"stdout","container":{"id":"x"}}\n')])
     assert record_position(record) == ("f" * 64, "stderr", ts(1), True)
+
+
+def test_a_file_without_snapshot_at_is_taken_as_saved_well_before_its_mtime(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoints.json"
+    path.write_bytes(b'{"version": 1, "containers": {}}')
+    store = CheckpointStore(path)
+    store.load()
+    assert store.snapshot_time == path.stat().st_mtime - LEGACY_SAVE_SECONDS
