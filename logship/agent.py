@@ -1,10 +1,13 @@
 """The agent: one TaskGroup owning discovery, the tailers, the shippers and the checkpoint saver.
 
 Lifecycle:
-- start: open the buffer (recovering it), load checkpoints, start the sinks, connect to the engine
-  (retrying in the background while it is away), start one shipper per sink.
+- start: open the buffer (recovering it), load checkpoints and move each container's position to
+  its last line in the buffer where that is later (``CheckpointStore.catch_up``), start the sinks,
+  connect to the engine (retrying in the background while it is away), start one shipper per sink.
 - run: discovery keeps one tailer per container; every ``LOGSHIP_BUFFER_FSYNC_INTERVAL`` the
   checkpoints are snapshotted, the buffer fsynced, then the snapshot saved (never ahead of disk).
+  A write that fails (buffer append, checkpoint save) is counted, logged once per episode and makes
+  ``/readyz`` not ready until writing works again (``WriteErrors``); nothing is lost meanwhile.
 - drain (first SIGTERM/SIGINT, within ``LOGSHIP_SHUTDOWN_TIMEOUT``): stop reading, save the final
   checkpoints, let the shippers deliver what they can, persist the ledgers. What was not delivered
   stays in the buffer for the next start.
@@ -19,7 +22,7 @@ import time
 from typing import Any
 
 from logship.buffer import DiskBuffer
-from logship.collect.checkpoint import CheckpointStore
+from logship.collect.checkpoint import BufferedPositions, CheckpointStore
 from logship.collect.discovery import Discovery, Supervisor
 from logship.collect.enrich import Enricher
 from logship.collect.filters import ContainerFilter, own_container_id
@@ -31,8 +34,13 @@ from logship.server import HealthServer
 from logship.ship.shipper import Shipper
 from logship.sinks import build_sinks
 from logship.sinks.base import Sink
+from logship.write_errors import CHECKPOINTS, WriteErrors
 
 log = logging.getLogger(__name__)
+
+# Buffer segments last written after the checkpoint file's snapshot_at, less this (clock and mtime
+# granularity), may hold lines the file does not cover: they are read for the start positions.
+TAIL_MARGIN_SECONDS = 2.0
 
 
 class Agent:
@@ -41,12 +49,13 @@ class Agent:
     def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
-        self.buffer = DiskBuffer(config.buffer, config.sinks, self.metrics)
+        self.buffer = DiskBuffer(config.buffer, config.sinks, self.metrics, keep_until_checkpointed=True)
         self.checkpoints = CheckpointStore(config.checkpoint_path)
         self.sinks: list[Sink] = build_sinks(config)
         self.supervisor: Supervisor | None = None
         self.discovery: Discovery | None = None
         self.shippers: list[Shipper] = []
+        self.write_errors = WriteErrors(self.metrics)
         self.started = asyncio.Event()
         self.server = HealthServer(self, *config.listen)
 
@@ -57,6 +66,7 @@ class Agent:
         self.checkpoints.load()
         if self.checkpoints.recovered_from_corruption:
             self.metrics.tailer_errors.labels(reason="checkpoint_corrupt").inc()
+        await self._catch_up_with_buffer()
         try:
             await self.server.start()
             for sink in self.sinks:
@@ -77,7 +87,8 @@ class Agent:
 
         def make_tailer(container_id: str) -> Tailer:
             return Tailer(container_id, engine, enricher.fields, self.buffer, self.checkpoints,
-                          config.collect.max_line_bytes, self.metrics, config.collect.read_linger)
+                          config.collect.max_line_bytes, self.metrics, config.collect.read_linger,
+                          self.write_errors)
 
         own_id = own_container_id()
         self.supervisor = Supervisor(group, make_tailer, self.checkpoints, self.metrics)
@@ -109,6 +120,17 @@ class Agent:
         for task in shipper_tasks:
             task.cancel()
 
+    async def _catch_up_with_buffer(self) -> None:
+        """Start each container from the later of its checkpoint and its last line in the buffer."""
+        taken = self.checkpoints.snapshot_time
+        newer_than = None if taken is None else taken - TAIL_MARGIN_SECONDS
+        positions = BufferedPositions()
+        started = time.monotonic()
+        records = await self.buffer.scan_tail(newer_than, positions.visit)
+        moved = self.checkpoints.catch_up(positions)
+        log.info("start positions: %d record(s) of the buffer's newest segments read in %.2fs; %d stream(s) "
+                 "start after their checkpoint (already stored)", records, time.monotonic() - started, moved)
+
     async def _save_periodically(self, stop: asyncio.Event) -> None:
         """Save the checkpoints every fsync interval, and a last time once ``stop`` is set.
 
@@ -123,24 +145,34 @@ class Agent:
         await self.save_checkpoints()  # marks that moved while the last one ran (nothing to do otherwise)
 
     async def save_checkpoints(self) -> None:
-        """Snapshot the marks, fsync the buffer, then save the snapshot: never ahead of disk."""
+        """Snapshot the marks, fsync the buffer, then save the snapshot: never ahead of disk.
+
+        Then the buffer may delete the delivered segments the saved file covers (kept until then, so
+        that a restart takes the newest positions from the buffer, see ``_catch_up_with_buffer``)."""
         content = self.checkpoints.snapshot()
+        covered = self.buffer.covered_index()  # the records whose marks are in this snapshot
         if content is None:
+            self.buffer.checkpointed(covered)  # nothing moved since the last save, which covers them
             return
         saved = False
         try:
             await self.buffer.sync()
             await asyncio.to_thread(self.checkpoints.write, content)
             saved = True
+            self.buffer.checkpointed(covered)
             self.metrics.checkpoint_saves.inc()
+            self.write_errors.cleared(CHECKPOINTS, "")
         except OSError as exc:
-            log.error("cannot save checkpoints to %s: %s; retrying", self.checkpoints.path, exc)
+            # Counted, logged once per episode; the marks stay in memory and are saved when it works again.
+            self.write_errors.failed(CHECKPOINTS, "", exc, f"checkpoints to {self.checkpoints.path}")
         finally:
             if not saved:
                 self.checkpoints.mark_dirty()  # the snapshot was not written (error or cancellation)
 
     def readiness(self) -> dict[str, Any]:
-        """Ready when the engine answers and the buffer is open; sinks' last outcomes for information."""
+        """Ready when the engine answers, the buffer is open and writes to the data directory work
+        (``writes``: tailers paused by a failed append, failing checkpoint saves); sinks' last outcomes
+        for information."""
         engine = bool(self.discovery and self.discovery.connected)
         buffer_open = not self.buffer.closed
         sinks = {}
@@ -150,11 +182,13 @@ class Agent:
             sinks[shipper.name] = {"last_outcome": outcome.kind.value if outcome else None,
                                    "last_error": shipper.last_error, "in_flight": shipper.in_flight,
                                    "behind": shipper.lag(now) if buffer_open else None}
-        return {"ready": engine and buffer_open,
+        writes = self.write_errors.status()
+        return {"ready": engine and buffer_open and not writes["failing"],
                 "engine": {"connected": engine, "error": "" if engine else (
                     self.discovery.last_error if self.discovery else "not started")},
                 "buffer": {"open": buffer_open, "max_bytes": self.config.buffer.max_bytes, **self.buffer.stats()},
                 "sinks": sinks,
+                "writes": writes,
                 "containers_followed": len(self.supervisor.tailers) if self.supervisor else 0}
 
     def refresh_gauges(self) -> None:

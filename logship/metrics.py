@@ -57,6 +57,11 @@ class Metrics:
             "logship_buffer_lines_dropped_total",
             "Records dropped by the buffer, by reason: full (drop_oldest), crc, corrupt, quarantine.", ["reason"],
             registry=r)
+        self.buffer_write_errors = Counter(
+            "logship_buffer_write_errors_total",
+            "Failed writes to the data directory (buffer appends, checkpoint saves, ledgers, fsyncs), by errno "
+            "name (ENOSPC, EIO, EROFS…). Nothing is lost: the writer pauses and tries again.", ["errno"],
+            registry=r)
         self.buffer_blocked_seconds = Counter("logship_buffer_blocked_seconds_total",
                                               "Time writers waited for room in a full buffer.", registry=r)
         # shipping

@@ -1,8 +1,9 @@
 """Health and metrics over HTTP on LOGSHIP_LISTEN.
 
 - ``/healthz``: 200 while the process and its event loop are alive.
-- ``/readyz``: 200 when the engine answers and the buffer is open, else 503; the JSON body also
-  says each sink's last outcome and error.
+- ``/readyz``: 200 when the engine answers, the buffer is open and writes to the data directory
+  work (``writes``, see ``write_errors.py``), else 503; the JSON body also says each sink's last
+  outcome and error.
 - ``/metrics``: Prometheus text format (``prometheus_client``), from the agent's own registry.
 - ``/debug/tailers``: every followed container with its state, checkpoint and last error.
 """

@@ -50,6 +50,11 @@ def render(readiness: dict[str, Any], tailers: dict[str, Any], now: float | None
     if buffer.get("max_bytes"):
         fill = f" ({100 * buffer.get('bytes', 0) / buffer['max_bytes']:.1f}% of {_size(buffer['max_bytes'])})"
     lines.append(f"buffer      {_size(buffer.get('bytes', 0))} in {buffer.get('segments', 0)} segment(s){fill}")
+    writes = readiness.get("writes") or {}
+    if writes.get("failing"):
+        lines.append(f"writes      FAILING for {writes.get('seconds', 0):.0f}s: {writes.get('paused_tailers', 0)} "
+                     f"tailer(s) paused{', checkpoints not saved' if writes.get('checkpoints_failing') else ''}; "
+                     f"{writes.get('last_error', '')}")
     pending = buffer.get("records_pending", {})
     for name, sink in readiness.get("sinks", {}).items():
         state = sink.get("last_outcome") or "no batch yet"

@@ -17,6 +17,7 @@ from logship.agent import Agent
 from logship.collect.checkpoint import CheckpointStore
 from logship.collect.lines import Mark
 from logship.metrics import Metrics
+from logship.write_errors import WriteErrors
 
 CID = "6ca5" + "a" * 60
 EARLY = {"stdout": Mark(b"2026-11-25T16:37:09.000000000Z", 1)}
@@ -34,12 +35,19 @@ class SlowSyncBuffer:
         self.entered.set()
         await self.release.wait()
 
+    def covered_index(self) -> int:
+        return 0
+
+    def checkpointed(self, index: int) -> None:
+        pass
+
 
 async def test_stop_during_a_save_keeps_the_last_marks(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path / "checkpoints.json")
     store.load()
     buffer = SlowSyncBuffer()
-    agent = SimpleNamespace(checkpoints=store, buffer=buffer, metrics=Metrics(),
+    metrics = Metrics()
+    agent = SimpleNamespace(checkpoints=store, buffer=buffer, metrics=metrics, write_errors=WriteErrors(metrics),
                             config=SimpleNamespace(buffer=SimpleNamespace(fsync_interval=0.05)))
     agent.save_checkpoints = functools.partial(Agent.save_checkpoints, agent)
     stop = asyncio.Event()
@@ -62,7 +70,8 @@ async def test_a_failed_save_is_tried_again(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path / "missing-dir" / "checkpoints.json")  # not created: the write fails
     buffer = SlowSyncBuffer()
     buffer.release.set()
-    agent = SimpleNamespace(checkpoints=store, buffer=buffer, metrics=Metrics())
+    metrics = Metrics()
+    agent = SimpleNamespace(checkpoints=store, buffer=buffer, metrics=metrics, write_errors=WriteErrors(metrics))
     store.advance(CID, LAST)
     await Agent.save_checkpoints(agent)
     (tmp_path / "missing-dir").mkdir()

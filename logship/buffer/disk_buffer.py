@@ -14,9 +14,15 @@ Invariants:
 - Sequence numbers only grow. Each frame also has an in-memory *index* (its ordinal since ``open()``;
   never persisted) that makes "how many records are pending/dropped" exact arithmetic.
 - A ledger position always lies on a frame boundary, at or behind what the sink has acknowledged; it
-  is persisted atomically (see ``ledger.py``) every ``fsync_interval`` when it changed, and on close.
+  is written atomically (see ``ledger.py``) within ``LEDGER_DELAY_SECONDS`` of every acknowledgement
+  that moves it (coalesced, no fsync: survives a kill), and fsynced every ``fsync_interval`` and on
+  close (survives a power loss).
 - A segment is deleted once every configured sink has acknowledged all of its records and it is not
-  the write segment. ``drop_oldest`` may delete the oldest segments before that (counted).
+  the write segment. ``drop_oldest`` may delete the oldest segments before that (counted). With
+  ``keep_until_checkpointed`` (the agent) a segment is also kept until a saved checkpoint covers its
+  records (``checkpointed``), so that a restart finds the newest lines of every container in the
+  buffer (see ``scan_tail``) even when they were delivered at once; a buffer full of such segments
+  (appends waiting for room) deletes them anyway (duplicates after a crash, never a block).
 - The buffer's size is the sum of its segment file sizes; appends wait (``block``) or drop the
   oldest segments (``drop_oldest``) to stay within ``max_bytes``. An append larger than the whole
   bound is accepted into an empty buffer, so that nothing can deadlock.
@@ -24,6 +30,19 @@ Invariants:
   one); ``fsync="interval"`` fsyncs in the background every ``fsync_interval`` and on ``sync()``.
   Every fsync runs in a worker thread. A crash loses at most the unsynced tail, which recovery
   truncates; sinks get at-least-once delivery (a ledger may lag, never run ahead of an ack).
+- One owner per file descriptor, and only the owner closes it. The write side (event loop) owns the
+  write segment's ``_fd`` and the sealed segments' ``_retired_fds`` (a roll moves ``_fd`` there; a
+  delete closes it). An fsync owns what it is handed and closes it when done: the retired fds it
+  moves out of ``_retired_fds`` and a ``dup`` of ``_fd``. So a roll plus a full acknowledgement
+  during an fsync closes only the write side's descriptor, never one a worker thread is fsyncing
+  (no ``EBADF``, and no fsync of another file that reused the number). Each reader owns its own
+  read handle.
+- A write that fails (``ENOSPC``, ``EIO``…) leaves no partial group (the file is truncated back)
+  and raises ``OSError`` to the appender, who keeps its records' source position (see
+  ``collect/tailer.py``); failed ledger writes and fsyncs are counted in
+  ``logship_buffer_write_errors_total{errno}`` and retried.
+- Start: ``scan_tail`` hands the records of the newest segments to the collector, which takes each
+  container's start position as the later of its checkpoint and its last record in the buffer.
 
 Reading: each sink has one ``BufferReader`` with its own read position. ``read`` returns the next
 records (``ReadChunk``); the sink acknowledges each chunk once it has a final outcome, in any order;
@@ -42,21 +61,24 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from logship.buffer.ledger import SINK_NAME_RE, LedgerPosition, fsync_directory, write_all, write_ledgers
-from logship.buffer.recovery import Recovery, recover
+from logship.buffer.recovery import Recovery, read_tail, recover
 from logship.buffer.segment import HEADER, HEADER_SIZE, MAX_RECORD_BYTES, crc32, encode_records, segment_name
 from logship.config import BufferConfig
 from logship.metrics import Metrics
+from logship.write_errors import errno_name
 
 log = logging.getLogger("logship.buffer")
 
 # How much a reader pulls from a segment file at once; a larger record is read whole.
 READ_BLOCK_BYTES = 1024 * 1024
+# Acknowledgements are written to the ledger at most this long after they happen (coalesced).
+LEDGER_DELAY_SECONDS = 0.05
 
 _epochs = itertools.count(1)
 
@@ -143,7 +165,8 @@ class DiskBuffer:
     All methods must be called from the event loop that called ``open()``.
     """
 
-    def __init__(self, config: BufferConfig, sinks: Sequence[str], metrics: Metrics) -> None:
+    def __init__(self, config: BufferConfig, sinks: Sequence[str], metrics: Metrics,
+                 keep_until_checkpointed: bool = False) -> None:
         if config.when_full not in ("block", "drop_oldest"):
             raise ValueError(f"when_full must be 'block' or 'drop_oldest', not {config.when_full!r}")
         if config.fsync not in ("always", "interval"):
@@ -193,6 +216,12 @@ class DiskBuffer:
         self._readers = {sink: BufferReader(self, sink) for sink in self._sinks}
         self._reader_list = list(self._readers.values())
         self._ledger_lock = asyncio.Lock()
+        self._ledger_task: asyncio.Task[None] | None = None  # the coalesced write after an ack
+        self._unsynced_ledgers: set[str] = set()  # written since their last fsync
+        self._ledger_failing = False
+        # Records below this index are covered by a saved checkpoint (see checkpointed()).
+        self._checkpointed: float = 0 if keep_until_checkpointed else math.inf
+        self._unreturned: dict[int, int] = {}  # fsync="always": appends written, not returned yet (by first index)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._opened = False
@@ -260,6 +289,10 @@ class DiskBuffer:
         try:
             if self._task is not None:
                 await self._task
+            if self._ledger_task is not None:
+                self._ledger_task.cancel()  # its write, if started, is shielded and finishes first
+                with contextlib.suppress(BaseException):
+                    await self._ledger_task
             await self._sync()
             await self._persist_ledgers()
         finally:
@@ -307,11 +340,16 @@ class DiskBuffer:
                 self._drop_oldest(size)
             else:
                 await self._wait_for_room(size)
+        first = self._next_index
         self._write(data, records)
         self._metrics.buffer_lines_written.inc(len(records))
         self._metrics.buffer_bytes_written.inc(size)  # framed bytes, as they land on disk
         if self._always:
-            await self._sync()
+            self._unreturned[first] = len(records)
+            try:
+                await self._sync()
+            finally:
+                del self._unreturned[first]
 
     async def _let_readers_catch_up(self) -> None:
         """Flow control: wait a little for the slowest reader, which is reading but lags (see
@@ -477,6 +515,8 @@ class DiskBuffer:
             return  # the ledgers are final: keep the files they point into
         readers = self._reader_list
         acked = min((reader._acked_index for reader in readers), default=self._next_index)
+        if not self._room_waiters and acked > self._checkpointed:
+            acked = int(self._checkpointed)  # kept until a saved checkpoint covers them
         freed = False
         while True:
             oldest = next(iter(self._segments.values()))
@@ -537,32 +577,86 @@ class DiskBuffer:
     async def _fsync_once(self) -> None:
         try:
             generation = self._write_gen
+            # This fsync owns the descriptors it uses (see the module docstring): a dup of the write
+            # segment's, and the retired ones taken out of _retired_fds; it closes them all.
+            current = os.dup(self._fd)
             retired, self._retired_fds = list(self._retired_fds.values()), {}
+            owned = [*retired, current]
             directory = self._dir if self._dir_dirty else None
             self._dir_dirty = False
             try:
-                await asyncio.to_thread(_fsync_files, [*retired, self._fd], directory)
+                await asyncio.to_thread(_fsync_files, owned, directory)
             except BaseException:
                 self._dir_dirty = self._dir_dirty or directory is not None
                 raise
             finally:
-                for fd in retired:
+                for fd in owned:
                     with contextlib.suppress(OSError):
                         os.close(fd)
             self._synced_gen = max(self._synced_gen, generation)
         finally:
             self._sync_task = None
 
-    async def _persist_ledgers(self) -> None:
+    async def _persist_ledgers(self, fsync: bool = True) -> None:
+        """Write the ledgers that moved; with ``fsync`` also those written without one since."""
         async with self._ledger_lock:
+            unsynced = self._unsynced_ledgers if fsync else set()
             changed = {reader.sink: LedgerPosition(reader._acked_seq, reader._acked_off)
                        for reader in self._reader_list
-                       if reader._persisted != (reader._acked_seq, reader._acked_off)}
+                       if reader._persisted != (reader._acked_seq, reader._acked_off) or reader.sink in unsynced}
             if not changed:
                 return
-            await asyncio.to_thread(write_ledgers, self._dir, changed)
+            await asyncio.to_thread(write_ledgers, self._dir, changed, fsync)
             for sink, position in changed.items():
                 self._readers[sink]._persisted = (position.segment, position.offset)
+            if fsync:
+                self._unsynced_ledgers -= changed.keys()
+            else:
+                self._unsynced_ledgers |= changed.keys()
+
+    def _ledger_moved(self) -> None:
+        """An acknowledged position moved: have the ledgers written within LEDGER_DELAY_SECONDS."""
+        if self._ledger_task is None and self._opened and not self._closed:
+            self._ledger_task = asyncio.get_running_loop().create_task(self._write_ledgers_soon())
+
+    async def _write_ledgers_soon(self) -> None:
+        """Coalesce the acknowledgements of LEDGER_DELAY_SECONDS into one ledger write (no fsync)."""
+        try:
+            await asyncio.sleep(LEDGER_DELAY_SECONDS)
+        finally:
+            self._ledger_task = None  # acks from here on schedule the next write
+        try:
+            # Shielded: cancelled by close(), a write in its thread must end before close's own write.
+            await asyncio.shield(self._persist_ledgers(fsync=False))
+            self._ledger_failing = False
+        except OSError as exc:
+            self._count_write_error(exc)
+            if not self._ledger_failing:
+                log.error("buffer: cannot write the ledgers in %s: %s; retrying (records may be delivered "
+                          "again after a restart, none is lost)", self._dir, exc)
+            self._ledger_failing = True
+
+    def _count_write_error(self, exc: OSError) -> None:
+        self._metrics.buffer_write_errors.labels(errno=errno_name(exc)).inc()
+
+    def covered_index(self) -> int:
+        """The index below which every appended record has returned to its appender: take it together
+        with the checkpoint snapshot (same event-loop step), hand it to ``checkpointed`` once saved."""
+        return min(self._unreturned, default=self._next_index)
+
+    def checkpointed(self, index: int) -> None:
+        """A checkpoint covering every record below ``index`` is saved: their segments may go."""
+        if index > self._checkpointed:
+            self._checkpointed = index
+            self._reclaim()
+
+    async def scan_tail(self, newer_than: float | None, visit: Callable[[bytes], None]) -> int:
+        """Hand every record of the recovered segments last modified at or after ``newer_than`` (a
+        ``time.time()``; None: all of them) to ``visit``, oldest first, and fsync those segments: what
+        ``visit`` learns from them is then durable. Returns the number of records (blocking work in a
+        thread; call it after ``open()``, before anything reads or acknowledges)."""
+        seqs = [segment.seq for segment in self._segments.values() if segment is not self._cur]
+        return await asyncio.to_thread(read_tail, self._dir, seqs, newer_than, visit)
 
     async def _maintain(self) -> None:
         """Background: fsync (``interval`` policy) and persist changed ledgers every ``fsync_interval``."""
@@ -580,7 +674,9 @@ class DiskBuffer:
                     await self._sync()
                 await self._persist_ledgers()
                 failing = False
-            except Exception:
+            except Exception as exc:
+                if isinstance(exc, OSError):
+                    self._count_write_error(exc)
                 # Once per failure streak, not once per interval.
                 if not failing:
                     log.exception("buffer: periodic fsync or ledger write failed (retrying every %ss)",
@@ -930,6 +1026,7 @@ class BufferReader:
                 self._acked_seq, self._acked_off = done.end
                 self._acked_index = done.end_index
         self._buffer._reclaim()
+        self._buffer._ledger_moved()  # durable within LEDGER_DELAY_SECONDS
 
     def rewind(self) -> None:
         """Forget read-but-unacknowledged chunks: they are read again; their late acks are ignored."""

@@ -2,12 +2,21 @@
 
 ``ledger-<sink>.json`` holds ``{"segment": <sequence>, "offset": <byte offset>}``: the position of
 the sink's next unacknowledged record (every record before it has a final outcome). It is replaced
-atomically: written to ``ledger-<sink>.json.tmp``, fsynced, renamed over the old file, and the
-directory fsynced. A crash therefore leaves either the old or the new ledger, plus perhaps a stale
-``.tmp`` file that the next start removes.
+atomically: written to ``ledger-<sink>.json.tmp``, renamed over the old file. A crash therefore
+leaves either the old or the new ledger, plus perhaps a stale ``.tmp`` file that the next start
+removes.
 
-A ledger may lag behind the truth (it is persisted periodically), which only causes re-delivery;
-it may also run ahead of data lost in a crash under ``fsync=interval``, which recovery clamps.
+When it is durable (``DiskBuffer`` keeps this):
+- within ``LEDGER_DELAY_SECONDS`` (50 ms) of every acknowledgement that moves the position (final
+  outcomes coalesced), the ledger is written and renamed without fsync: a process killed (kill -9,
+  OOM) loses at most those 50 ms of acknowledgements, so after a restart only the records in flight
+  at the kill (concurrency x batch size) plus those are delivered again;
+- every ``fsync_interval`` (and on close) a ledger written since is written again with an fsync of
+  the file and of the directory: a power loss loses at most that interval (the records themselves
+  are fsynced on the same interval).
+
+A ledger may lag behind the truth, which only causes re-delivery; it may also run ahead of data
+lost in a crash under ``fsync=interval``, which recovery clamps.
 """
 
 from __future__ import annotations
@@ -69,8 +78,10 @@ def load_ledger(path: Path) -> LedgerPosition:
     return LedgerPosition(segment, offset)
 
 
-def write_ledgers(directory: Path, positions: dict[str, LedgerPosition]) -> None:
-    """Atomically replace the ledger of each sink in ``positions`` (blocking: call in a thread)."""
+def write_ledgers(directory: Path, positions: dict[str, LedgerPosition], fsync: bool = True) -> None:
+    """Atomically replace the ledger of each sink in ``positions`` (blocking: call in a thread).
+
+    ``fsync=False``: write and rename only (survives the process, not a power loss)."""
     if not positions:
         return
     for sink, position in positions.items():
@@ -80,11 +91,13 @@ def write_ledgers(directory: Path, positions: dict[str, LedgerPosition]) -> None
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             write_all(fd, body)
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temp, final)
-    fsync_directory(directory)
+    if fsync:
+        fsync_directory(directory)
 
 
 def fsync_directory(directory: Path) -> None:

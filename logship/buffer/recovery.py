@@ -17,13 +17,23 @@
    segment that no longer exists moves to the first existing segment after it.
 
 CRCs are not checked here: readers check them as they read (each bad record is counted once).
+
+Start positions: once the buffer is open, ``read_tail`` hands the records of the newest segments
+(those modified since shortly before the checkpoint file was saved) to the collector, and fsyncs
+those segments. Each container's start position is then the later of its checkpoint and its last
+record in the buffer (``collect/checkpoint.py``): lines stored after the last checkpoint save are
+not read from dockerd and stored a second time, and since the segments were fsynced first, the
+checkpoint saved from that position never runs ahead of what is on disk. Only CRC-valid records
+count (a damaged record could carry a wrong timestamp).
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +45,15 @@ from logship.buffer.ledger import (
     load_ledger,
     parse_ledger_name,
 )
-from logship.buffer.segment import ScanResult, parse_segment_name, scan_segment, segment_name
+from logship.buffer.segment import (
+    HEADER,
+    HEADER_SIZE,
+    ScanResult,
+    crc32,
+    parse_segment_name,
+    scan_segment,
+    segment_name,
+)
 from logship.metrics import Metrics
 
 log = logging.getLogger("logship.buffer")
@@ -216,3 +234,36 @@ def _unlink(path: Path) -> None:
     except OSError as exc:
         log.warning("buffer: cannot remove %s: %s", path, exc)
 
+
+
+def read_tail(directory: Path, seqs: list[int], newer_than: float | None, visit: Callable[[bytes], None]) -> int:
+    """Call ``visit`` with each CRC-valid record of the segments ``seqs`` (oldest first) last modified
+    at or after ``newer_than`` (None: every one), and fsync those segments. Returns the record count.
+
+    Blocking: run it in a thread. The segments were repaired by ``recover`` (whole frames only); one
+    that vanished or cannot be read is passed over (its records then only cost duplicates)."""
+    count = 0
+    unpack_from = HEADER.unpack_from
+    for seq in seqs:
+        path = directory / segment_name(seq)
+        try:
+            with open(path, "rb") as file:
+                stat = os.fstat(file.fileno())
+                if not stat.st_size or (newer_than is not None and stat.st_mtime < newer_than):
+                    continue
+                with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    pos, size = 0, stat.st_size
+                    while pos + HEADER_SIZE <= size:
+                        length, crc = unpack_from(data, pos)
+                        end = pos + HEADER_SIZE + length
+                        if not length or end > size:
+                            break
+                        record = data[pos + HEADER_SIZE:end]
+                        if crc32(record) == crc:
+                            visit(record)
+                            count += 1
+                        pos = end
+                os.fsync(file.fileno())
+        except OSError as exc:
+            log.warning("buffer: cannot read segment %s for the start positions: %s", path, exc)
+    return count

@@ -2,12 +2,14 @@
 
 File ``checkpoints.json`` (one file for all containers, so one fsync saves them all)::
 
-    {"version": 1,
+    {"version": 1, "snapshot_at": 1795624629.5,
      "containers": {"<container id>": {"stdout": ["2026-11-25T16:37:09.305268574Z", 3],
                                          "stderr": ["2026-11-25T16:37:09.301000000Z", 1]}}}
 
-Each stream's pair is its watermark (``lines.Mark``): the newest Docker timestamp whose lines are
-durably in the buffer, and how many frames carried exactly that timestamp.
+``snapshot_at`` (Unix time, optional) is when the marks were taken: the buffer segments written
+before then hold no line the file does not cover. Each stream's pair is its watermark
+(``lines.Mark``): the newest Docker timestamp whose lines are durably in the buffer, and how many
+frames carried exactly that timestamp.
 
 Invariants:
 - A mark is saved only after the records it covers are fsynced in the buffer (the agent snapshots
@@ -16,6 +18,13 @@ Invariants:
 - Saving writes ``checkpoints.json.tmp``, fsyncs it, renames it over the file and fsyncs the
   folder: the file is always either the old or the new version.
 - A container's checkpoint is deleted when the container is removed, never when logship stops.
+
+Start position: the file lags the buffer by up to one save interval (longer while saves fail), and
+a restart would read the lines of that lag from dockerd again and store them twice. So at start the
+agent hands the records of the buffer's newest segments to ``BufferedPositions`` (the buffer fsyncs
+those segments first) and ``catch_up`` takes, per container and stream, the later of the checkpoint
+and the last line in the buffer. Both are on disk, so the position still never runs ahead of it.
+A part of a cut line that is not its last does not count (the line is not finished).
 
 Recovery: a leftover ``.tmp`` is removed (the rename never happened, the old file is intact). A
 file that does not parse is moved aside to ``checkpoints.json.corrupt`` and logship starts without
@@ -27,15 +36,17 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import orjson
 
-from logship.collect.lines import Mark, normalise_timestamp
+from logship.collect.lines import Mark, normalise_timestamp, record_position
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+LEGACY_SAVE_SECONDS = 30.0
 
 
 class CheckpointStore:
@@ -46,6 +57,9 @@ class CheckpointStore:
         self._marks: dict[str, dict[str, Mark]] = {}
         self._dirty = False
         self.recovered_from_corruption = False
+        # When the marks of the file found by load() were taken (None: no usable file): the buffer's
+        # segments last written before then need not be read for start positions.
+        self.snapshot_time: float | None = None
 
     def load(self) -> None:
         """Read the file, recovering from a leftover temp file or a corrupt file."""
@@ -56,10 +70,13 @@ class CheckpointStore:
             temp.unlink()
         try:
             raw = self.path.read_bytes()
+            mtime = self.path.stat().st_mtime
         except FileNotFoundError:
             return
         try:
-            self._marks = _parse(raw)
+            self._marks, taken = _parse(raw)
+            # A file from before snapshot_at existed: its mtime, less the longest plausible save.
+            self.snapshot_time = taken if taken is not None else mtime - LEGACY_SAVE_SECONDS
         except ValueError as exc:
             aside = self.path.with_name(self.path.name + ".corrupt")
             os.replace(self.path, aside)
@@ -80,6 +97,22 @@ class CheckpointStore:
             self._marks[container_id] = marks
             self._dirty = True
 
+    def catch_up(self, positions: BufferedPositions) -> int:
+        """Take each stream's position from the buffer where it is later than the checkpoint.
+        Returns how many streams moved."""
+        moved = 0
+        for cid, streams in positions.marks.items():
+            marks = dict(self._marks.get(cid, {}))
+            for stream, mark in streams.items():
+                current = marks.get(stream)
+                if current is None or (mark.timestamp, mark.count) > (current.timestamp, current.count):
+                    marks[stream] = mark
+                    moved += 1
+            if marks != self._marks.get(cid):
+                self._marks[cid] = marks
+                self._dirty = True
+        return moved
+
     def remove(self, container_id: str) -> None:
         """Forget a removed container."""
         if self._marks.pop(container_id, None) is not None:
@@ -93,7 +126,7 @@ class CheckpointStore:
         containers = {
             cid: {stream: [mark.timestamp.decode(), mark.count] for stream, mark in marks.items()}
             for cid, marks in self._marks.items()}
-        return orjson.dumps({"version": FORMAT_VERSION, "containers": containers})
+        return orjson.dumps({"version": FORMAT_VERSION, "snapshot_at": time.time(), "containers": containers})
 
     def write(self, content: bytes) -> None:
         """Replace the file atomically with ``content`` (blocking: run it in a thread)."""
@@ -117,7 +150,29 @@ class CheckpointStore:
         return self.path.with_name(self.path.name + ".tmp")
 
 
-def _parse(raw: bytes) -> dict[str, dict[str, Mark]]:
+class BufferedPositions:
+    """Per container and stream, the newest line among the records given to ``visit`` (in buffer order)."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, dict[str, Mark]] = {}
+
+    def visit(self, record: bytes) -> None:
+        """Note one record (records of other shapes, and unfinished parts of cut lines, are passed over)."""
+        found = record_position(record)
+        if found is None or not found[3]:
+            return
+        cid, stream, timestamp, _ = found
+        streams = self.marks.get(cid)
+        if streams is None:
+            streams = self.marks[cid] = {}
+        mark = streams.get(stream)
+        if mark is None or timestamp > mark.timestamp:
+            streams[stream] = Mark(timestamp, 1)
+        elif timestamp == mark.timestamp:
+            streams[stream] = Mark(timestamp, mark.count + 1)
+
+
+def _parse(raw: bytes) -> tuple[dict[str, dict[str, Mark]], float | None]:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -140,4 +195,5 @@ def _parse(raw: bytes) -> dict[str, dict[str, Mark]]:
                 raise ValueError(f"container {cid}: bad mark {value!r}")
             parsed[stream] = Mark(timestamp, value[1])
         marks[cid] = parsed
-    return marks
+    taken = document.get("snapshot_at")
+    return marks, float(taken) if isinstance(taken, int | float) and not isinstance(taken, bool) else None

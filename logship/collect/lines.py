@@ -19,6 +19,11 @@ assembler keeps a *watermark*: the newest timestamp seen and how many frames car
 - **Checkpointing.** ``marks()`` gives, per stream, the watermark of the last frame whose line has
   been emitted in full: held pieces of an unfinished line are never checkpointed, so a crash
   repeats them rather than losing them.
+- **Records stored → marks advance.** Decoding moves the watermark at once (the skip rule needs
+  it), so the caller takes ``state()`` before it decodes a chunk and, when the records could not be
+  stored (the buffer append failed), puts it back with ``restore()``: the watermark, ``since()``
+  and ``marks()`` are then those of the last stored records, and the lines that failed are read
+  again, not skipped as replays. One snapshot per chunk, none per line.
 
 Records are built by splicing: the container's metadata is serialised once per stream into
 ``suffix``; per line only the timestamp and the JSON-escaped message are new bytes.
@@ -31,6 +36,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -86,6 +92,12 @@ def since_parameter(marks: Iterable[Mark]) -> str:
     return f"{max(seconds - RESUME_MARGIN_SECONDS, 0)}.{oldest[20:29].decode()}"
 
 
+# The _Stream fields a failed store puts back (everything but the metadata suffix).
+_STATE_FIELDS = ("count", "done_count", "done_ts", "lines", "parts", "pending_count", "pending_size",
+                 "pending_ts", "skip", "timestamp")
+_get_state = attrgetter(*_STATE_FIELDS)
+
+
 class _Stream:
     """Watermark, skip budget and the held pieces of an unfinished line, for one stream."""
 
@@ -106,6 +118,15 @@ class _Stream:
         self.pending_count = 0
         self.parts = 0  # parts of the current long line already emitted
         self.lines = 0  # records emitted, moved to metrics by the caller
+
+
+@dataclass(frozen=True, slots=True)
+class AssemblerState:
+    """What ``LineAssembler.state()`` took: per stream (the stream, its fields, a copy of its held pieces),
+    and the assembler's counts."""
+
+    streams: tuple[tuple[Any, ...], ...]
+    counts: tuple[int, int, int, int]
 
 
 class LineAssembler:
@@ -138,8 +159,29 @@ class LineAssembler:
         for stream in self._streams.values():
             stream.skip = stream.count
 
+    def state(self) -> AssemblerState:
+        """A copy of the streams' positions and counts, to ``restore`` if the next records are not stored."""
+        # ``pending`` is a list that feed() appends to: copied (empty on nearly every call).
+        streams = tuple((stream, _get_state(stream), stream.pending[:]) for stream in self._streams.values())
+        return AssemblerState(streams, (self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps))
+
+    def restore(self, state: AssemblerState) -> None:
+        """Go back to ``state``: the records decoded since were not stored, so their frames count as
+        unread (read again, not skipped) and their lines as not read."""
+        for stream, values, pending in state.streams:
+            for name, value in zip(_STATE_FIELDS, values, strict=True):
+                setattr(stream, name, value)
+            stream.pending = pending[:]
+        self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps = state.counts
+
     def marks(self) -> dict[str, Mark]:
-        """Per stream, the watermark up to which every line has been emitted."""
+        """Per stream, the watermark up to which every line has been emitted.
+
+        The rule ``Tailer._commit`` keeps: these marks are handed on (to the checkpoints) only once the
+        records emitted up to them are stored in the buffer; when storing fails, ``restore`` takes the
+        assembler back first. A later stage that holds records back (multiline joining) must keep its
+        held lines out of these marks too.
+        """
         return {STREAM_NAMES[sid]: Mark(s.done_ts, s.done_count)
                 for sid, s in self._streams.items() if s.done_ts}
 
@@ -398,3 +440,35 @@ def _now() -> bytes:
     now = time.time_ns()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000)).encode() + (
         b".%09dZ" % (now % 1_000_000_000))
+
+
+# The start of every record's suffix (set_metadata): the stream, then the container's id (the enricher's
+# metadata begins with it). Searched from the end: only the real suffix has this exact shape there.
+_SUFFIX_STARTS = tuple((name, b',"stream":"%b","container":{"id":"' % name.encode()) for name in ("stdout", "stderr"))
+_PART_NOT_LAST = b'"last":false}'
+_MESSAGE_AT = len(_RECORD_OPEN) + _FIXED_TIMESTAMP_LENGTH
+
+
+def record_position(record: bytes) -> tuple[str, str, bytes, bool] | None:
+    """Where a record made here stands in its container's log: (container id, stream, timestamp, whether
+    it ends a line: False for a part of a cut line that is not its last). None for any other shape.
+
+    Cheap enough to run over the buffer's newest segments at start (a prefix check and a few ``rfind``).
+    Relies on the record's layout: the timestamp first, the suffix ``,"stream":"…","container":{"id":"…``
+    after the message (and its part marker); a stage that adds keys must keep them out of that place.
+    """
+    if not record.startswith(_RECORD_OPEN) or not record.startswith(_RECORD_MESSAGE, _MESSAGE_AT):
+        return None
+    stream, at, key = "", -1, b""
+    for name, start in _SUFFIX_STARTS:
+        found = record.rfind(start, _MESSAGE_AT)
+        if found > at:
+            stream, at, key = name, found, start
+    if at < 0:
+        return None
+    id_at = at + len(key)
+    id_end = record.find(b'"', id_at)
+    if id_end <= id_at:
+        return None
+    ends_line = record.find(_PART_NOT_LAST, _MESSAGE_AT, at) < 0
+    return record[id_at:id_end].decode(), stream, record[len(_RECORD_OPEN):_MESSAGE_AT], ends_line

@@ -11,7 +11,11 @@ The loop, per container:
    dockerd hands a backlog over a few frames per read, about half as fast as a plain read; the follow
    stream then opens from the checkpoint the catch-up left, and the skip rule drops the overlap.
 3. Each chunk read becomes records, which are appended to the buffer; only then do the
-   container's marks advance (the agent saves them after the buffer is fsynced).
+   container's marks advance (the agent saves them after the buffer is fsynced). An append that
+   fails (disk full, I/O error, read-only, directory gone) takes the assembler back to where it was
+   before the chunk (``LineAssembler.restore``): the tailer pauses (state ``paused``, counted and
+   shown by ``WriteErrors``) and reads again from dockerd from the last stored position, so the
+   lines that were not stored are not skipped as replays.
 4. Stopped: flush a last line held without newline (the next run starts a new line), then wait
    for a start event. A stream that fails (dockerd restarting, framing lost) is reopened from
    the checkpoint with backoff; a logging driver that cannot be read (501) is reported once.
@@ -31,9 +35,10 @@ import aiohttp
 from logship.backoff import Backoff
 from logship.collect.checkpoint import CheckpointStore
 from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder
-from logship.collect.lines import LineAssembler
+from logship.collect.lines import AssemblerState, LineAssembler
 from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
 from logship.metrics import Metrics
+from logship.write_errors import TAILER, WriteErrors
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,14 @@ READ_BYTES = 64 * 1024
 BACKOFF_MAX = 10.0
 
 
+class StoreFailed(Exception):
+    """Appending to the buffer failed with ``error``; the assembler is back where it was before."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class RecordSink(Protocol):
     """Where a tailer's records go: the disk buffer."""
 
@@ -62,7 +75,7 @@ class Tailer:
 
     def __init__(self, container_id: str, engine: EngineClient, fields: Callable[[dict[str, Any]], Awaitable[dict]],
                  output: RecordSink, checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics,
-                 linger: float = 0.0) -> None:
+                 linger: float = 0.0, write_errors: WriteErrors | None = None) -> None:
         self.container_id = container_id
         self.name = ""
         self.state = "starting"
@@ -75,6 +88,8 @@ class Tailer:
         self._max_line_bytes = max_line_bytes
         self._linger = linger
         self._metrics = metrics
+        self._write_errors = write_errors or WriteErrors(metrics)
+        self._write_failed = False
         self._wake = asyncio.Event()
         self._assembler: LineAssembler | None = None
         self._tty = False
@@ -118,6 +133,13 @@ class Tailer:
 
     async def run(self) -> None:
         """Follow the container until it is removed (or the task is cancelled)."""
+        try:
+            await self._run()
+        finally:
+            if self._write_failed:  # a paused tailer that ends no longer holds the episode open
+                self._write_errors.cleared(TAILER, self.container_id)
+
+    async def _run(self) -> None:
         backoff = Backoff(BACKOFF_INITIAL, BACKOFF_MAX)
         while not self._stopping:
             self._wake.clear()
@@ -134,6 +156,9 @@ class Tailer:
             started = time.monotonic()
             try:
                 got_data = await self._read(follow=running and not catch_up)
+                if not running and not self._interrupted and self._assembler is not None:
+                    before = self._assembler.state()
+                    await self._commit(self._assembler.flush(), before)
             except LogsUnreadable as exc:
                 await self._unreadable(inspect, exc)
                 return
@@ -142,7 +167,10 @@ class Tailer:
             except FramingLost as exc:
                 await self._pause(f"framing lost: {exc}", "framing", backoff)
                 continue
-            except OSError as exc:  # the buffer could not be written (disk full): Docker still holds the logs
+            except StoreFailed as exc:  # the buffer could not be written (disk full): Docker still holds the logs
+                await self._paused_by(exc.error, backoff)
+                continue
+            except OSError as exc:
                 await self._pause(f"buffer: {exc}", "buffer", backoff)
                 continue
             except EngineError as exc:
@@ -158,7 +186,6 @@ class Tailer:
             if catch_up:
                 continue  # caught up to the present: now follow from the checkpoint
             if not running:
-                await self._commit(self._assembler.flush() if self._assembler else [])
                 self.state = "stopped"
                 if self.removed:
                     break
@@ -229,24 +256,26 @@ class Tailer:
                     bytes_read += len(data)
                     if self._refresh_metadata:
                         await self._apply_metadata(assembler)
+                    before = assembler.state()
                     try:
                         records = decoder.feed_records(data, assembler)
                     except FramingLost as exc:
-                        await self._commit(exc.records)  # keep what came before it
+                        await self._commit(exc.records, before)  # keep what came before it
                         raise
                     finally:
                         if decoder.malformed:
                             self._report_malformed(decoder.malformed)
                             decoder.malformed.clear()
                     if records:
-                        await self._commit(records)
+                        await self._commit(records, before)
                         if self._stopping:
                             return got_data
         finally:
             self._response = None
             self._metrics.bytes_read.inc(bytes_read)
         if isinstance(decoder, RawDecoder):
-            await self._commit(assembler.feed(decoder.finish()))
+            before = assembler.state()
+            await self._commit(assembler.feed(decoder.finish()), before)
         else:
             decoder.finish()
         if decoder.malformed:
@@ -254,18 +283,34 @@ class Tailer:
         self._move_counters(assembler)
         return got_data
 
-    async def _commit(self, records: list[bytes]) -> None:
-        """Append records to the buffer, then advance the marks that cover them."""
+    async def _commit(self, records: list[bytes], before: AssemblerState) -> None:
+        """Append records to the buffer, then advance the marks that cover them.
+
+        The one place where "records stored → marks advance" happens: ``before`` is the assembler's
+        ``state()`` from before it decoded ``records``. When the append fails (or is cancelled) the
+        assembler goes back to it and the error propagates: the marks, the resume position (``since``)
+        and the skip watermark stay at the last stored line, so the caller reads the rest again.
+        """
         assembler = self._assembler
         if not records or assembler is None:
             return
         self._committing = True
         try:
             await self._output.append(records)
+        except OSError as exc:
+            assembler.restore(before)
+            raise StoreFailed(exc) from exc
+        except BaseException:
+            assembler.restore(before)
+            raise
         finally:
             self._committing = False
         self._checkpoints.advance(self.container_id, assembler.marks())
         self._move_counters(assembler)
+        if self._write_failed:
+            self._write_failed = False
+            self.last_error = ""
+            self._write_errors.cleared(TAILER, self.container_id)
 
     def _move_counters(self, assembler: LineAssembler) -> None:
         """Move the assembler's counts into the metrics (once per chunk, not per line)."""
@@ -290,6 +335,17 @@ class Tailer:
             self._metrics.frames_malformed.labels(reason=reason).inc(value)
             log.warning("container %s (%s): %d malformed frame(s) in its logs stream: %s; the data is kept where "
                         "it can be", self.name, self.container_id[:12], value, reason)
+
+    async def _paused_by(self, exc: OSError, backoff: Backoff) -> None:
+        """The buffer could not be written: wait and read again from the last stored position (the
+        failure is counted and logged once per episode by ``WriteErrors``, not per retry)."""
+        self._write_failed = True
+        self._catch_up = True  # what was written meanwhile is a backlog again
+        self.state = "paused"
+        self.last_error = f"buffer: {exc}"
+        self._metrics.tailer_errors.labels(reason="buffer").inc()
+        self._write_errors.failed(TAILER, self.container_id, exc, "to the buffer")
+        await self._sleep_or_wake(backoff.next())
 
     async def _pause(self, error: str, reason: str, backoff: Backoff) -> None:
         self._catch_up = True  # the stream failed: what was written meanwhile is a backlog again

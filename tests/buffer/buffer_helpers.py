@@ -47,10 +47,14 @@ async def abandon(buffer: DiskBuffer) -> None:
         buffer._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await buffer._task
-    for fd in [*buffer._retired_fds, buffer._fd]:
+    if buffer._ledger_task is not None:
+        buffer._ledger_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await buffer._ledger_task
+    for fd in [*buffer._retired_fds.values(), buffer._fd]:
         with contextlib.suppress(OSError):
             os.close(fd)
-    buffer._retired_fds, buffer._fd = [], -1
+    buffer._retired_fds, buffer._fd = {}, -1
     buffer._closed = True
     for reader in buffer._reader_list:
         reader._close_file()
