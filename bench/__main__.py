@@ -23,6 +23,7 @@ from bench.agent import ProcessError
 from bench.engine import BENCH_LABEL, Docker, DockerError
 from bench.machine import REPO_ROOT, dockerd_pid, engine_pids, git_state, machine_info, unpin
 from bench.scenarios import BenchError, Context
+from bench.stores import SINKS
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -72,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     backlog = commands.add_parser("backlog", parents=[common], help="read a finished backlog; with the ceiling")
     backlog.add_argument("--containers", type=_ints, default=[4], help="comma list, e.g. 1,4,16 (default 4)")
     backlog.add_argument("--lines", type=int, default=200_000, help="lines per container (default 200000)")
-    backlog.add_argument("--sink", choices=("file", "http"), default="file")
+    backlog.add_argument("--sink", type=_choices(*SINKS), default=["file"],
+                         help="comma list of " + ", ".join(SINKS) + " (default file); a store's sink ships to a "
+                              "cheap fake of it (bench/stores.py); with file in the list, each store's host CPU "
+                              "per line is also given relative to the file sink's")
     backlog.add_argument("--ceiling", choices=("both", "before", "after", "none"), default="both",
                          help="when to measure the ceiling, same containers (default both: before and after)")
     backlog.add_argument("--profile", nargs="?", const="gil", default="", choices=("gil", "active", "idle"),
@@ -151,9 +155,10 @@ def _plan(args: argparse.Namespace) -> Plan:
         when = {"both": ("before", "after"), "none": ()}.get(args.ceiling, (args.ceiling,))
         for count in args.containers:
             for writers in args.writers:
-                plan.append(lambda ctx, n=count, w=writers: scenarios.backlog(
-                    ctx, containers=n, lines=args.lines, sink=args.sink, ceiling_when=when, profile=args.profile,
-                    timeout=args.timeout, compression=gz, pin=args.pin, writers=w))
+                for sink in args.sink:
+                    plan.append(lambda ctx, n=count, w=writers, k=sink: scenarios.backlog(
+                        ctx, containers=n, lines=args.lines, sink=k, ceiling_when=when, profile=args.profile,
+                        timeout=args.timeout, compression=gz, pin=args.pin, writers=w))
     elif args.command == "steady":
         for rate in args.rate:
             plan.append(lambda ctx, r=rate: scenarios.steady(
@@ -278,6 +283,7 @@ async def _run(args: argparse.Namespace, argv: list[str], run_id: str) -> int:
         try:
             for step in _plan(args):
                 cases.append(await step(ctx))
+                scenarios.relate_to_file(cases)
                 document["cases"] = cases
                 report.save_json(results_dir / "results.json", document)
         except (BenchError, ProcessError, DockerError) as exc:
