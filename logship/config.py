@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from logship import eventloop
+
 SINK_NAMES = ("file", "stdout", "http", "loki", "elasticsearch", "clickhouse", "otlp", "syslog", "gelf")
 
 
@@ -123,6 +125,13 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _event_loop(text: str) -> str:
+    value = _choice(*eventloop.CHOICES)(text)
+    if value == "uvloop" and not eventloop.uvloop_available():
+        raise ValueError("auto or asyncio: uvloop is not installed (pip install 'logship[uvloop]')")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -355,6 +364,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_LOG_FORMAT", _choice("json", "text"), "json", "Format of logship's own log on stderr."),
     Variable("LOGSHIP_SHUTDOWN_TIMEOUT", _positive(parse_duration), "10s",
              "How long the first SIGTERM/SIGINT may take to drain; a second one exits at once."),
+    Variable("LOGSHIP_EVENT_LOOP", _event_loop, "asyncio",
+             "Event loop: asyncio (the standard library's), uvloop (needs `pip install 'logship[uvloop]'`) or "
+             "auto (uvloop when installed)."),
     # docker
     Variable("DOCKER_HOST", _docker_host, "unix:///var/run/docker.sock",
              "The Docker engine, as the docker CLI reads it.", section="docker"),
@@ -707,6 +719,7 @@ class Config:
     retry: RetryConfig
     sink_configs: Mapping[str, Any] = field(default_factory=dict)
     backlog: Mapping[str, BacklogLimits] = field(default_factory=dict)  # sinks with a limit only
+    event_loop: str = "asyncio"  # LOGSHIP_EVENT_LOOP (logship.eventloop)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -832,6 +845,7 @@ def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) 
         log_level=values["LOGSHIP_LOG_LEVEL"],
         log_format=values["LOGSHIP_LOG_FORMAT"],
         shutdown_timeout=values["LOGSHIP_SHUTDOWN_TIMEOUT"],
+        event_loop=values["LOGSHIP_EVENT_LOOP"],
         engine=engine,
         collect=collect,
         buffer=buffer,
