@@ -25,6 +25,13 @@ unescaped ``"`` in it), ``partial`` and ``log`` are logship's own, and the parse
 record splits in C speed into its per-line head (``record[:cut] + b"}"``) and its suffix, and the
 suffix's fields are parsed once per batch (``Reader`` caches them keyed by the suffix bytes).
 
+**The plain fast path.** Most records have no per-line field but ``timestamp`` and ``message``:
+``{"timestamp":"<30 bytes>","message":"<JSON string>"`` then the shared suffix. ``Reader.plain`` gives
+such a record's parts as bytes, without parsing it: the timestamp (``record[14:44]``), the message as it
+stands in the record (JSON-escaped, ready to be copied into JSON output) and its UTF-8 text (the same
+bytes when nothing is escaped; decoded by orjson otherwise, which also proves the head is one JSON
+string). Any other record gives None and is read with ``Reader.read``.
+
 A record that is not in this layout (another key order, hand-made in a test) is read whole, and one
 that is not a JSON object at all (never made by the collector) becomes ``{"message": <its text>}``
 (``Line.undecodable``): it is shipped, not lost; each sink says in its docstring what the store does
@@ -40,6 +47,9 @@ import orjson
 
 SPLIT = b',"stream":"'
 RECORD_OPEN = b'{"timestamp":"'
+MESSAGE_OPEN = b'","message":"'  # after the 30-byte timestamp, at byte 44
+_MESSAGE_AT = len(RECORD_OPEN) + 30 + len(MESSAGE_OPEN)  # 57: the message's first byte
+_QUOTE = 0x22
 # The keys of the per-line head, in their order; every other key is shared (stream, metadata).
 PER_LINE_KEYS = ("timestamp", "message", "partial", "log", "attributes")
 _PER_LINE = frozenset(PER_LINE_KEYS)
@@ -184,20 +194,10 @@ class Reader:
 
     def read(self, record: bytes) -> Line:
         """``record`` as a ``Line`` (see the module docstring for records not in the layout)."""
-        shared = self._last
-        if shared is not None and record.endswith(shared.key):
-            cut = len(record) - len(shared.key)
-        else:
-            cut = record.find(SPLIT)
-            if cut <= 0:
-                return self._whole(record)
-            suffix = record[cut:]
-            shared = self._shared.get(suffix, False)
-            if shared is False:
-                shared = self._suffix(suffix)
-            if shared is None:
-                return self._whole(record)
-            self._last = shared
+        found = self.shared_of(record)
+        if found is None:
+            return self._whole(record)
+        shared, cut = found
         try:
             head = orjson.loads(record[:cut] + b"}")
         except orjson.JSONDecodeError:
@@ -205,6 +205,50 @@ class Reader:
         if type(head) is dict and _PER_LINE.issuperset(head):
             return Line(head, shared)
         return self._whole(record)
+
+    def shared_of(self, record: bytes) -> tuple[Shared, int] | None:
+        """The record's ``Shared`` and where its suffix starts; None when it is not in the layout."""
+        shared = self._last
+        if shared is not None and record.endswith(shared.key):
+            return shared, len(record) - len(shared.key)
+        cut = record.find(SPLIT)
+        if cut <= 0:
+            return None
+        suffix = record[cut:]
+        shared = self._shared.get(suffix, False)
+        if shared is False:
+            shared = self._suffix(suffix)
+        if shared is None:
+            return None
+        self._last = shared
+        return shared, cut
+
+    def plain(self, record: bytes) -> tuple[Shared, bytes, bytes, bytes] | None:
+        """(shared part, timestamp, message as escaped in the record, message as UTF-8) of a record with
+        no per-line field but timestamp and message (the module docstring's fast path), else None."""
+        found = self.shared_of(record)
+        if found is None:
+            return None
+        shared, cut = found
+        if record[cut - 1] != _QUOTE or record[44:_MESSAGE_AT] != MESSAGE_OPEN or not record.startswith(RECORD_OPEN):
+            return None  # a per-line object (partial, log, attributes) ends the head, or another layout
+        raw = record[_MESSAGE_AT:cut - 1]
+        if b"\\" in raw:
+            try:
+                text = orjson.loads(record[_MESSAGE_AT - 1:cut])
+            except orjson.JSONDecodeError:
+                return None  # not one JSON string: other keys between message and stream
+            if type(text) is not str:
+                return None
+            return shared, record[14:44], raw, text.encode()
+        if _QUOTE in raw:
+            return None  # an unescaped quote ends the string: other keys follow the message
+        if not raw.isascii():
+            try:
+                raw.decode()
+            except UnicodeDecodeError:
+                return None
+        return shared, record[14:44], raw, raw
 
     def _suffix(self, suffix: bytes) -> Shared | None:
         try:

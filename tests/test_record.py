@@ -20,7 +20,7 @@ from logship.record import (
     split_utf8,
     timestamp_text,
 )
-from tests.sinks.records import LEVELS, METADATA, parsed, parsed_batch, records
+from tests.sinks.records import LEVELS, METADATA, parsed, parsed_batch, records, sample_batch
 
 
 def assembled() -> list[bytes]:
@@ -141,3 +141,37 @@ def test_utf8_cutting() -> None:
         assert all(len(piece) <= max(limit, 4) for piece in pieces)
         if limit >= 4:
             assert "".join(piece.decode() for piece in pieces) == text
+
+
+def test_plain_records_split_into_bytes_as_read_reads_them() -> None:
+    """Reader.plain (issue 15.1): a record with no per-line field but timestamp and message gives its parts
+    as bytes, equal to what the parsing view reads; every other record gives None."""
+    reader, view = Reader(), Reader()
+    every = [*assembled(), *sample_batch().records, *parsed_batch().records]
+    plain = 0
+    for record in every:
+        line = view.read(record)
+        found = reader.plain(record)
+        if set(line.head) != {"timestamp", "message"}:
+            assert found is None
+            continue
+        plain += 1
+        assert found is not None
+        shared, stamp, raw, text = found
+        assert shared.key == line.shared.key and shared.fields == line.shared.fields
+        assert stamp.decode() == line.timestamp
+        assert text == line.message.encode()
+        assert b'"' + raw + b'"' == orjson.dumps(line.message)  # escaped as in the record: JSON-ready
+    assert plain >= 5 and any(raw != text for _, _, raw, text in filter(None, map(reader.plain, every)))
+
+
+@pytest.mark.parametrize("record", [
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"m","extra":"x","stream":"stdout"}',
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"a\\"b","extra":"c\\"","stream":"stdout"}',
+    b'{"timestamp":"2026-11-25T16:32:42Z","message":"short stamp","stream":"stdout"}',
+    b'{"message":"m","timestamp":"2026-11-25T16:32:42.000000001Z","stream":"stdout"}',
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"\xff","stream":"stdout"}',
+    b"not json",
+])
+def test_plain_refuses_records_whose_head_is_more_than_timestamp_and_message(record: bytes) -> None:
+    assert Reader().plain(record) is None
