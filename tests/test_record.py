@@ -144,34 +144,49 @@ def test_utf8_cutting() -> None:
 
 
 def test_plain_records_split_into_bytes_as_read_reads_them() -> None:
-    """Reader.plain (issue 15.1): a record with no per-line field but timestamp and message gives its parts
+    """Reader.split (issue 15.1): a record with no per-line field but timestamp and message gives its parts
     as bytes, equal to what the parsing view reads; every other record gives None."""
-    reader, view = Reader(), Reader()
+    view = Reader()
     every = [*assembled(), *sample_batch().records, *parsed_batch().records]
+    found = Reader().split(every)
     plain = 0
-    for record in every:
+    for record, parts in zip(every, found, strict=True):
         line = view.read(record)
-        found = reader.plain(record)
         if set(line.head) != {"timestamp", "message"}:
-            assert found is None
+            assert parts is None
             continue
         plain += 1
-        assert found is not None
-        shared, stamp, raw, text = found
+        assert parts is not None
+        shared, stamp, raw, text = parts
         assert shared.key == line.shared.key and shared.fields == line.shared.fields
         assert stamp.decode() == line.timestamp
         assert text == line.message.encode()
         assert b'"' + raw + b'"' == orjson.dumps(line.message)  # escaped as in the record: JSON-ready
-    assert plain >= 5 and any(raw != text for _, _, raw, text in filter(None, map(reader.plain, every)))
+    assert plain >= 5 and any(parts[2] != parts[3] for parts in found if parts)
 
 
-@pytest.mark.parametrize("record", [
+ODD_RECORDS = [
     b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"m","extra":"x","stream":"stdout"}',
     b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"a\\"b","extra":"c\\"","stream":"stdout"}',
     b'{"timestamp":"2026-11-25T16:32:42Z","message":"short stamp","stream":"stdout"}',
     b'{"message":"m","timestamp":"2026-11-25T16:32:42.000000001Z","stream":"stdout"}',
     b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"\xff","stream":"stdout"}',
     b"not json",
-])
-def test_plain_refuses_records_whose_head_is_more_than_timestamp_and_message(record: bytes) -> None:
-    assert Reader().plain(record) is None
+]
+
+
+@pytest.mark.parametrize("record", ODD_RECORDS)
+def test_split_refuses_records_whose_head_is_more_than_timestamp_and_message(record: bytes) -> None:
+    assert Reader().split([record]) == [None]
+
+
+def test_odd_records_among_escaped_ones_do_not_shift_the_others_messages() -> None:
+    """Two hand-made records whose quotes would move the boundaries of the batch's one decoding (one
+    splits in two, the other joins two) leave every other message its own."""
+    good = records([("stdout", f"2026-11-25T16:32:42.00000000{n}Z", f'say "{n}"\n') for n in range(4)])
+    splits = b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"p\\"q","r","stream":"stdout"}'
+    joins = b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"s\\","stream":"stdout"}'
+    batch = [good[0], splits, good[1], joins, good[2], good[3]]
+    found = Reader().split(batch)
+    assert found[1] is None and found[3] is None
+    assert [parts[3] for parts in found if parts] == [f'say "{n}"'.encode() for n in range(4)]
