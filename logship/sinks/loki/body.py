@@ -1,0 +1,161 @@
+"""The ``loki`` sink, the request body: the protobuf ``PushRequest`` written record by record in one pass.
+
+The wire format is described in ``logship.sinks.loki``; ``logship.sinks.loki.encode`` maps records to
+streams, labels and structured metadata. This module is the hot loop: a container's labels and
+structured metadata are encoded once per batch (``Shared.encoded``), and a plain record (``Reader.split``:
+no per-line field but timestamp and message) costs its timestamp, its message bytes and a few lengths,
+without parsing its JSON. A line with only a level reuses that level's metadata, made once per batch.
+
+``push_request`` gives the same bytes as ``encode_protobuf(streams(batch, config))`` (the tests compare
+them); it takes that way itself for the rare batch that needs sorting (a stream's records out of time
+order) or splitting (a line longer than ``LOGSHIP_LOKI_MAX_LINE_BYTES``), and for the JSON-line form.
+"""
+
+from __future__ import annotations
+
+import cramjam
+
+from logship.config import LokiSinkConfig
+from logship.record import OTLP_SEVERITY, Reader
+from logship.sinks.base import Batch, SinkError
+from logship.sinks.gzip_body import gzip_compress
+from logship.sinks.loki.encode import (
+    ENCODINGS,
+    Shape,
+    encode_json,
+    encode_protobuf,
+    line_metadata,
+    pairs_pb,
+    plan_of,
+    shape_of,
+    source,
+    streams,
+)
+from logship.sinks.protowire import VARINTS, length_delimited, timestamp_message, varint
+from logship.timestamps import record_time_ns, split_docker
+
+_NANOS = 1_000_000_000
+
+
+class _Stream:
+    """One stream's encoded entries, in batch order (which must be time order: see ``push_request``)."""
+
+    __slots__ = ("last", "pieces", "size")
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0  # bytes of the entries
+        self.last = 0  # the latest entry's time (ns)
+
+
+def _timestamp(stamp: bytes, seconds: dict[bytes, tuple[int, bytes, bytes]]) -> tuple[int, bytes]:
+    """(ns, the ``google.protobuf.Timestamp`` message) of a record's timestamp; Docker's form adds its second to
+    ``seconds`` (the batch's cache, read inline by ``push_request``)."""
+    second = seconds.get(stamp[:20])
+    if second is None or len(stamp) != 30 or stamp[29] != 0x5A or not stamp[20:29].isdigit():
+        whole, nanos = split_docker(stamp)
+        ns = whole * _NANOS + nanos
+        if len(stamp) == 30 and stamp[19] == 0x2E and stamp[29] == 0x5A and stamp[20:29].isdigit():
+            field = b"\x08" + varint(whole) if whole else b""
+            seconds[stamp[:20]] = (whole * _NANOS, field + b"\x10", field)
+        return ns, timestamp_message(ns)
+    nanos = int(stamp[20:29])
+    return second[0] + nanos, second[1] + varint(nanos) if nanos else second[2]
+
+
+def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
+    """The uncompressed protobuf ``PushRequest`` for ``batch`` (see the module docstring)."""
+    plan = plan_of(config)
+    if not plan.structured_metadata or plan.line_labels:
+        return encode_protobuf(streams(batch, config))
+    reader = Reader()
+    limit = plan.max_line_bytes
+    groups: dict[str, _Stream] = {}
+    shapes: dict[tuple[bytes, bytes], Shape] = {}
+    levels: dict[tuple[int, str], bytes] = {}  # (id of a shape, level) → the entry's structured metadata
+    # b"2026-11-25T16:32:42." → (its Unix seconds in ns, the Timestamp's seconds field + the nanos key, or alone)
+    seconds: dict[bytes, tuple[int, bytes, bytes]] = {}
+    table = VARINTS
+    last_shape: Shape | None = None
+    stream = _Stream()
+    records = batch.records
+    for record, plain in zip(records, reader.split(records), strict=True):
+        if plain is not None:
+            shared, stamp, _, text = plain
+            shape = shared.encoded
+            if shape is None:
+                shape = shared.encoded = shape_of(shared.fields, plan)
+            metadata_pb = shape.metadata_pb
+            second = seconds.get(stamp[:20])
+            fraction = stamp[20:29]
+            if second is not None and stamp[29] == 0x5A and fraction.isdigit():  # "Z"
+                nanos = int(fraction)
+                ns = second[0] + nanos
+                stamp_pb = second[1] + varint(nanos) if nanos else second[2]
+            else:
+                ns, stamp_pb = _timestamp(stamp, seconds)
+        else:
+            line = reader.read(record)
+            head = line.head
+            log = head.get("log")
+            message = head.get("message")
+            if len(head) == 3 and type(log) is dict and len(log) == 1 and type(message) is str and (
+                    log.get("level") in OTLP_SEVERITY):
+                # A line whose only parsed field is its level (the commonest): that metadata made once.
+                shared = line.shared
+                shape = shared.encoded
+                if shape is None:
+                    shape = shared.encoded = shape_of(shared.fields, plan)
+                key = (id(shape), log["level"])
+                metadata_pb = levels.get(key)
+                if metadata_pb is None:
+                    own = line_metadata(line, {**shape.label_map, **shape.metadata})
+                    metadata_pb = levels[key] = pairs_pb(own) + shape.metadata_pb
+                stamp = head.get("timestamp")
+                if type(stamp) is str:
+                    ns, stamp_pb = _timestamp(stamp.encode(), seconds)
+                else:
+                    ns = record_time_ns(stamp)
+                    stamp_pb = timestamp_message(ns)
+                text = message.encode()
+            else:
+                shape, ns, message, own = source(line, plan, shapes)
+                metadata_pb = pairs_pb(own) + shape.metadata_pb if own else shape.metadata_pb
+                text = message.encode()
+                stamp_pb = timestamp_message(ns)
+        length = len(text)
+        if length > limit:
+            return encode_protobuf(streams(batch, config))  # a line to split into parts
+        if shape is not last_shape:
+            found = groups.get(shape.labels)
+            if found is None:
+                found = groups[shape.labels] = _Stream()
+            stream, last_shape = found, shape
+        if ns < stream.last:
+            return encode_protobuf(streams(batch, config))  # out of time order: the records must be sorted
+        stream.last = ns
+        text_length = table[length] if length < 16384 else varint(length)
+        # EntryAdapter {timestamp = 1; line = 2; structuredMetadata = 3}, as StreamAdapter.entries = 2
+        size = len(stamp_pb) + len(text_length) + length + len(metadata_pb) + 3
+        size_pb = table[size] if size < 16384 else varint(size)
+        stream.pieces += (b"\x12", size_pb, b"\x0a", table[len(stamp_pb)], stamp_pb, b"\x12", text_length, text,
+                          metadata_pb)
+        stream.size += 1 + len(size_pb) + size
+    out: list[bytes] = []
+    for labels in sorted(groups):
+        found = groups[labels]
+        label_field = length_delimited(1, labels.encode())
+        out += (b"\x0a", varint(len(label_field) + found.size), label_field)  # PushRequest.streams = 1
+        out += found.pieces
+    return b"".join(out)
+
+
+def encode(batch: Batch, config: LokiSinkConfig) -> tuple[bytes, dict[str, str]]:
+    """The request body and its content headers for ``batch`` (see ``logship.sinks.loki``)."""
+    if config.encoding == "json":
+        body = gzip_compress(encode_json(streams(batch, config)))
+        return body, {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    if config.encoding != "protobuf":
+        raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of {', '.join(ENCODINGS)}",
+                        retriable=False)
+    return bytes(cramjam.snappy.compress_raw(push_request(batch, config))), {"Content-Type": "application/x-protobuf"}
