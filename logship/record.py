@@ -260,12 +260,16 @@ class Reader:
                 append(None)  # a per-line object (partial, log, attributes) ends the head, or another layout
                 continue
             raw = record[_MESSAGE_AT:cut - 1]
+            stamp = record[14:44]
+            if _BACKSLASH in stamp:
+                append(None)  # an escape in the timestamp: not Docker's (read it whole)
+                continue
             if _BACKSLASH in raw:  # an int: a memchr, several times faster than looking for b"\\"
                 escaped.append(len(out))
             elif _QUOTE in raw or not (raw.isascii() or _is_utf8(raw)):
                 append(None)  # an unescaped quote ends the string: other keys follow the message
                 continue
-            append((shared, record[14:44], raw, raw))
+            append((shared, stamp, raw, raw))
         self._last = last
         if escaped:
             _unescape(out, escaped)
