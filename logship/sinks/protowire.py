@@ -27,6 +27,8 @@ FIXED32 = 5
 # bytes of a larger value's varint (its low 14 bits, both bytes with the continuation bit). 0.7 MB.
 VARINTS = [bytes((n,)) if n < 128 else bytes((n & 0x7F | 0x80, n >> 7)) for n in range(1 << 14)]
 _C14 = [bytes((n & 0x7F | 0x80, n >> 7 | 0x80)) for n in range(1 << 14)]
+# The key of a length-delimited field 2 (0x12) and a length below 2**14: how most entries and lines start.
+FIELD_2 = [b"\x12" + length for length in VARINTS]
 
 
 def varint(value: int) -> bytes:

@@ -13,6 +13,8 @@ order) or splitting (a line longer than ``LOGSHIP_LOKI_MAX_LINE_BYTES``), and fo
 
 from __future__ import annotations
 
+from typing import Any
+
 import cramjam
 
 from logship.config import LokiSinkConfig
@@ -31,7 +33,7 @@ from logship.sinks.loki.encode import (
     source,
     streams,
 )
-from logship.sinks.protowire import VARINTS, length_delimited, timestamp_message, varint
+from logship.sinks.protowire import FIELD_2, VARINTS, length_delimited, timestamp_message, varint
 from logship.timestamps import record_time_ns, split_docker
 
 _NANOS = 1_000_000_000
@@ -48,19 +50,29 @@ class _Stream:
         self.last = 0  # the latest entry's time (ns)
 
 
-def _timestamp(stamp: bytes, seconds: dict[bytes, tuple[int, bytes, bytes]]) -> tuple[int, bytes]:
-    """(ns, the ``google.protobuf.Timestamp`` message) of a record's timestamp; Docker's form adds its second to
-    ``seconds`` (the batch's cache, read inline by ``push_request``)."""
+def _stamp_field(message: bytes) -> bytes:
+    """EntryAdapter.timestamp = 1: the key, the length and the ``google.protobuf.Timestamp`` message."""
+    return b"\x0a" + VARINTS[len(message)] + message
+
+
+def _timestamp(stamp: bytes, seconds: dict[bytes, tuple[Any, ...]]) -> tuple[int, bytes]:
+    """(ns, the entry's timestamp field) of a record's timestamp. Docker's form adds its second to
+    ``seconds`` (the batch's cache, read inline by ``push_request``): its Unix time in ns, then the field
+    without nanoseconds, then for each length n (1..5) of the nanoseconds' varint, at 1 + n, the field up to it."""
     second = seconds.get(stamp[:20])
     if second is None or len(stamp) != 30 or stamp[29] != 0x5A or not stamp[20:29].isdigit():
         whole, nanos = split_docker(stamp)
         ns = whole * _NANOS + nanos
         if len(stamp) == 30 and stamp[19] == 0x2E and stamp[29] == 0x5A and stamp[20:29].isdigit():
             field = b"\x08" + varint(whole) if whole else b""
-            seconds[stamp[:20]] = (whole * _NANOS, field + b"\x10", field)
-        return ns, timestamp_message(ns)
+            seconds[stamp[:20]] = (whole * _NANOS, _stamp_field(field), *(
+                b"\x0a" + VARINTS[len(field) + 1 + size] + field + b"\x10" for size in range(1, 6)))
+        return ns, _stamp_field(timestamp_message(ns))
     nanos = int(stamp[20:29])
-    return second[0] + nanos, second[1] + varint(nanos) if nanos else second[2]
+    if not nanos:
+        return second[0], second[1]
+    nanos_pb = varint(nanos)
+    return second[0] + nanos, second[1 + len(nanos_pb)] + nanos_pb
 
 
 def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
@@ -73,9 +85,8 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     groups: dict[str, _Stream] = {}
     shapes: dict[tuple[bytes, bytes], Shape] = {}
     levels: dict[tuple[int, str], bytes] = {}  # (id of a shape, level) → the entry's structured metadata
-    # b"2026-11-25T16:32:42." → (its Unix seconds in ns, the Timestamp's seconds field + the nanos key, or alone)
-    seconds: dict[bytes, tuple[int, bytes, bytes]] = {}
-    table = VARINTS
+    seconds: dict[bytes, tuple[Any, ...]] = {}  # b"2026-11-25T16:32:42." → see _timestamp
+    field_2 = FIELD_2
     last_shape: Shape | None = None
     stream = _Stream()
     records = batch.records
@@ -91,9 +102,13 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
             if second is not None and stamp[29] == 0x5A and fraction.isdigit():  # "Z"
                 nanos = int(fraction)
                 ns = second[0] + nanos
-                stamp_pb = second[1] + varint(nanos) if nanos else second[2]
+                if nanos:
+                    nanos_pb = varint(nanos)
+                    stamp_field = second[1 + len(nanos_pb)] + nanos_pb
+                else:
+                    stamp_field = second[1]
             else:
-                ns, stamp_pb = _timestamp(stamp, seconds)
+                ns, stamp_field = _timestamp(stamp, seconds)
         else:
             line = reader.read(record)
             head = line.head
@@ -113,16 +128,16 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
                     metadata_pb = levels[key] = pairs_pb(own) + shape.metadata_pb
                 stamp = head.get("timestamp")
                 if type(stamp) is str:
-                    ns, stamp_pb = _timestamp(stamp.encode(), seconds)
+                    ns, stamp_field = _timestamp(stamp.encode(), seconds)
                 else:
                     ns = record_time_ns(stamp)
-                    stamp_pb = timestamp_message(ns)
+                    stamp_field = _stamp_field(timestamp_message(ns))
                 text = message.encode()
             else:
                 shape, ns, message, own = source(line, plan, shapes)
                 metadata_pb = pairs_pb(own) + shape.metadata_pb if own else shape.metadata_pb
                 text = message.encode()
-                stamp_pb = timestamp_message(ns)
+                stamp_field = _stamp_field(timestamp_message(ns))
         length = len(text)
         if length > limit:
             return encode_protobuf(streams(batch, config))  # a line to split into parts
@@ -134,13 +149,12 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
         if ns < stream.last:
             return encode_protobuf(streams(batch, config))  # out of time order: the records must be sorted
         stream.last = ns
-        text_length = table[length] if length < 16384 else varint(length)
+        line_key = field_2[length] if length < 16384 else b"\x12" + varint(length)
         # EntryAdapter {timestamp = 1; line = 2; structuredMetadata = 3}, as StreamAdapter.entries = 2
-        size = len(stamp_pb) + len(text_length) + length + len(metadata_pb) + 3
-        size_pb = table[size] if size < 16384 else varint(size)
-        stream.pieces += (b"\x12", size_pb, b"\x0a", table[len(stamp_pb)], stamp_pb, b"\x12", text_length, text,
-                          metadata_pb)
-        stream.size += 1 + len(size_pb) + size
+        size = len(stamp_field) + len(line_key) + length + len(metadata_pb)
+        entry_key = field_2[size] if size < 16384 else b"\x12" + varint(size)
+        stream.pieces += (entry_key, stamp_field, line_key, text, metadata_pb)
+        stream.size += len(entry_key) + size
     out: list[bytes] = []
     for labels in sorted(groups):
         found = groups[labels]
