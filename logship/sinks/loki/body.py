@@ -137,7 +137,11 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
                 shape, ns, message, own = source(line, plan, shapes)
                 metadata_pb = pairs_pb(own) + shape.metadata_pb if own else shape.metadata_pb
                 text = message.encode()
-                stamp_field = _stamp_field(timestamp_message(ns))
+                stamp = line.timestamp
+                if type(stamp) is str:
+                    ns, stamp_field = _timestamp(stamp.encode(), seconds)  # the ns source() read, from the cache
+                else:
+                    stamp_field = _stamp_field(timestamp_message(ns))
         length = len(text)
         if length > limit:
             return encode_protobuf(streams(batch, config))  # a line to split into parts

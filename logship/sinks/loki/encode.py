@@ -36,6 +36,7 @@ CONTAINER_FIELDS = frozenset({"container", "service", "compose", "swarm", "host"
 # --- labels and metadata ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # a batch's attributes repeat their names line after line
 def sanitize_label_name(name: str) -> str:
     """``name`` made valid for Loki: ``[a-zA-Z_][a-zA-Z0-9_]*`` and not starting with ``__``."""
     name = _INVALID_NAME_CHARS.sub("_", name)
@@ -160,7 +161,15 @@ class Shape:
 
 def metadata_pair(name: str, value: str) -> bytes:
     """One EntryAdapter.structuredMetadata field (LabelPairAdapter {name = 1; value = 2})."""
-    return length_delimited(3, length_delimited(1, name.encode()) + length_delimited(2, value.encode()))
+    text = value.encode()
+    pair = _name_field(name) + b"\x12" + varint(len(text)) + text
+    return b"\x1a" + varint(len(pair)) + pair
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_field(name: str) -> bytes:
+    """LabelPairAdapter.name = 1 (names repeat line after line; values mostly do not)."""
+    return length_delimited(1, name.encode())
 
 
 def pairs_pb(metadata: Mapping[str, str]) -> bytes:
