@@ -134,6 +134,20 @@ def split_docker(stamp: bytes) -> tuple[int, int]:
     return parts
 
 
+def docker_second(stamp: bytes) -> int | None:
+    """The Unix seconds of a timestamp in Docker's form (30 bytes: ``.`` then nine digits then ``Z``) whose
+    date and time exist; None for any other text (the sinks cache a second only when this vouches for it)."""
+    if len(stamp) != _DOCKER_LENGTH or stamp[19] != 0x2E or stamp[29] != 0x5A or not stamp[20:29].isdigit():
+        return None
+    seconds = _SECONDS_OF_BYTES.get(stamp[:19])
+    if seconds is None:
+        parts = split_seconds(stamp.decode("utf-8", "replace"))
+        if parts is None:
+            return None
+        seconds = parts[0]
+    return seconds
+
+
 def docker_ns(stamp: bytes) -> int:
     """``split_docker`` in nanoseconds since the epoch."""
     seconds, nanos = split_docker(stamp)

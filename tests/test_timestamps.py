@@ -28,3 +28,17 @@ def test_unreadable_bytes_are_now_and_never_cached(stamp: bytes) -> None:
     before = time.time_ns()
     for _ in range(2):
         assert before <= docker_ns(stamp) <= time.time_ns()
+
+
+@pytest.mark.parametrize(("stamp", "seconds"), [
+    (b"2026-11-25T16:32:42.123456789Z", 1795624362),
+    (b"1970-01-01T00:00:00.000000000Z", 0),
+    (b"2026-02-30T16:32:42.123456789Z", None),  # no such day
+    (b"2026-11-25T16:32:42Z", None),  # not Docker's form
+    (b"2026-11-25T16:32:42.12345678xZ", None),
+    (b"2026-11-25T16:32:42.123456789+", None),
+])
+def test_docker_second_vouches_only_for_real_times_in_dockers_form(stamp: bytes, seconds: int | None) -> None:
+    from logship.timestamps import docker_second
+
+    assert docker_second(stamp) == seconds

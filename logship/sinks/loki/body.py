@@ -34,7 +34,7 @@ from logship.sinks.loki.encode import (
     streams,
 )
 from logship.sinks.protowire import FIELD_2, VARINTS, length_delimited, timestamp_message, varint
-from logship.timestamps import record_time_ns, split_docker
+from logship.timestamps import docker_ns, docker_second, record_time_ns
 
 _NANOS = 1_000_000_000
 
@@ -61,13 +61,13 @@ def _timestamp(stamp: bytes, seconds: dict[bytes, tuple[Any, ...]]) -> tuple[int
     without nanoseconds, then for each length n (1..5) of the nanoseconds' varint, at 1 + n, the field up to it."""
     second = seconds.get(stamp[:20])
     if second is None or len(stamp) != 30 or stamp[29] != 0x5A or not stamp[20:29].isdigit():
-        whole, nanos = split_docker(stamp)
-        ns = whole * _NANOS + nanos
-        if len(stamp) == 30 and stamp[19] == 0x2E and stamp[29] == 0x5A and stamp[20:29].isdigit():
-            field = b"\x08" + varint(whole) if whole else b""
-            seconds[stamp[:20]] = (whole * _NANOS, _stamp_field(field), *(
-                b"\x0a" + VARINTS[len(field) + 1 + size] + field + b"\x10" for size in range(1, 6)))
-        return ns, _stamp_field(timestamp_message(ns))
+        whole = docker_second(stamp)
+        if whole is None:  # another form, or no such time ("now")
+            ns = docker_ns(stamp)
+            return ns, _stamp_field(timestamp_message(ns))
+        field = b"\x08" + varint(whole) if whole else b""
+        second = seconds[stamp[:20]] = (whole * _NANOS, _stamp_field(field), *(
+            b"\x0a" + VARINTS[len(field) + 1 + size] + field + b"\x10" for size in range(1, 6)))
     nanos = int(stamp[20:29])
     if not nanos:
         return second[0], second[1]

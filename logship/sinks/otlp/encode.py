@@ -19,7 +19,7 @@ from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.otlp.protobuf import delimited, key_values
 from logship.sinks.protowire import VARINTS, varint
-from logship.timestamps import docker_ns, record_time_ns
+from logship.timestamps import docker_ns, docker_second, record_time_ns
 
 ENCODINGS = ("protobuf", "json")
 COMPRESSIONS = ("gzip", "none")
@@ -231,6 +231,25 @@ def _shared_pb(shape: tuple[bytes, Attributes, Attributes], stream: Any) -> tupl
     return resource_key, delimited(b"\x0a", key_values(b"\x0a", resource)), iostream + key_values(b"\x32", extra)
 
 
+# LogRecord.severity_number = 2 and severity_text = 3 of each level.
+_SEVERITY_FIELDS = {level: b"\x10" + VARINTS[number] + delimited(b"\x1a", level.upper().encode())
+                    for level, number in OTLP_SEVERITY.items()}
+
+
+def _ns(stamp: bytes, seconds: dict[bytes, int]) -> int:
+    """A record's time in ns from its timestamp's bytes; Docker's form adds its second to ``seconds`` (the
+    batch's cache, read inline by ``export_request``)."""
+    second = seconds.get(stamp[:20])
+    fraction = stamp[20:29]
+    if second is not None and len(stamp) == 30 and stamp[29] == 0x5A and fraction.isdigit():
+        return second + int(fraction)
+    whole = docker_second(stamp)
+    if whole is None:
+        return docker_ns(stamp)  # another form, or no such time ("now")
+    seconds[stamp[:20]] = whole * 1_000_000_000
+    return whole * 1_000_000_000 + int(fraction)
+
+
 def export_request(batch: Batch, observed_ns: int) -> bytes:
     """The protobuf ExportLogsServiceRequest for ``batch``, not compressed, in one pass: a container's
     resource and shared attributes are encoded once per batch (``Shared.encoded``), and a plain record
@@ -262,19 +281,18 @@ def export_request(batch: Batch, observed_ns: int) -> bytes:
             if second is not None and stamp[29] == 0x5A and fraction.isdigit():  # "Z"
                 ns = second + int(fraction)
             else:
-                ns = docker_ns(stamp)
-                if len(stamp) == 30 and stamp[19] == 0x2E and stamp[29] == 0x5A and fraction.isdigit():
-                    seconds[stamp[:20]] = ns - int(fraction)
+                ns = _ns(stamp, seconds)
         else:
             line = reader.read(record)
             shared = line.shared
-            ns = record_time_ns(line.timestamp)
+            stamp = line.timestamp
+            ns = _ns(stamp.encode(), seconds) if type(stamp) is str else record_time_ns(stamp)
             message = line.message
             text = (message if isinstance(message, str) else orjson.dumps(message).decode()).encode()
             if len(line.head) > 2:
                 level = line.level
                 if level:
-                    head_pb = b"\x10" + table[OTLP_SEVERITY[level]] + delimited(b"\x1a", level.upper().encode())
+                    head_pb = _SEVERITY_FIELDS[level]
                 own = line_attributes(line)
                 own_pb = key_values(b"\x32", own) if own else b""
                 partial = line.head.get("partial")
