@@ -37,14 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from logship.buffer.ledger import (
-    TEMP_SUFFIX,
-    LedgerError,
-    LedgerPosition,
-    fsync_directory,
-    load_ledger,
-    parse_ledger_name,
-)
+from logship.buffer.ledger import LedgerError, LedgerPosition, load_ledger, parse_ledger_name
 from logship.buffer.segment import (
     HEADER,
     HEADER_SIZE,
@@ -54,6 +47,7 @@ from logship.buffer.segment import (
     scan_segment,
     segment_name,
 )
+from logship.files import TEMP_SUFFIX, fsync_directory
 from logship.metrics import Metrics
 
 log = logging.getLogger("logship.buffer")
