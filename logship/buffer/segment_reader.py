@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import struct
 from pathlib import Path
 from typing import BinaryIO
 
@@ -179,6 +180,6 @@ def read_frame_at(path: Path, offset: int) -> bytes | None:
             header = file.read(HEADER_SIZE)
             length, crc = HEADER.unpack(header)
             payload = file.read(length) if 0 < length <= MAX_RECORD_BYTES else b""
-    except (OSError, ValueError):  # struct.error is a ValueError: a short read
+    except (OSError, struct.error):  # struct.error: shorter than a header
         return None
     return payload if len(payload) == length and crc32(payload) == crc else None
