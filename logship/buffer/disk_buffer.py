@@ -86,6 +86,7 @@ class DiskBuffer:
         self._sinks = tuple(dict.fromkeys(sinks))
         self._metrics = metrics
         self._always = config.fsync == "always"
+        self._max_bytes = config.max_bytes
         self._log = SegmentLog(self._dir, config.segment_bytes, metrics)
         self._tail = MemoryTail()
         self._flow = FlowControl()
@@ -178,7 +179,8 @@ class DiskBuffer:
             raise ValueError(f"a record is larger than {MAX_RECORD_BYTES} bytes")
         data = encode_records(records)
         size = len(data)
-        if self._retention.must_make_room(size) and not await self._retention.make_room(size):
+        if (self._log.bytes + size > self._max_bytes or self._retention.waiting) and \
+                not await self._retention.make_room(size):
             raise BufferClosedError("the buffer was closed while waiting for room")
         first = self._write(data, records)
         self._metrics.buffer_lines_written.inc(len(records))
@@ -197,10 +199,11 @@ class DiskBuffer:
             segment_log.roll()
             self._retention.reclaim()  # the sealed segment may already be fully acknowledged
         first = segment_log.next_index
-        offset = segment_log.write(data, len(records))
+        count, size = len(records), len(data)
+        offset = segment_log.write(data, count)
         tail = self._tail
-        tail.add(RecentGroup(records, len(data), first, segment_log.current.seq, offset))
-        tail.trim(*self._flow.after_append(first, len(records), len(data), tail.oldest_index))
+        limit, slowest = self._flow.after_append(first, count, size, tail.oldest_index(first))
+        tail.add(RecentGroup(records, size, first, segment_log.current.seq, offset), limit, slowest)
         next_index, appended_bytes = segment_log.next_index, segment_log.appended_bytes
         for reader in self._reader_list:
             reader.appended(next_index, appended_bytes)

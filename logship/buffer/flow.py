@@ -91,8 +91,8 @@ class FlowControl:
 
     def after_append(self, index: int, count: int, size: int, oldest: int) -> tuple[int, int]:
         """An append of ``count`` records (``size`` framed bytes, the first at ``index``) was made; the
-        tail's oldest record is now ``oldest``. Returns (bytes the tail may keep, the slowest reader's
-        index) for ``MemoryTail.trim`` and decides ``hold_back``."""
+        tail's oldest record, with it, is ``oldest``. Returns (bytes the tail may keep, the slowest
+        reader's index) for ``MemoryTail.add`` and decides ``hold_back``."""
         self.hold_back = False
         if not self._sinks:
             return RECENT_BYTES, index

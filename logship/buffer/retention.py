@@ -49,7 +49,7 @@ class Retention:
         self._dropped = dropped
         self._room = asyncio.Event()
         self._room_lock = asyncio.Lock()  # FIFO among blocked appenders
-        self._room_waiters = 0
+        self.waiting = 0  # appends waiting for room (a later append waits behind them)
         self._blocked: dict[object, float] = {}  # per blocked append: up to when its wait is counted
         # Records below this index are covered by a saved checkpoint (see checkpointed()).
         self._checkpointed: float = 0 if keep_until_checkpointed else math.inf
@@ -62,12 +62,10 @@ class Retention:
 
     # --- room for appends ------------------------------------------------------------------------
 
-    def must_make_room(self, size: int) -> bool:
-        """Whether an append of ``size`` framed bytes must go through ``make_room`` first."""
-        return self._log.bytes + size > self._max_bytes or bool(self._room_waiters)
-
     async def make_room(self, size: int) -> bool:
-        """Make room for ``size`` bytes: drop the oldest segments or wait. False when closed meanwhile."""
+        """Make room for ``size`` bytes: drop the oldest segments or wait. False when closed meanwhile.
+
+        An append calls it when ``size`` does not fit or ``waiting`` appends were first."""
         if self._drop:
             self._drop_oldest(size)
             return True
@@ -80,7 +78,7 @@ class Retention:
         """``block``: wait, first come first served, until acknowledgements free enough room."""
         waiter = object()
         self._blocked[waiter] = time.monotonic()
-        self._room_waiters += 1
+        self.waiting += 1
         try:
             async with self._room_lock:
                 while not self._closed and not self._fits(size):
@@ -90,7 +88,7 @@ class Retention:
                         break
                     await self._room.wait()
         finally:
-            self._room_waiters -= 1
+            self.waiting -= 1
             self.count_blocked()
             del self._blocked[waiter]
         return not self._closed
@@ -146,14 +144,14 @@ class Retention:
             return  # the ledgers are final: keep the files they point into
         segment_log = self._log
         acked = min((cursor.acked_index for cursor in self._cursors), default=segment_log.next_index)
-        if not self._room_waiters and acked > self._checkpointed:
+        if not self.waiting and acked > self._checkpointed:
             acked = int(self._checkpointed)  # kept until a saved checkpoint covers them
         freed = False
         while True:
             oldest = segment_log.oldest
             if oldest is segment_log.current:
                 # A blocked append may need the room of a fully acknowledged write segment.
-                if not (self._room_waiters and oldest.size and acked >= segment_log.next_index):
+                if not (self.waiting and oldest.size and acked >= segment_log.next_index):
                     break
                 try:
                     segment_log.roll()

@@ -10,7 +10,7 @@ Invariants:
 - Each group's ``(seq, offset)`` is where its first frame starts on disk; its frames follow one
   another there, so record ``k`` of a group starts ``k`` headers and the lengths of records ``0..k-1``
   after it.
-- ``bytes`` is the sum of the groups' framed sizes. ``trim`` keeps at least the newest group.
+- ``bytes`` is the sum of the groups' framed sizes. ``add`` trims, and keeps at least the newest group.
 """
 
 from __future__ import annotations
@@ -46,20 +46,17 @@ class MemoryTail:
         self.groups: collections.deque[RecentGroup] = collections.deque()
         self.bytes = 0
 
-    def add(self, group: RecentGroup) -> None:
-        """Keep a new append (the newest)."""
-        self.groups.append(group)
-        self.bytes += group.size
+    def oldest_index(self, default: int) -> int:
+        """The index of the oldest record in memory (``default`` when there is none)."""
+        return self.groups[0].index if self.groups else default
 
-    @property
-    def oldest_index(self) -> int:
-        """The index of the oldest record in memory (call only when not empty)."""
-        return self.groups[0].index
-
-    def trim(self, limit: int, slowest: int) -> None:
-        """Drop the oldest groups that every reader has passed (all below record ``slowest``), and past
-        ``limit`` bytes the oldest ones anyway (a lagging reader reads the file): memory stays flat."""
+    def add(self, group: RecentGroup, limit: int, slowest: int) -> None:
+        """Keep a new append (the newest); then drop the oldest groups that every reader has passed (all
+        below record ``slowest``), and past ``limit`` bytes the oldest ones anyway (a lagging reader reads
+        the file): memory stays flat."""
         groups = self.groups
+        groups.append(group)
+        self.bytes += group.size
         while len(groups) > 1:
             oldest = groups[0]
             if self.bytes <= limit and oldest.index + len(oldest.records) > slowest:
