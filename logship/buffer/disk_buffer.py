@@ -94,9 +94,8 @@ class DiskBuffer:
         self._readers = {sink: BufferReader(sink, self._log, self._tail, self._flow, self._damage,
                                             self._acknowledged) for sink in self._sinks}
         self._reader_list = list(self._readers.values())
-        self._retention = Retention(self._log, [reader.cursor for reader in self._reader_list], config.max_bytes,
-                                    config.when_full == "drop_oldest", keep_until_checkpointed, metrics,
-                                    self._damage.forget, self._dropped)
+        self._retention = Retention(self._log, [reader.cursor for reader in self._reader_list], config,
+                                    keep_until_checkpointed, metrics, self._damage.forget, self._dropped)
         self._ledgers = LedgerKeeper(self._dir, self._acked_positions, metrics)
         self._unreturned: dict[int, int] = {}  # fsync="always": appends written, not returned yet (by first index)
         self._stop = asyncio.Event()

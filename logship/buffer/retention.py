@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from logship.buffer.cursor import Cursor
 from logship.buffer.segment_log import Segment, SegmentLog
+from logship.config import BufferConfig
 from logship.metrics import Metrics
 
 log = logging.getLogger("logship.buffer")
@@ -37,16 +38,13 @@ class Retention:
     dropped unacknowledged (the readers move to ``following``).
     """
 
-    def __init__(self, segment_log: SegmentLog, cursors: Sequence[Cursor], max_bytes: int, drop: bool,
+    def __init__(self, segment_log: SegmentLog, cursors: Sequence[Cursor], config: BufferConfig,
                  keep_until_checkpointed: bool, metrics: Metrics, deleted: Callable[[int], None],
                  dropped: Callable[[Segment], None]) -> None:
-        self._log = segment_log
-        self._cursors = cursors
-        self._max_bytes = max_bytes
-        self._drop = drop
-        self._metrics = metrics
-        self._deleted = deleted
-        self._dropped = dropped
+        self._log, self._cursors, self._metrics = segment_log, cursors, metrics
+        self._max_bytes = config.max_bytes
+        self._drop = config.when_full == "drop_oldest"
+        self._deleted, self._dropped = deleted, dropped  # see the class docstring
         self._room = asyncio.Event()
         self._room_lock = asyncio.Lock()  # FIFO among blocked appenders
         self.waiting = 0  # appends waiting for room (a later append waits behind them)
