@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from logship.buffer.cursor import Cursor
 from logship.buffer.flow import FlowControl
 from logship.buffer.ledger import SINK_NAME_RE, LedgerKeeper
 from logship.buffer.reader import BufferReader
@@ -91,11 +92,13 @@ class DiskBuffer:
         self._tail = MemoryTail()
         self._flow = FlowControl()
         self._damage = Damage(metrics)
-        self._readers = {sink: BufferReader(sink, self._log, self._tail, self._flow, self._damage,
-                                            self._acknowledged) for sink in self._sinks}
+        cursors = {sink: Cursor() for sink in self._sinks}
+        self._retention = Retention(self._log, list(cursors.values()), config, keep_until_checkpointed, metrics,
+                                    self._damage.forget, self._dropped)
+        self._readers = {sink: BufferReader(sink, cursor, self._log, self._tail, self._flow, self._damage,
+                                            self._retention.reclaim, self._ledger_moved)
+                         for sink, cursor in cursors.items()}
         self._reader_list = list(self._readers.values())
-        self._retention = Retention(self._log, [reader.cursor for reader in self._reader_list], config,
-                                    keep_until_checkpointed, metrics, self._damage.forget, self._dropped)
         self._ledgers = LedgerKeeper(self._dir, self._acked_positions, metrics)
         self._unreturned: dict[int, int] = {}  # fsync="always": appends written, not returned yet (by first index)
         self._stop = asyncio.Event()
@@ -201,7 +204,8 @@ class DiskBuffer:
         count, size = len(records), len(data)
         offset = segment_log.write(data, count)
         tail = self._tail
-        limit, slowest = self._flow.after_append(first, count, size, tail.oldest_index(first))
+        oldest = tail.groups[0].index if tail.groups else first
+        limit, slowest = self._flow.after_append(first, count, size, oldest)
         tail.add(RecentGroup(records, size, first, segment_log.current.seq, offset), limit, slowest)
         next_index, appended_bytes = segment_log.next_index, segment_log.appended_bytes
         for reader in self._reader_list:
@@ -210,11 +214,9 @@ class DiskBuffer:
 
     # --- acknowledgements, retention, durability ------------------------------------------------
 
-    def _acknowledged(self, persist: bool) -> None:
-        """A reader's acknowledged position may have moved: delete what every sink has acknowledged and,
-        with ``persist``, have the ledgers written within ``ledger.LEDGER_DELAY_SECONDS``."""
-        self._retention.reclaim()
-        if persist and self._opened and not self._closed:
+    def _ledger_moved(self) -> None:
+        """A reader acknowledged records: have the ledgers written within ``ledger.LEDGER_DELAY_SECONDS``."""
+        if self._opened and not self._closed:
             self._ledgers.moved()
 
     def _dropped(self, following: Segment) -> None:

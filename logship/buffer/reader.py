@@ -11,9 +11,9 @@ Invariants:
   ``max_bytes``).
 - At the end of a sealed segment the read position steps over the boundary at once, so that
   acknowledging the chunk moves the ledger into the next segment (and the sealed one can be deleted).
-- The buffer is told (``acknowledged(persist)``) each time the acknowledged position may have moved:
-  with ``persist`` after an ``ack`` (the ledger is written soon), without it after frames that
-  produced no records were passed over.
+- The buffer is told each time the acknowledged position may have moved: ``reclaim`` (delete what
+  every sink has acknowledged), and after an ``ack`` also ``ledger_moved`` (the ledger is written
+  soon); frames that produced no records and were passed over only ``reclaim``.
 """
 
 from __future__ import annotations
@@ -36,16 +36,17 @@ class BufferReader:
     Not safe for use from several threads; several tasks of one event loop may share it.
     """
 
-    def __init__(self, sink: str, segment_log: SegmentLog, tail: MemoryTail, flow: FlowControl, damage: Damage,
-                 acknowledged: Callable[[bool], None]) -> None:
+    def __init__(self, sink: str, cursor: Cursor, segment_log: SegmentLog, tail: MemoryTail, flow: FlowControl,
+                 damage: Damage, reclaim: Callable[[], None], ledger_moved: Callable[[], None]) -> None:
         self.sink = sink
-        self.cursor = Cursor()
+        self.cursor = cursor
         self._log = segment_log
         self._tail = tail
         self._flow = flow
         self._activity = flow.track(self.cursor)
         self._frames = SegmentReader(damage)
-        self._acknowledged = acknowledged
+        self._reclaim = reclaim
+        self._ledger_moved = ledger_moved
         self._event = asyncio.Event()
         self._closed = False
         # While wait() sleeps: the append that reaches this record index or the buffer's appended bytes wakes it.
@@ -147,7 +148,7 @@ class BufferReader:
             self._enter(segments[segment.next])
         if not records:
             if cursor.advance_silently(start, start_index):  # only bad records were passed over
-                self._acknowledged(False)
+                self._reclaim()
             return cursor.empty()
         chunk = cursor.issue(records, nbytes, start, start_index)
         self._flow.taken(self._activity)
@@ -177,7 +178,8 @@ class BufferReader:
         Acknowledging a chunk twice, an empty chunk, or a chunk read before ``rewind()`` does nothing.
         """
         if self.cursor.ack(chunk):
-            self._acknowledged(True)  # deletes what every sink has acknowledged; the ledger follows soon
+            self._reclaim()  # deletes what every sink has acknowledged
+            self._ledger_moved()  # durable within LEDGER_DELAY_SECONDS
 
     def rewind(self) -> None:
         """Forget read-but-unacknowledged chunks: they are read again; their late acks are ignored."""

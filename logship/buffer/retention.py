@@ -145,8 +145,9 @@ class Retention:
         if not self.waiting and acked > self._checkpointed:
             acked = int(self._checkpointed)  # kept until a saved checkpoint covers them
         freed = False
+        segments = segment_log.segments
         while True:
-            oldest = segment_log.oldest
+            oldest = next(iter(segments.values()))  # after every acknowledgement: no property call
             if oldest is segment_log.current:
                 # A blocked append may need the room of a fully acknowledged write segment.
                 if not (self.waiting and oldest.size and acked >= segment_log.next_index):

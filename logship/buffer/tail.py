@@ -46,10 +46,6 @@ class MemoryTail:
         self.groups: collections.deque[RecentGroup] = collections.deque()
         self.bytes = 0
 
-    def oldest_index(self, default: int) -> int:
-        """The index of the oldest record in memory (``default`` when there is none)."""
-        return self.groups[0].index if self.groups else default
-
     def add(self, group: RecentGroup, limit: int, slowest: int) -> None:
         """Keep a new append (the newest); then drop the oldest groups that every reader has passed (all
         below record ``slowest``), and past ``limit`` bytes the oldest ones anyway (a lagging reader reads
