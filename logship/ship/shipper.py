@@ -279,7 +279,7 @@ class Shipper:
                 return retry("partial", after=outcome.after, detail=_describe(outcome))
             if outcome.kind is OutcomeKind.DELIVERED:
                 self._policy.delivered()  # the store answers: the batches in backoff go again now
-                self._count_delivered(unsettled, nbytes)
+                self._count_delivered(unsettled, batch.nbytes)
                 if outcome.dropped:  # the store dropped some without saying which: count them, once
                     self._metrics.lines_rejected.labels(self.name, "store_dropped").inc(outcome.dropped)
             return outcome

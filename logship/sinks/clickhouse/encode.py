@@ -328,13 +328,13 @@ def encode(batch: Batch, schema: str) -> bytes:
             encoded = shared.encoded
             if encoded is None:
                 encoded = shared.encoded = _shared_row(shared.copy_fields(), schema)
-            head = heads.get(stamp[:20])
+            row_head = heads.get(stamp[:20])
             fraction = stamp[20:29]
-            if head is None or stamp[29] != 0x5A or not fraction.isdigit():  # "Z"
-                head = _head_of_second(schema, stamp, heads)
-            if head is not None:
-                lines += (head[0], fraction.lstrip(b"0") or b"0" if head[2] else fraction, head[1], raw, b'"',
-                          encoded[0])
+            if row_head is None or stamp[29] != 0x5A or not fraction.isdigit():  # "Z"
+                row_head = _head_of_second(schema, stamp, heads)
+            if row_head is not None:
+                lines += (row_head[0], fraction.lstrip(b"0") or b"0" if row_head[2] else fraction, row_head[1], raw,
+                          b'"', encoded[0])
                 continue
         line = read(record)
         head = line.head

@@ -126,20 +126,20 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
                 if metadata_pb is None:
                     own = line_metadata(line, {**shape.label_map, **shape.metadata})
                     metadata_pb = levels[key] = pairs_pb(own) + shape.metadata_pb
-                stamp = head.get("timestamp")
-                if type(stamp) is str:
-                    ns, stamp_field = _timestamp(stamp.encode(), seconds)
+                time_text = head.get("timestamp")
+                if type(time_text) is str:
+                    ns, stamp_field = _timestamp(time_text.encode(), seconds)
                 else:
-                    ns = record_time_ns(stamp)
+                    ns = record_time_ns(time_text)
                     stamp_field = _stamp_field(timestamp_message(ns))
                 text = message.encode()
             else:
-                shape, ns, message, own = source(line, plan, shapes)
-                metadata_pb = pairs_pb(own) + shape.metadata_pb if own else shape.metadata_pb
+                shape, ns, message, own_metadata = source(line, plan, shapes)
+                metadata_pb = pairs_pb(own_metadata) + shape.metadata_pb if own_metadata else shape.metadata_pb
                 text = message.encode()
-                stamp = line.timestamp
-                if type(stamp) is str:
-                    ns, stamp_field = _timestamp(stamp.encode(), seconds)  # the ns source() read, from the cache
+                time_text = line.timestamp
+                if type(time_text) is str:
+                    ns, stamp_field = _timestamp(time_text.encode(), seconds)  # source()'s ns, from the cache
                 else:
                     stamp_field = _stamp_field(timestamp_message(ns))
         length = len(text)
