@@ -51,6 +51,8 @@ MESSAGE_OPEN = b'","message":"'  # after the 30-byte timestamp, at byte 44
 _MESSAGE_AT = len(RECORD_OPEN) + 30 + len(MESSAGE_OPEN)  # 57: the message's first byte
 _QUOTE = 0x22
 _BACKSLASH = 0x5C
+_BRACE = 0x7D  # }
+LEVEL_OPEN = b'","log":{"level":"'  # a lone level after the message: ...","log":{"level":"info"}
 # The keys of the per-line head, in their order; every other key is shared (stream, metadata).
 PER_LINE_KEYS = ("timestamp", "message", "partial", "log", "attributes")
 _PER_LINE = frozenset(PER_LINE_KEYS)
@@ -59,6 +61,7 @@ LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
 OTLP_SEVERITY = {"trace": 1, "debug": 5, "info": 9, "warn": 13, "error": 17, "fatal": 21}
 # Syslog severity (RFC 5424 §6.2.1) of each level; GELF's ``level`` is the same number.
 SYSLOG_SEVERITY = {"trace": 7, "debug": 7, "info": 6, "warn": 4, "error": 3, "fatal": 2}
+_LEVEL_TEXT = {level.encode(): level for level in LEVELS}
 _RECENT = 4  # shared parts compared in place before a dictionary look-up (see Reader)
 MAX_SHARED = 4096  # distinct suffixes cached per batch (a batch of one container holds one or two)
 
@@ -234,9 +237,11 @@ class Reader:
         del self._recent[_RECENT:]
         return shared, cut
 
-    def split(self, records: list[bytes]) -> list[Plain | None]:
+    def split(self, records: list[bytes], levels: bool = False) -> list[Plain | None]:
         """Each record as ``Plain`` parts (the module docstring's fast path), or None for a record whose
         head holds more than timestamp and message, or that is not in the layout (read it with ``read``).
+        With ``levels``, a record whose only parsed field is its level (``"log":{"level":"…"}``, the
+        commonest parsed line) is split too, its level the last part (else always None).
 
         One pass in Python, then every escaped message of the batch decoded by one ``orjson.loads`` of
         them all as a JSON array: a call per line would cost more than the rest of the line's work.
@@ -255,11 +260,20 @@ class Reader:
                     continue
                 shared, cut = found
                 last = shared
-            if record[cut - 1] != _QUOTE or not record.startswith(MESSAGE_OPEN, 44) or not record.startswith(
-                    RECORD_OPEN):
-                append(None)  # a per-line object (partial, log, attributes) ends the head, or another layout
+            end = cut - 1  # the message's closing quote, when nothing follows it
+            level = None
+            if record[end] != _QUOTE:
+                # A per-line object ends the head (partial, log, attributes): only a lone level is split.
+                at = record.rfind(LEVEL_OPEN, _MESSAGE_AT, cut) if levels and record[end] == _BRACE else -1
+                level = _LEVEL_TEXT.get(record[at + len(LEVEL_OPEN):cut - 2]) if at > 0 else None
+                if level is None or record[cut - 2] != _QUOTE:
+                    append(None)
+                    continue
+                end = at
+            if not record.startswith(MESSAGE_OPEN, 44) or not record.startswith(RECORD_OPEN):
+                append(None)  # another layout
                 continue
-            raw = record[_MESSAGE_AT:cut - 1]
+            raw = record[_MESSAGE_AT:end]
             stamp = record[14:44]
             if _BACKSLASH in stamp:
                 append(None)  # an escape in the timestamp: not Docker's (read it whole)
@@ -269,7 +283,7 @@ class Reader:
             elif _QUOTE in raw or not (raw.isascii() or _is_utf8(raw)):
                 append(None)  # an unescaped quote ends the string: other keys follow the message
                 continue
-            append((shared, stamp, raw, raw))
+            append((shared, stamp, raw, raw, level))
         self._last = last
         if escaped:
             _unescape(out, escaped)
@@ -299,8 +313,9 @@ class Reader:
         return _WholeLine(head, shared, undecodable, whole)
 
 
-# A plain record's parts: (shared part, timestamp bytes, message as escaped in the record, message as UTF-8).
-Plain = tuple[Shared, bytes, bytes, bytes]
+# A plain record's parts: (shared part, timestamp bytes, message as escaped in the record, message as UTF-8,
+# its level or None: see Reader.split).
+Plain = tuple[Shared, bytes, bytes, bytes, str | None]
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -330,7 +345,7 @@ def _unescape(out: list[Plain | None], escaped: list[int]) -> None:
             except orjson.JSONDecodeError:
                 texts.append(None)
     for index, item, text in zip(escaped, items, texts, strict=True):
-        out[index] = (item[0], item[1], item[2], text.encode()) if item and type(text) is str else None
+        out[index] = (item[0], item[1], item[2], text.encode(), item[4]) if item and type(text) is str else None
 
 
 def timestamp_text(record: bytes) -> str | None:

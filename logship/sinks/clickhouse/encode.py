@@ -324,7 +324,7 @@ def encode(batch: Batch, schema: str) -> bytes:
         if plain is not None:
             # A plain record: its columns are its timestamp's (the head, made once per second) and its message
             # as escaped in the record (orjson's escaping, as dumps would give), then its container's.
-            shared, stamp, raw, _ = plain
+            shared, stamp, raw, _, _ = plain
             encoded = shared.encoded
             if encoded is None:
                 encoded = shared.encoded = _shared_row(shared.copy_fields(), schema)

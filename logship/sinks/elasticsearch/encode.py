@@ -131,9 +131,9 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
     append = lines.append
     prefix, prefix_length = RECORD_OPEN, len(RECORD_OPEN)
     records = batch.records
-    for record, plain in zip(records, reader.split(records), strict=True):
+    for record, plain in zip(records, reader.split(records, levels=True), strict=True):
         if plain is not None:
-            shared, stamp, _, text = plain
+            shared, stamp, _, text, _ = plain  # a lone level changes neither _id nor document
             id_parts = shared.encoded
             if id_parts is None:
                 id_parts = shared.encoded = _id_prefix(shared.fields)

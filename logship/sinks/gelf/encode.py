@@ -171,7 +171,7 @@ def messages(batch: Batch) -> list[bytes]:
     records = batch.records
     for record, plain in zip(records, reader.split(records), strict=True):
         if plain is not None:
-            shared, stamp, raw, text = plain
+            shared, stamp, raw, text, _ = plain
             fraction = stamp[20:29]
             if (text and len(text) <= SHORT_MESSAGE_CHARS and text[0] not in _NOT_AN_END
                     and text[-1] not in _NOT_AN_END and b"\\n" not in raw and stamp[29] == 0x5A

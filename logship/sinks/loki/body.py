@@ -23,10 +23,11 @@ from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.loki.encode import (
     ENCODINGS,
+    LEVEL_KEY,
     Shape,
     encode_json,
     encode_protobuf,
-    line_metadata,
+    metadata_pair,
     pairs_pb,
     plan_of,
     shape_of,
@@ -75,6 +76,13 @@ def _timestamp(stamp: bytes, seconds: dict[bytes, tuple[Any, ...]]) -> tuple[int
     return second[0] + nanos, second[1 + len(nanos_pb)] + nanos_pb
 
 
+def _level_metadata(shape: Shape, level: str, levels: dict[tuple[int, str], bytes]) -> bytes:
+    """The structured metadata of a line whose only parsed field is ``level`` (``line_metadata``'s
+    ``detected_level``, then the container's), kept in ``levels`` for the batch."""
+    metadata_pb = levels[(id(shape), level)] = metadata_pair(LEVEL_KEY, level) + shape.metadata_pb
+    return metadata_pb
+
+
 def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     """The uncompressed protobuf ``PushRequest`` for ``batch`` (see the module docstring)."""
     plan = plan_of(config)
@@ -90,13 +98,16 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     last_shape: Shape | None = None
     stream = _Stream()
     records = batch.records
-    for record, plain in zip(records, reader.split(records), strict=True):
+    for record, plain in zip(records, reader.split(records, levels=True), strict=True):
         if plain is not None:
-            shared, stamp, _, text = plain
+            shared, stamp, _, text, level = plain
             shape = shared.encoded
             if shape is None:
                 shape = shared.encoded = shape_of(shared.fields, plan)
-            metadata_pb = shape.metadata_pb
+            if level is None:
+                metadata_pb = shape.metadata_pb
+            else:  # a lone level: its detected_level before the container's metadata, made once
+                metadata_pb = levels.get((id(shape), level)) or _level_metadata(shape, level, levels)
             second = seconds.get(stamp[:20])
             fraction = stamp[20:29]
             if second is not None and stamp[29] == 0x5A and fraction.isdigit():  # "Z"
@@ -121,11 +132,7 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
                 shape = shared.encoded
                 if shape is None:
                     shape = shared.encoded = shape_of(shared.fields, plan)
-                key = (id(shape), log["level"])
-                metadata_pb = levels.get(key)
-                if metadata_pb is None:
-                    own = line_metadata(line, {**shape.label_map, **shape.metadata})
-                    metadata_pb = levels[key] = pairs_pb(own) + shape.metadata_pb
+                metadata_pb = levels.get((id(shape), log["level"])) or _level_metadata(shape, log["level"], levels)
                 time_text = head.get("timestamp")
                 if type(time_text) is str:
                     ns, stamp_field = _timestamp(time_text.encode(), seconds)

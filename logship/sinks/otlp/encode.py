@@ -271,11 +271,13 @@ def export_request(batch: Batch, observed_ns: int) -> bytes:
     group_of_last = _Group(b"")
     shared_attributes = b""
     records = batch.records
-    for record, plain in zip(records, reader.split(records), strict=True):
+    for record, plain in zip(records, reader.split(records, levels=True), strict=True):
         head_pb = own_pb = b""
         pb: tuple[bytes, bytes, bytes] | None = None
         if plain is not None:
-            shared, stamp, _, text = plain
+            shared, stamp, _, text, level = plain
+            if level is not None:
+                head_pb = _SEVERITY_FIELDS[level]
             second = seconds.get(stamp[:20])
             fraction = stamp[20:29]
             if second is not None and stamp[29] == 0x5A and fraction.isdigit():  # "Z"

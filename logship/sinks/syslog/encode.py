@@ -236,7 +236,7 @@ def encode(batch: Batch, config: SyslogSinkConfig) -> bytes:
     records = batch.records
     for record, plain in zip(records, reader.split(records), strict=True):
         if plain is not None:
-            shared, stamp, _, text = plain
+            shared, stamp, _, text, _ = plain
             if stamp[:20] in valid or (stamp[19] == 0x2E and split_seconds(stamp[:20].decode("utf-8", "replace")
                                                                            + "0Z") is not None):
                 fraction = stamp[20:29]
