@@ -23,7 +23,7 @@ from bench.agent import ProcessError
 from bench.engine import BENCH_LABEL, Docker, DockerError
 from bench.machine import REPO_ROOT, dockerd_pid, engine_pids, git_state, machine_info, unpin
 from bench.scenarios import BenchError, Context
-from bench.stores import SINKS
+from bench.stores import SINKS, STORES
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -120,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     outage.add_argument("--after", type=float, default=60, help="seconds of load after it is back")
     outage.add_argument("--drain-timeout", type=float, default=600)
 
-    every = commands.add_parser("all", parents=[common], help="the full matrix of issue #6 (about 20 min)")
+    every = commands.add_parser("all", parents=[common], help="the full matrix of issues #6 and #15 (about 25 min)")
     every.add_argument("--scale", type=float, default=1.0,
                        help="multiply sizes and durations (not rates or container counts), e.g. 0.25")
     every.add_argument("--small", action="store_true",
@@ -177,6 +177,8 @@ def _plan(args: argparse.Namespace) -> Plan:
         for count in (1, 4, 16):
             plan.append(lambda ctx, n=count: scenarios.backlog(ctx, containers=n, lines=20_000, sink="file"))
         plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=20_000, sink="http", compression=gz))
+        for store in STORES:  # each store's sink beside the file sink's 4-container case (CPU vs file)
+            plan.append(lambda ctx, k=store: scenarios.backlog(ctx, containers=4, lines=20_000, sink=k))
         plan.append(lambda ctx: scenarios.steady(ctx, rate=2000, containers=20, seconds=15, sink="file"))
         plan.append(lambda ctx: scenarios.steady(ctx, rate=2000, containers=20, seconds=15, sink="http",
                                                  compression=gz))
@@ -197,6 +199,8 @@ def _plan(args: argparse.Namespace) -> Plan:
             plan.append(lambda ctx, n=count: scenarios.backlog(
                 ctx, containers=n, lines=lines, sink="file", writers="exited"))
         plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=lines, sink="http", compression=gz))
+        for store in STORES:  # each store's sink beside the file sink's 4-container case (CPU vs file)
+            plan.append(lambda ctx, k=store: scenarios.backlog(ctx, containers=4, lines=lines, sink=k))
         # What bounds the ratio to the ceiling: the same backlogs with dockerd on a CPU of its own.
         for count in (4, 16):
             plan.append(lambda ctx, n=count: scenarios.backlog(ctx, containers=n, lines=lines, sink="file", pin=True,
