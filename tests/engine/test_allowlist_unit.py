@@ -1,0 +1,122 @@
+"""The Engine API allow-list (issue 16.3) and the client's code agree, both ways.
+
+Two views of "every request logship makes": the source (every path literal handed to the client's request
+methods anywhere in ``logship/``, f-string parts taken as ``{id}``), and the wire (every endpoint method
+of ``EngineClient`` called against the contract fake of dockerd, which records each request).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from logship.config import EngineConfig
+from logship.engine import ENGINE_API_ALLOWLIST, EngineClient, EngineError
+from logship.engine.allowlist import allowed, strip_version
+from tests.fakes.fake_engine import FakeEngine
+from tests.support import REPO_ROOT
+
+# The client's methods that take a path (``session.get`` only inside logship/engine/).
+_PATH_METHODS = {"get_json", "_request_json", "stream"}
+_WRITE_METHODS = {"post", "put", "delete", "patch", "request", "ws_connect"}
+
+
+def _path_template(node: ast.expr) -> str | None:
+    """A path literal as a template: ``"/info"`` → ``/info``, ``f"/containers/{quote(x)}/json"`` →
+    ``/containers/{id}/json``; None for anything that does not start with ``/``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value
+    elif isinstance(node, ast.JoinedStr):
+        text = "".join(part.value if isinstance(part, ast.Constant) else "{id}" for part in node.values)
+    else:
+        return None
+    return text if text.startswith("/") else None
+
+
+def _engine_calls() -> list[tuple[str, str, str]]:
+    """(file, method, path template) of every Engine API request in logship's source."""
+    calls = []
+    for path in sorted((REPO_ROOT / "logship").rglob("*.py")):
+        in_engine = path.parent.name == "engine"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+                continue
+            name = node.func.attr
+            if name in _PATH_METHODS or (in_engine and name == "get"):
+                template = _path_template(node.args[0])
+                if template is not None:
+                    calls.append((path.name, "GET", template))
+            elif in_engine and name in _WRITE_METHODS:
+                calls.append((path.name, name.upper(), ast.unparse(node.args[0])))
+    return calls
+
+
+def test_every_request_in_the_code_is_on_the_list_and_every_entry_is_used() -> None:
+    calls = _engine_calls()
+    outside = [call for call in calls if not allowed(call[1], call[2].replace("{id}", "abc123"))]
+    assert outside == [], f"requests missing from ENGINE_API_ALLOWLIST (or not GET): {outside}"
+    used = {template for _, _, template in calls}
+    assert used == {endpoint.path for endpoint in ENGINE_API_ALLOWLIST}, used
+
+
+def test_the_list_is_read_only() -> None:
+    assert {endpoint.method for endpoint in ENGINE_API_ALLOWLIST} == {"GET"}
+
+
+@pytest.mark.parametrize(("method", "path", "expected"), [
+    ("GET", "/_ping", True),
+    ("GET", "/v1.41/containers/json?all=1", True),
+    ("GET", "/v1.41/containers/4f2a/logs?follow=1&stdout=1", True),
+    ("GET", "/v1.45/services/web", True),
+    ("GET", "/v1.41/info", True),
+    ("HEAD", "/_ping", False),
+    ("POST", "/v1.41/containers/create", False),
+    ("POST", "/v1.41/containers/4f2a/exec", False),
+    ("DELETE", "/v1.41/containers/4f2a", False),
+    ("GET", "/v1.41/containers/4f2a/archive?path=/etc", False),
+    ("GET", "/v1.41/containers/a/b/logs", False),  # {id} is one segment
+    ("GET", "/v1.41/images/json", False),
+    ("GET", "/v1.41/secrets", False),
+    ("GET", "/v1.41/services", False),  # the list of services is not needed: one by id
+    ("GET", "/v1.41/containers/4f2a/json/../../../images/json", False),
+    ("GET", "/vx/info", False),
+])
+def test_allowed(method: str, path: str, expected: bool) -> None:
+    assert allowed(method, path) is expected
+
+
+def test_strip_version() -> None:
+    assert strip_version("/v1.41/containers/json?all=1") == "/containers/json"
+    assert strip_version("/_ping") == "/_ping"
+
+
+async def test_every_endpoint_method_sends_only_allowed_requests(tmp_path: Path) -> None:
+    """On the wire: each of the client's endpoint methods, called once against the fake dockerd."""
+    async with FakeEngine(tmp_path / "docker.sock") as engine:
+        container = engine.add_container("web", running=False, logs=b"")
+        config = EngineConfig(host=engine.docker_host, tls_verify=False, cert_path=None)
+        async with EngineClient(config) as client:
+            await client.ping()
+            await client.negotiate()
+            await client.info()
+            await client.list_containers()
+            await client.inspect_container(container.id)
+            with pytest.raises(EngineError):
+                await client.inspect_service("svc1")  # the fake is no swarm manager: 404, but the request went
+            async with client.logs(container.id, follow=False, since="0") as response:
+                await response.read()
+            async with client.events({"type": ["container"]}) as response:
+                response.close()
+    endpoint_methods = {name for name, _ in inspect.getmembers(EngineClient, inspect.isfunction)
+                        if not name.startswith("_")} - {"get_json", "stream", "aclose"}
+    assert endpoint_methods == {"ping", "negotiate", "info", "list_containers", "inspect_container",
+                                "inspect_service", "logs", "events"}, "a new endpoint method: call it above"
+    requests = [line.split(" ", 1) for line in engine.requests]
+    assert len(requests) >= 8, engine.requests
+    assert [r for r in requests if not allowed(r[0], r[1])] == []
+    seen = {strip_version(path) for _, path in requests}
+    assert {"/_ping", "/version", "/info", "/containers/json", f"/containers/{container.id}/json",
+            f"/containers/{container.id}/logs", "/events", "/services/svc1"} <= seen, seen
