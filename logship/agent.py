@@ -16,6 +16,7 @@ Lifecycle:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -29,7 +30,7 @@ from logship.collect.filters import ContainerFilter, own_container_id
 from logship.collect.tailer import Tailer
 from logship.config import Config
 from logship.engine import EngineClient
-from logship.metrics import Metrics
+from logship.metrics import TAILER_STATES, Metrics
 from logship.server import HealthServer
 from logship.ship.shipper import Shipper
 from logship.sinks import build_sinks
@@ -196,6 +197,10 @@ class Agent:
         stats = self.buffer.stats()
         self.metrics.buffer_bytes.set(stats.get("bytes", 0))
         self.metrics.buffer_segments.set(stats.get("segments", 0))
+        self.metrics.buffer_max_bytes.set(self.config.buffer.max_bytes)
+        states = collections.Counter(t.state for t in (self.supervisor.tailers if self.supervisor else {}).values())
+        for state in {*TAILER_STATES, *states}:
+            self.metrics.tailers.labels(state=state).set(states[state])
         now = time.time()
         for shipper in self.shippers:
             self.metrics.oldest_unshipped_age.labels(sink=shipper.name).set(shipper.oldest_unshipped_age(now))
