@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def test_the_list_is_read_only() -> None:
     assert {endpoint.method for endpoint in ENGINE_API_ALLOWLIST} == {"GET"}
 
 
-@pytest.mark.parametrize(("method", "path", "expected"), [
+ALLOWED_CASES = [
     ("GET", "/_ping", True),
     ("GET", "/v1.41/containers/json?all=1", True),
     ("GET", "/v1.41/containers/4f2a/logs?follow=1&stdout=1", True),
@@ -83,7 +84,10 @@ def test_the_list_is_read_only() -> None:
     ("GET", "/v1.41/services", False),  # the list of services is not needed: one by id
     ("GET", "/v1.41/containers/4f2a/json/../../../images/json", False),
     ("GET", "/vx/info", False),
-])
+]
+
+
+@pytest.mark.parametrize(("method", "path", "expected"), ALLOWED_CASES)
 def test_allowed(method: str, path: str, expected: bool) -> None:
     assert allowed(method, path) is expected
 
@@ -120,3 +124,31 @@ async def test_every_endpoint_method_sends_only_allowed_requests(tmp_path: Path)
     seen = {strip_version(path) for _, path in requests}
     assert {"/_ping", "/version", "/info", "/containers/json", f"/containers/{container.id}/json",
             f"/containers/{container.id}/logs", "/events", "/services/svc1"} <= seen, seen
+
+
+HAPROXY_CONFIG = REPO_ROOT / "configs" / "compose" / "socket-proxy" / "haproxy.cfg"
+
+
+def test_the_haproxy_rule_given_to_users_is_the_same_list() -> None:
+    """configs/compose/socket-proxy/haproxy.cfg (README) decides every sample path as the list does."""
+    lines = [line.strip() for line in HAPROXY_CONFIG.read_text().splitlines() if not line.strip().startswith("#")]
+    (acl,) = [line for line in lines if line.startswith("acl logship_path path -m reg ")]
+    regex = re.compile(acl.removeprefix("acl logship_path path -m reg "))
+    assert "http-request deny deny_status 403 unless { method GET } logship_path" in lines
+    samples = [(method, path) for method, path, _ in ALLOWED_CASES]
+    for endpoint in ENGINE_API_ALLOWLIST:
+        for prefix in ("", "/v1.41", "/v1.24"):
+            path = prefix + endpoint.path.replace("{id}", "4f2a9c")
+            samples += [("GET", path), ("GET", path + "/x"), ("POST", path), ("HEAD", path)]
+    for method, path in samples:
+        haproxy_allows = method == "GET" and regex.fullmatch(path.partition("?")[0]) is not None
+        assert haproxy_allows is allowed(method, path), (method, path)
+
+
+def test_the_readme_gives_the_same_list() -> None:
+    """README, "Through a Docker socket proxy": one table row per endpoint, in the constant's order."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index("## Through a Docker socket proxy"):text.index("## Security notes")]
+    rows = re.findall(r"^\| (GET|POST|HEAD|PUT|DELETE) \| `([^`]+)` \| (.+) \|$", section, re.M)
+    assert [(method, path) for method, path, _ in rows] == [(e.method, e.path) for e in ENGINE_API_ALLOWLIST]
+    assert [why for _, _, why in rows] == [e.why for e in ENGINE_API_ALLOWLIST]
