@@ -38,20 +38,29 @@ def _path_template(node: ast.expr) -> str | None:
 
 
 def _engine_calls() -> list[tuple[str, str, str]]:
-    """(file, method, path template) of every Engine API request in logship's source."""
+    """(file, method, path template) of every Engine API request in logship's source. A path given as a
+    local variable (``path = f"/containers/{…}/json"`` then ``get_json(path)``) is taken from its assignment
+    in the same function."""
     calls = []
     for path in sorted((REPO_ROOT / "logship").rglob("*.py")):
         in_engine = path.parent.name == "engine"
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
-            name = node.func.attr
-            if name in _PATH_METHODS or (in_engine and name == "get"):
-                template = _path_template(node.args[0])
-                if template is not None:
-                    calls.append((path.name, "GET", template))
-            elif in_engine and name in _WRITE_METHODS:
-                calls.append((path.name, name.upper(), ast.unparse(node.args[0])))
+            local = {target.id: node.value for node in ast.walk(function) if isinstance(node, ast.Assign)
+                     for target in node.targets if isinstance(target, ast.Name)}
+            for node in ast.walk(function):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+                    continue
+                name, argument = node.func.attr, node.args[0]
+                if isinstance(argument, ast.Name) and argument.id in local:
+                    argument = local[argument.id]
+                if name in _PATH_METHODS or (in_engine and name == "get"):
+                    template = _path_template(argument)
+                    if template is not None:
+                        calls.append((path.name, "GET", template))
+                elif in_engine and name in _WRITE_METHODS:
+                    calls.append((path.name, name.upper(), ast.unparse(argument)))
     return calls
 
 
