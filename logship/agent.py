@@ -55,6 +55,7 @@ class Agent:
         self.sinks: list[Sink] = build_sinks(config)
         self.supervisor: Supervisor | None = None
         self.discovery: Discovery | None = None
+        self.enricher: Enricher | None = None
         self.shippers: list[Shipper] = []
         self.write_errors = WriteErrors(self.metrics)
         self.started = asyncio.Event()
@@ -84,7 +85,7 @@ class Agent:
 
     async def _run_in(self, group: asyncio.TaskGroup, engine: EngineClient, stop: asyncio.Event) -> None:
         config = self.config
-        enricher = Enricher(engine, config.collect.extra_fields)
+        enricher = self.enricher = Enricher(engine, config.collect.extra_fields)
 
         def make_tailer(container_id: str) -> Tailer:
             return Tailer(container_id, engine, enricher.fields, self.buffer, self.checkpoints,
@@ -201,6 +202,10 @@ class Agent:
         states = collections.Counter(t.state for t in (self.supervisor.tailers if self.supervisor else {}).values())
         for state in {*TAILER_STATES, *states}:
             self.metrics.tailers.labels(state=state).set(states[state])
+        node = self.enricher.node if self.enricher else {}
+        if node.get("name"):  # known once the engine answered /info; one series, the current node's
+            self.metrics.node_info.clear()
+            self.metrics.node_info.labels(node=node["name"], node_id=node.get("id", "")).set(1)
         now = time.time()
         for shipper in self.shippers:
             self.metrics.oldest_unshipped_age.labels(sink=shipper.name).set(shipper.oldest_unshipped_age(now))

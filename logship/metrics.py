@@ -49,6 +49,9 @@ class Metrics:
         self.tailers = Gauge("logship_tailers",
                              "Tailers by state; paused: collection waits because the buffer cannot be written.",
                              ["state"], registry=r)
+        self.node_info = Gauge("logship_node_info",
+                               "1, labelled with the Docker node this agent reads (name and id, from /info): "
+                               "dashboards join it on instance to name each node.", ["node", "node_id"], registry=r)
         self.engine_reconnects = Counter("logship_engine_reconnects_total",
                                          "Times the events stream was re-opened.", registry=r)
         self.checkpoint_saves = Counter("logship_checkpoint_saves_total", "Checkpoint file writes.", registry=r)

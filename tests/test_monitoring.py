@@ -238,3 +238,17 @@ def test_the_tailers_gauge_counts_each_state(tmp_path: Path) -> None:
     agent.refresh_gauges()
     assert value("paused") == 2 and value("following") == 3
     assert registry.get_sample_value("logship_buffer_max_bytes") == agent.config.buffer.max_bytes
+
+
+def test_the_node_info_names_the_current_node_only(tmp_path: Path) -> None:
+    agent = Agent(load({"LOGSHIP_DATA_DIR": str(tmp_path / "data")}))
+    agent.refresh_gauges()  # before the engine answered /info: no series
+    registry = agent.metrics.registry
+    assert registry.get_sample_value("logship_node_info", {"node": "", "node_id": ""}) is None
+    agent.enricher = SimpleNamespace(node={"name": "worker-3", "id": "n3"})
+    agent.refresh_gauges()
+    assert registry.get_sample_value("logship_node_info", {"node": "worker-3", "node_id": "n3"}) == 1
+    agent.enricher = SimpleNamespace(node={"name": "worker-3b", "id": "n3"})  # renamed: the old series goes
+    agent.refresh_gauges()
+    assert registry.get_sample_value("logship_node_info", {"node": "worker-3", "node_id": "n3"}) is None
+    assert registry.get_sample_value("logship_node_info", {"node": "worker-3b", "node_id": "n3"}) == 1
