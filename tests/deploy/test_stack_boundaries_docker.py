@@ -18,7 +18,8 @@ Checked through the Engine API (and ``/proc`` of logship's process, for what the
 - logship's task runs as uid 10001 with the socket's gid, its root filesystem read-only, the Docker socket
   mounted read-only, no capability in any set (``cap_drop: [ALL]``: CapEff, CapPrm and CapBnd are 0), and
   its image holds no setuid or setgid file;
-- Prometheus's stand-in reached every logship task by ``tasks.logship``.
+- Prometheus's stand-in reached every logship task by ``tasks.logship``, whose metrics name the node
+  (``logship_node_info``).
 
 Not checked, because ``docker stack deploy`` on Docker 20.10 cannot ask for it: ``no-new-privileges``
 (``security_opt`` is ignored with "Ignoring unsupported options: security_opt"; the 20.10 Swarm API has
@@ -52,9 +53,10 @@ STAND_INS = {
     "grafana": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
     # The scrape of configs/compose/prometheus.yaml, by hand: every task behind tasks.logship, port 9880.
     "prometheus": ["sh", "-c", "trap 'exit 0' TERM; until nslookup tasks.logship >/tmp/dns 2>&1 && "
-                               "wget -q -O /tmp/metrics http://tasks.logship:9880/metrics; do sleep 1; done; "
+                               "wget -q -O /tmp/metrics http://tasks.logship:9880/metrics && "
+                               "grep -q '^logship_node_info' /tmp/metrics; do sleep 1; done; "
                                "echo \"scraped $$(grep -c '^logship_' /tmp/metrics) samples\"; "
-                               "sleep 3600 & wait"],
+                               "grep '^logship_node_info' /tmp/metrics; sleep 3600 & wait"],
 }
 SETUID_SCAN = ("import os, stat\n"
                "found = []\n"
@@ -210,6 +212,7 @@ def test_the_stack_keeps_its_boundaries(docker: DockerHarness, tmp_path: Path) -
         try:
             scraped_log = wait_until(scraped, 60, message="tasks.logship:9880/metrics fetched on the stack network")
             check(int(scraped_log.split("scraped ")[1].split()[0]) > 0, f"no logship_ sample in {scraped_log!r}")
+            check(f'node="{info["Name"]}"' in scraped_log, f"logship_node_info names no node here: {scraped_log!r}")
         except AssertionError as exc:
             failures.append(str(exc))
 
