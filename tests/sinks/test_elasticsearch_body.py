@@ -1,5 +1,6 @@
 """The Elasticsearch bulk body's one pass (issue 15.1): every record, plain or not, gets the action and
-document the module docstring defines, whichever way it was read."""
+document the module docstring defines, whichever way it was read; and the answer of a bulk that stored
+everything is taken from its start, without reading its items."""
 
 from __future__ import annotations
 
@@ -36,3 +37,23 @@ def test_every_record_gets_its_id_and_its_document(index: str) -> None:
         assert orjson.loads(action) == {"create": {"_index": expected_index, "_id": expected_id}}
         renamed = {"@timestamp": fields["timestamp"], **{k: v for k, v in fields.items() if k != "timestamp"}}
         assert list(orjson.loads(document).items()) == list(renamed.items())
+
+
+@pytest.mark.parametrize("body", [
+    b'{"errors":false,"items":[' + b",".join([b'{"create":{"status":201}}'] * 5000) + b"]}",
+    b'{"errors":false,"items":[{"create":{"status":201}},{"create":{"sta',  # cut short: errors said enough
+    b' {\n  "errors" : false }',
+])
+def test_an_answer_that_stored_everything_is_delivered_without_reading_its_items(body: bytes) -> None:
+    from logship.ship.outcome import DELIVERED
+    from logship.sinks.elasticsearch.classify import classify
+
+    assert classify(200, {}, body, 5000) == DELIVERED
+
+
+def test_an_answer_with_errors_is_still_read_item_by_item() -> None:
+    from logship.sinks.elasticsearch.classify import classify
+
+    body = b'{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":429}}]}'
+    outcome = classify(200, {}, body, 2)
+    assert (outcome.reason, outcome.retry_items, outcome.rejected_items) == ("partial", (1,), ())
