@@ -23,7 +23,7 @@ recognises. The formats (each runtime's own documentation and real output, see t
   exception, another exception occurred:`` or ``The above exception was the direct cause of the
   following exception:``, a blank line, ``Traceback …``) stay in one event;
 - Go: ``panic: …`` or ``fatal error: …``, ``[signal …]``, then a blank line and ``goroutine N [state]:``
-  blocks of ``pkg.func(…)`` lines, tab-indented file lines and ``created by …``;
+  blocks of ``pkg.func(…)`` lines, ``\t/path/file.go:12 +0x1d`` lines and ``created by …``;
 - PHP: ``PHP Fatal error:  Uncaught …`` (or without ``PHP ``), then ``Stack trace:``, ``#0 …`` frames,
   ``  thrown in … on line N`` and ``Next …`` for chained exceptions.
 
@@ -51,11 +51,12 @@ _PY_CHAINS = ("During handling of the above exception, another exception occurre
               "The above exception was the direct cause of the following exception:")
 _GO_STARTS = ("panic: ", "fatal error: ")
 _GOROUTINE = re.compile(r"goroutine \d+ \[[^\]]*\]:$")
+_GO_FILE = re.compile(r"\t\S+\.go:\d+(?: \+0x[0-9a-f]+)?$|\t\?\?:0")
 _GO_FRAME = re.compile(r"(?:[\w.\-/*()\[\]{}]|\.\.\.)+\(.*\)$|created by |\.\.\.additional frames elided\.\.\.$")
 # Words one of which a JVM/Node/.NET/Ruby exception line contains.
 CANDIDATE_WORDS = ("Exception", "Error", "Throwable")
 _FRAME = re.compile(
-    r"\s+at \S"  # JVM, Node.js, .NET frames
+    r"\s+at \S.*(?:\)|:\d+(?::\d+)?|:line \d+)$"  # JVM, Node.js, .NET frames: end in ")", ":12:7", ":line 3"
     r"|\tfrom \S.*:\d+:in "  # Ruby
     r"|\s*\.\.\. \d+ (?:more|common frames omitted)$"  # JVM
     r"|Caused by: \S|\s+Suppressed: \S"  # JVM
@@ -97,7 +98,7 @@ def auto_follow(state: str, text: str) -> tuple[int, Any]:
     if state is _GO or state is _GO_ROUTINE:
         if not text:
             return MAYBE, _GO_BLANK if state is _GO else _GO_ROUTINE_BLANK
-        if text[:1] == "\t" or (state is _GO and text.startswith("[signal ")):
+        if _GO_FILE.match(text) or (state is _GO and text.startswith(("[signal ", "\tpanic: "))):
             return JOIN, state
         if _GOROUTINE.match(text):
             return JOIN, _GO_ROUTINE
