@@ -527,21 +527,20 @@ def record_position(record: bytes) -> tuple[str, str, bytes, bool] | None:
     id_end = record.find(b'"', id_at)
     if id_end <= id_at:
         return None
-    part = record.find(_PART_MARKER, _MESSAGE_AT, at)
+    # The record's own part marker, log and attributes follow the message in that order (the message, a
+    # JSON string, holds none of them): a look-alike found after the first ",attributes" is inside them.
+    attributes_at = record.find(_ATTRIBUTES_OPEN, _MESSAGE_AT, at)
+    own_until = attributes_at if attributes_at >= 0 else at
+    part = record.find(_PART_MARKER, _MESSAGE_AT, own_until)
     ends_line = part < 0 or record.find(_PART_NOT_LAST, part, part + 48) < 0
-    return record[id_at:id_end].decode(), stream, _end_of_event(record, at) or record[
+    return record[id_at:id_end].decode(), stream, _end_of_event(record, own_until) or record[
         len(_RECORD_OPEN):_MESSAGE_AT], ends_line
 
 
-def _end_of_event(record: bytes, suffix_at: int) -> bytes | None:
-    """``log.end`` of a joined multiline event (its last line's timestamp), else None. The first ``,"log":{``
-    after the message is the record's own when it comes before the first ``,"attributes":{`` (a parsed
-    line's attributes follow ``log``; the message, a JSON string, holds neither)."""
-    log_at = record.find(_LOG_OPEN, _MESSAGE_AT, suffix_at)
+def _end_of_event(record: bytes, own_until: int) -> bytes | None:
+    """``log.end`` of a joined multiline event (its last line's timestamp), else None."""
+    log_at = record.find(_LOG_OPEN, _MESSAGE_AT, own_until)
     if log_at < 0:
-        return None
-    attributes_at = record.find(_ATTRIBUTES_OPEN, _MESSAGE_AT, suffix_at)
-    if 0 <= attributes_at < log_at:
         return None
     end_at = record.find(_LOG_END, log_at, log_at + 64)
     if end_at < 0:

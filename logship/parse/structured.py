@@ -124,7 +124,7 @@ def _bounded(fields: dict[str, Any]) -> tuple[bytes | None, bool]:
     if not fields:
         return None, True
     encoded = orjson.dumps(fields)
-    if len(encoded) <= MAX_BYTES and _size(fields, 1) <= MAX_KEYS:
+    if len(encoded) <= MAX_BYTES and 0 <= _size(fields, 1) <= MAX_KEYS:
         return _keep_invariant(fields, encoded), True
     kept: dict[str, Any] = {}
     keys = 0
