@@ -35,8 +35,9 @@ def test_bad_env_values_name_variable_value_and_what_is_allowed(name: str, value
 
 
 def test_env_values() -> None:
-    settings = load({"LOGSHIP_PARSE": "logfmt", "LOGSHIP_MULTILINE": r"regex:^\d{4}-", "LOGSHIP_MULTILINE_TIMEOUT": "5s",
-                     "LOGSHIP_DROP": "GET /health", "LOGSHIP_REDACT": "bearer,card", "LOGSHIP_LEVEL_KEY": "sev",
+    settings = load({"LOGSHIP_PARSE": "logfmt", "LOGSHIP_MULTILINE": r"regex:^\d{4}-",
+                     "LOGSHIP_MULTILINE_TIMEOUT": "5s", "LOGSHIP_DROP": "GET /health", "LOGSHIP_REDACT": "bearer,card",
+                     "LOGSHIP_LEVEL_KEY": "sev",
                      "LOGSHIP_MESSAGE_KEY": "body,text"}).parse
     assert settings.parse == "logfmt" and settings.multiline is not AUTO and settings.multiline is not None
     assert settings.timeout == 5.0 and settings.drop is not None and settings.drop.pattern == "GET /health"
