@@ -141,30 +141,18 @@ def _bounded(fields: dict[str, Any]) -> tuple[bytes | None, bool]:
 
 
 def _size(node: Any, depth: int) -> int:
-    """Keys in ``node`` at every depth; -(big) when it nests deeper than MAX_DEPTH."""
-    if type(node) is dict:
-        if depth > MAX_DEPTH:
-            return -(1 << 30)
-        total = len(node)
-        for value in node.values():
-            if type(value) is dict or type(value) is list:
-                inner = _size(value, depth + 1)
-                if inner < 0:
-                    return inner
-                total += inner
-        return total
-    if type(node) is list:
-        if depth > MAX_DEPTH:
-            return -(1 << 30)
-        total = 0
-        for value in node:
-            if type(value) is dict or type(value) is list:
-                inner = _size(value, depth + 1)
-                if inner < 0:
-                    return inner
-                total += inner
-        return total
-    return 0
+    """Keys in ``node`` (an object or an array) at every depth; negative when it nests deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        return -(1 << 30)
+    is_object = type(node) is dict
+    total = len(node) if is_object else 0
+    for value in (node.values() if is_object else node):
+        if type(value) is dict or type(value) is list:
+            inner = _size(value, depth + 1)
+            if inner < 0:
+                return inner
+            total += inner
+    return total
 
 
 def _keep_invariant(fields: dict[str, Any], encoded: bytes) -> bytes:
