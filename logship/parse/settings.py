@@ -56,12 +56,6 @@ class ParseSettings:
         return self.parse != "none" or self.multiline is not None or self.drop is not None or self.redact is not None
 
 
-def _config() -> Any:
-    from logship import config  # config imports this module to declare the variables
-
-    return config
-
-
 def _parse_mode(text: str) -> str:
     value = text.strip().lower()
     if value not in PARSE_MODES:
@@ -76,19 +70,25 @@ def _multiline(text: str) -> tuple[Detector | None, str]:
     if value.lower() == "off":
         return None, "off"
     if value.startswith("regex:") and value[len("regex:"):]:
-        return regex_detector(_config().parse_regex(value[len("regex:"):])), value
+        from logship.config import parse_regex  # config imports this module: imported when used
+
+        return regex_detector(parse_regex(value[len("regex:"):])), value
     raise ValueError(MULTILINE_FORMS)
 
 
 def _keys(text: str) -> tuple[str, ...]:
-    keys = _config().parse_list(text)
+    from logship.config import parse_list
+
+    keys = parse_list(text)
     if not keys:
         raise ValueError("a comma list of keys, such as msg,message")
     return keys
 
 
 def _timeout(text: str) -> float:
-    value = _config().parse_duration(text)
+    from logship.config import parse_duration
+
+    value = parse_duration(text)
     if value <= 0:
         raise ValueError("a duration greater than zero, such as 500ms or 5s")
     return value
@@ -101,18 +101,24 @@ def _max_lines(text: str) -> int:
 
 
 def _max_bytes(text: str) -> int:
-    value = _config().parse_size(text)
+    from logship.config import parse_size
+
+    value = parse_size(text)
     if value < 1024:
         raise ValueError("a size of at least 1KiB")
     return value
 
 
 def _drop(text: str) -> re.Pattern[str] | None:
-    return _config().parse_regex(text) if text else None
+    from logship.config import parse_regex
+
+    return parse_regex(text) if text else None
 
 
 def _redact(text: str) -> Redactor | None:
-    return parse_redact(text, _config().parse_regex)
+    from logship.config import parse_regex
+
+    return parse_redact(text, parse_regex)
 
 
 # name, parser, default, help: logship.config makes them Variables (section "parse").

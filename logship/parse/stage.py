@@ -179,7 +179,7 @@ class StreamParser:
         joined = "\n" + "\n".join(lines)
         # Where each line starts in ``joined``: after its "\n", past the lines before it.
         starts = list(map(add, accumulate(map(len, lines), initial=0), range(1, len(lines) + 2)))
-        found = set()
+        found: set[int] = set()
         if self._first is not None:
             found.update(bisect_right(starts, match.start() + 1) - 1 for match in self._first.finditer(joined))
         for word in self._scan_words:
