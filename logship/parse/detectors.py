@@ -54,7 +54,7 @@ _GOROUTINE = re.compile(r"goroutine \d+ \[[^\]]*\]:$")
 _GO_FILE = re.compile(r"\t\S+\.go:\d+(?: \+0x[0-9a-f]+)?$|\t\?\?:0")
 _GO_FRAME = re.compile(r"(?:[\w.\-/*()\[\]{}]|\.\.\.)+\(.*\)$|created by |\.\.\.additional frames elided\.\.\.$")
 # Words one of which a JVM/Node/.NET/Ruby exception line contains.
-CANDIDATE_WORDS = ("Exception", "Error", "Throwable")
+CANDIDATE_WORDS = ("Exception", "Error", "Throwable")  # Ruby's "(SomeError)" included
 _FRAME = re.compile(
     r"\s+at \S.*(?:\)|:\d+(?::\d+)?|:line \d+)$"  # JVM, Node.js, .NET frames: end in ")", ":12:7", ":line 3"
     r"|\tfrom \S.*:\d+:in "  # Ruby

@@ -37,12 +37,17 @@ from logship.parse.structured import Parsed, parse_json, parse_logfmt
 
 _OPEN = b'{"timestamp":"'
 _MESSAGE = b'","message":'
-_WORDS = r"TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|PANIC|SEVERE|EMERG|ALERT"
-# Line starts worth a look when levels are parsed: JSON, a level token (maybe after a timestamp), brackets.
-_LEVEL_STARTS = (r"\{|[\[<(]|[IWEF]\d{4} |(?:level|lvl|severity)=|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d"
-                 r"|(?:" + _WORDS + r")(?=[\s:|\]]|$)")
-# Line starts of the traces that do not start at an exception word.
-_TRACE_STARTS = r"Traceback \(|panic: |fatal error: |(?:PHP )?(?:Fatal error|Parse error|Warning|Notice):"
+_END = r"(?=[\s:|\]]|$)"
+# Line starts worth a look when levels are parsed: JSON, brackets, glog, a timestamp, level=, a level word
+# (levels.LEADING decides). Grouped by first letter: the alternatives are tried at every line start.
+_LEVEL_STARTS = (r"[{\[<(]|[IWEF]\d{4} |\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d|l(?:evel|vl)=|severity="
+                 r"|T(?:RACE" + _END + r")|DEBUG" + _END + r"|INFO" + _END + r"|NOTICE" + _END
+                 + r"|WARN(?:ING)?" + _END + r"|E(?:RR(?:OR)?|MERG)" + _END + r"|CRIT(?:ICAL)?" + _END
+                 + r"|FATAL" + _END + r"|PANIC" + _END + r"|SEVERE" + _END + r"|ALERT" + _END)
+# Line starts of the traces that begin with a fixed text, and (group "frame") the first frame of the
+# traces that begin at an exception line: the line before it is the one to look at.
+_TRACE_STARTS = (r"Traceback \(|panic: |fatal error: |(?:PHP )?(?:Fatal error|Parse error|Warning|Notice):"
+                 r"|(?P<frame>[ \t]+(?:at \S|from \S|---> ))")
 
 
 class _Stream(Protocol):
@@ -54,7 +59,7 @@ class _Stream(Protocol):
 class StreamParser:
     """Parses and joins the lines of one stream of one container (see the module docstring)."""
 
-    __slots__ = ("_first", "_joiner", "_level", "_out", "_parse", "_scan_words", "_settings", "_slow", "_stream",
+    __slots__ = ("_first", "_joiner", "_level", "_out", "_parse", "_settings", "_slow", "_stream", "_words",
                  "filtered")
 
     def __init__(self, settings: ParseSettings, stream: _Stream) -> None:
@@ -75,7 +80,9 @@ class StreamParser:
         if auto:
             starts.append(_TRACE_STARTS)
         self._first = re.compile(r"(?m)\n(?:" + "|".join(starts) + ")") if starts else None
-        self._scan_words = CANDIDATE_WORDS if auto else ()
+        # A line with one of these words may start a trace (held until the next line says): looked for in
+        # single lines and in the last line of a run (in a run, a frame line points at the line before it).
+        self._words = CANDIDATE_WORDS if auto else ()
 
     # --- lines in ---------------------------------------------------------------------------------
 
@@ -120,7 +127,7 @@ class StreamParser:
         stream = self._stream
         if (self._slow or (self._joiner is not None and self._joiner.lines)
                 or (self._first is not None and self._first.match("\n" + text))
-                or (self._scan_words and any(word in text for word in self._scan_words))):
+                or (self._words and any(word in text for word in self._words))):
             self._push(stamp, text, (stream.done_ts, stream.done_count), time.monotonic())
             return
         out.append(b"".join((_OPEN, stamp, _MESSAGE, orjson.dumps(text), stream.suffix)))
@@ -168,26 +175,30 @@ class StreamParser:
     # --- inside -----------------------------------------------------------------------------------
 
     def _push(self, stamp: bytes, text: str, mark: Mark, now: float) -> None:
-        if self._joiner is not None:
-            self._joiner.push(stamp, text, mark, now)
+        joiner = self._joiner
+        # A JSON line starts no built-in trace: past the joiner when nothing is held.
+        if joiner is not None and (joiner.lines or text[:1] != "{" or not self._words):
+            joiner.push(stamp, text, mark, now)
         else:
             self._emit(stamp, stamp, [text])
 
     def _scan(self, texts: list[str], start: int) -> list[int]:
-        """Indexes (≥ start) of the lines that need a look, in order."""
+        """Indexes (≥ start) of the lines that need a look, in order: one regular expression over the run."""
         lines = texts[start:] if start else texts
-        joined = "\n" + "\n".join(lines)
-        # Where each line starts in ``joined``: after its "\n", past the lines before it.
-        starts = list(map(add, accumulate(map(len, lines), initial=0), range(1, len(lines) + 2)))
         found: set[int] = set()
         if self._first is not None:
-            found.update(bisect_right(starts, match.start() + 1) - 1 for match in self._first.finditer(joined))
-        for word in self._scan_words:
-            at = joined.find(word)
-            while at >= 0:
-                index = bisect_right(starts, at) - 1
-                found.add(index)
-                at = joined.find(word, starts[index + 1]) if index + 1 < len(lines) else -1
+            matches = list(self._first.finditer("\n" + "\n".join(lines)))
+            if matches:
+                # Where each line starts in the joined text: after its "\n", past the lines before it.
+                starts = list(map(add, accumulate(map(len, lines), initial=0), range(1, len(lines) + 2)))
+                for match in matches:
+                    index = bisect_right(starts, match.start() + 1) - 1
+                    if match.lastgroup != "frame":
+                        found.add(index)
+                    elif index:  # the exception line before the first frame
+                        found.add(index - 1)
+        if self._words and any(word in lines[-1] for word in self._words):
+            found.add(len(lines) - 1)  # the next run may start with its frames
         return sorted(index + start for index in found)
 
     def _emit(self, stamp: bytes, end: bytes, lines: list[str]) -> None:
