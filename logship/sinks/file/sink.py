@@ -9,8 +9,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from logship.buffer.ledger import write_all
 from logship.config import FileSinkConfig
+from logship.files import write_all
 from logship.ship.outcome import DELIVERED, Outcome, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.file.encode import encode
