@@ -13,7 +13,7 @@ Layout (built by ``logship.collect.lines``; parsing adds the bracketed per-line 
 - ``log.level`` (ECS): one of ``LEVELS``, absent when no level was found; ``log.lines``: only on a
   joined multiline event, how many Docker lines it holds (≥ 2; ``message`` is them joined with ``\\n``,
   ``timestamp`` the first one's), with ``log.end``: the last line's timestamp (where the event leaves
-  its stream: ``lines.record_position`` reads it back so that a restart does not read its lines again).
+  its stream: ``collect.positions.record_position`` reads it back so that a restart does not read its lines again).
 - ``attributes``: only when a JSON or logfmt line was parsed: the line's other keys, an object bounded
   by the parser, never empty. A record may have ``log`` without ``attributes`` and the reverse.
 - ``stream`` and the container's metadata (``container``, ``service``, ``compose``, ``swarm``, ``host``,
