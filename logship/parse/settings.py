@@ -33,8 +33,9 @@ MULTILINE_FORMS = "auto, off or regex:<a regular expression matching the first l
 class ParseSettings:
     """The parsing of one container's lines.
 
-    ``parse``: ``auto`` (JSON lines and leading level tokens), ``json``, ``logfmt`` (that format, and
-    levels) or ``none`` (lines as they are). ``multiline``: ``AUTO``, a regex detector or None (off).
+    ``parse``: ``auto`` (JSON lines, and a level from a plain line's leading token), ``json`` (JSON lines
+    only: other lines as they are), ``logfmt`` (logfmt lines, and leading levels) or ``none`` (lines as
+    they are, no level). ``multiline``: ``AUTO``, a regex detector or None (off).
     ``timeout``/``max_lines``/``max_bytes`` end a held event. ``drop``: events matching it are not
     shipped (counted). ``redact``: applied to every line first.
     """
@@ -124,7 +125,8 @@ def _redact(text: str) -> Redactor | None:
 # name, parser, default, help: logship.config makes them Variables (section "parse").
 VARIABLES: tuple[tuple[str, Callable[[str], Any], str | None, str], ...] = (
     ("LOGSHIP_PARSE", _parse_mode, "auto",
-     "Structured lines: `auto` (JSON objects, and a level from a leading token), `json`, `logfmt`, or `none`. "
+     "Structured lines: `auto` (JSON objects, and a level from a plain line's leading token), `json` (JSON "
+     "objects only), `logfmt` (logfmt lines, and leading levels), or `none`. "
      "Per container: label `logship.parse`."),
     ("LOGSHIP_MULTILINE", _multiline, "auto",
      "Multiline events: `auto` (stack traces of the JVM, Python, Go, Node.js, Ruby, .NET, PHP), `off`, or "

@@ -59,8 +59,8 @@ class _Stream(Protocol):
 class StreamParser:
     """Parses and joins the lines of one stream of one container (see the module docstring)."""
 
-    __slots__ = ("_first", "_joiner", "_level", "_out", "_parse", "_settings", "_slow", "_stream", "_words",
-                 "filtered")
+    __slots__ = ("_first", "_joiner", "_leading", "_level", "_out", "_parse", "_settings", "_slow", "_stream",
+                 "_words", "filtered")
 
     def __init__(self, settings: ParseSettings, stream: _Stream) -> None:
         self._settings = settings
@@ -69,6 +69,8 @@ class StreamParser:
         self.filtered = 0
         self._parse = settings.parse
         self._level = settings.parse != "none"
+        # A level from a plain line's leading token: not in json mode (its lines are JSON; others as they are).
+        self._leading = settings.parse in ("auto", "logfmt")
         detector = settings.multiline
         self._joiner = Joiner(detector, settings.max_lines, settings.max_bytes, self._emit) if detector else None
         auto = detector is AUTO
@@ -76,7 +78,7 @@ class StreamParser:
         # drop and redact look at each line.
         self._slow = ((detector is not None and not auto) or settings.parse == "logfmt" or settings.drop is not None
                       or settings.redact is not None)
-        starts = [_LEVEL_STARTS] if self._level else []
+        starts = [_LEVEL_STARTS] if self._leading else [r"\{"] if self._level else []
         if auto:
             starts.append(_TRACE_STARTS)
         self._first = re.compile(r"(?m)\n(?:" + "|".join(starts) + ")") if starts else None
@@ -213,7 +215,7 @@ class StreamParser:
         attributes = None
         message = text
         if len(lines) > 1:
-            level = levels.leading(text) if self._level else None
+            level = levels.leading(text) if self._leading else None
             if level is None and self._level and settings.multiline is not None and settings.multiline.traces:
                 level = "error"
             head = b'{"level":"%b",' % level.encode() if level else b"{"
@@ -227,7 +229,7 @@ class StreamParser:
             if parsed is not None:
                 message, level, attributes = parsed
             else:
-                level = levels.leading(text)
+                level = levels.leading(text) if self._leading else None
             if level is not None:
                 log = b',"log":{"level":"%b"}' % level.encode()
         self._out.append(b"".join((_OPEN, stamp, _MESSAGE, orjson.dumps(message), log,

@@ -128,3 +128,11 @@ def test_a_cut_line_ends_a_held_event_and_is_not_parsed() -> None:
     assert records[0]["message"] == "\n".join(TRACE[:2])
     assert all("partial" in r and "log" not in r for r in records[1:])
     assert "".join(r["message"] for r in records[1:]) == long_line
+
+
+def test_json_mode_parses_json_lines_only() -> None:
+    lines = [(STDOUT, '{"level":"warn","msg":"m"}'), (STDOUT, "ERROR plain"), *((STDOUT, line) for line in TRACE)]
+    records = run(lines, ParseSettings(parse="json"))
+    assert [(r["message"], r.get("log")) for r in records] == [
+        ("m", {"level": "warn"}), ("ERROR plain", None),
+        ("\n".join(TRACE), {"level": "error", "lines": 3, "end": stamp(4).decode()})]
