@@ -215,6 +215,10 @@ class LineAssembler:
                 stream.parse.expire(now, out)
         return out
 
+    def dropped_pending(self) -> bool:
+        """Whether lines were dropped (``LOGSHIP_DROP``) since the last ``take_filtered``."""
+        return any(stream.parse is not None and stream.parse.filtered for stream in self._streams.values())
+
     def take_filtered(self) -> int:
         """Lines dropped by ``LOGSHIP_DROP``/``logship.drop`` since the last call."""
         total = 0

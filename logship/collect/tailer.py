@@ -289,7 +289,7 @@ class Tailer:
                         if decoder.malformed:
                             self._report_malformed(decoder.malformed)
                             decoder.malformed.clear()
-                    if records:
+                    if records or assembler.dropped_pending():
                         await self._commit(records, before)
                         if self._stopping:
                             return got_data
@@ -343,11 +343,12 @@ class Tailer:
         and the skip watermark stay at the last stored line, so the caller reads the rest again.
         """
         assembler = self._assembler
-        if not records or assembler is None:
+        if assembler is None or not (records or assembler.dropped_pending()):
             return
         self._committing = True
         try:
-            await self._output.append(records)
+            if records:  # a chunk of lines all dropped (LOGSHIP_DROP) moves the marks past them all the same
+                await self._output.append(records)
         except OSError as exc:
             assembler.restore(before)
             raise StoreFailed(exc) from exc
