@@ -1,7 +1,8 @@
-"""End to end: labelled containers on the real dockerd, one real logship shipping to the real ClickHouse and
-rsyslog (tests/servers), the Loki contract fake and the file sink at once. Levels, attributes and joined
-events read back from each store as docs/sinks/*.md documents them; the per-container labels of point 5
-(parse, multiline, drop, a bad label reported once and the container shipped with the defaults).
+"""End to end: labelled containers on the real dockerd, one real logship shipping at once to the real
+ClickHouse and rsyslog (tests/servers), the Loki, Elasticsearch and OTLP contract fakes and the file sink.
+Levels, attributes and joined events read back from each store as docs/sinks/*.md documents them; the
+per-container labels of point 5 (parse, multiline, drop, a bad label reported once and the container
+shipped with the defaults).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.base import FakeServer
+from tests.fakes.elasticsearch import FakeElasticsearch
 from tests.fakes.loki import FakeLoki
+from tests.fakes.otlp import FakeCollector
 from tests.parse.helpers import blocks
 from tests.servers.clickhouse import ClickHouseServer, clickhouse_server  # noqa: F401
 from tests.servers.rsyslog import RsyslogServer, rsyslog_server  # noqa: F401
@@ -23,29 +27,35 @@ from tests.support import DockerHarness, LogshipProcess, wait_until
 pytestmark = pytest.mark.docker
 
 
-class ThreadedLoki:
-    """The Loki fake on an event loop of its own (logship runs in another process)."""
+class Fakes:
+    """The contract fakes of Loki, Elasticsearch and OTLP on an event loop of their own (logship runs in
+    another process)."""
 
     def __init__(self) -> None:
-        self.fake = FakeLoki()
+        self.loki = FakeLoki()
+        self.elasticsearch = FakeElasticsearch()
+        self.otlp = FakeCollector()
+        self._all: tuple[FakeServer[Any], ...] = (self.loki, self.elasticsearch, self.otlp)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
-    def __enter__(self) -> FakeLoki:
+    def __enter__(self) -> Fakes:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(10)
-        return self.fake
+        for fake in self._all:
+            asyncio.run_coroutine_threadsafe(fake.start(), self._loop).result(10)
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
+        for fake in self._all:
+            asyncio.run_coroutine_threadsafe(fake.stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
 
 @pytest.fixture
-def loki() -> Iterator[FakeLoki]:
-    with ThreadedLoki() as fake:
-        yield fake
+def fakes() -> Iterator[Fakes]:
+    with Fakes() as running:
+        yield running
 
 
 def printf(lines: list[str], stream: str = "") -> str:
@@ -54,17 +64,18 @@ def printf(lines: list[str], stream: str = "") -> str:
 
 def test_labelled_containers_read_back_from_every_store(
         docker: DockerHarness, logship: LogshipProcess, clickhouse_server: ClickHouseServer,  # noqa: F811
-        rsyslog_server: RsyslogServer, loki: FakeLoki) -> None:  # noqa: F811
+        rsyslog_server: RsyslogServer, fakes: Fakes) -> None:  # noqa: F811
     run = docker.run_id
     table = f"parse_{run}"
     trace = blocks("python")[0]  # captured from the base image's python3
     trace = [*trace[:-1], f"{trace[-1]} {run}"]
     logship.env.update({
-        "LOGSHIP_SINK": "file,clickhouse,syslog,loki",
+        "LOGSHIP_SINK": "file,clickhouse,syslog,loki,elasticsearch,otlp",
         "LOGSHIP_CLICKHOUSE_URL": clickhouse_server.url, "LOGSHIP_CLICKHOUSE_TABLE": table,
         "LOGSHIP_CLICKHOUSE_CREATE_TABLE": "true",
         "LOGSHIP_SYSLOG_ADDRESS": f"tcp://127.0.0.1:{rsyslog_server.tcp_port}",
-        "LOGSHIP_LOKI_URL": loki.url, "LOGSHIP_LOKI_BATCH_MAX_LINES": "50",
+        "LOGSHIP_LOKI_URL": fakes.loki.url, "LOGSHIP_ELASTICSEARCH_URL": fakes.elasticsearch.url,
+        "LOGSHIP_OTLP_ENDPOINT": fakes.otlp.url,
         "LOGSHIP_CLICKHOUSE_BATCH_MAX_LINES": "50", "LOGSHIP_SYSLOG_BATCH_MAX_LINES": "50"})
     logship.start()
     logship.health_url()
@@ -87,7 +98,7 @@ def test_labelled_containers_read_back_from_every_store(
         return got if all(len(got[key]) >= count for key, count in expected.items()) else None
 
     records = wait_until(file_records, 90, message="every container's records in the file sink")
-    for sink in ("file", "clickhouse", "syslog", "loki"):
+    for sink in ("file", "clickhouse", "syslog", "loki", "elasticsearch", "otlp"):
         logship.wait_drained(sink, timeout=60)
 
     # file (the record as NDJSON, RECORD.md / logship.record)
@@ -140,11 +151,27 @@ def test_labelled_containers_read_back_from_every_store(
     assert by_msg[f"cache cold {run}"]["pri"] == str(3 * 8 + 4)
 
     # Loki (docs/sinks/loki.md: detected_level, log_lines, attributes as structured metadata)
-    entries = {entry.line: entry for entry in loki.entries if run in entry.line}
+    entries = {entry.line: entry for entry in fakes.loki.entries if run in entry.line}
     assert entries[f"db down {run}"].metadata["detected_level"] == "error"
     assert entries[f"db down {run}"].metadata["user"] == "42"
     assert entries[f"db down {run}"].metadata["db_host"] == "pg"
     assert entries["\n".join(trace)].metadata["log_lines"] == str(len(trace))
     assert entries["\n".join(trace)].metadata["detected_level"] == "error"
     assert entries[f"cache cold {run}"].metadata["detected_level"] == "warn"
+
+    # Elasticsearch (docs/sinks/elasticsearch.md: log.level, log.lines, attributes as one object)
+    sources = {source["message"]: source for source in fakes.elasticsearch.sources() if run in source["message"]}
+    assert sources[f"db down {run}"]["log"] == {"level": "error"}
+    assert sources[f"db down {run}"]["attributes"] == {"user": 42, "db": {"host": "pg"}}
+    assert sources["\n".join(trace)]["log"]["lines"] == len(trace)
+    assert sources["\n".join(trace)]["log"]["level"] == "error"
+
+    # OTLP (docs/sinks/otlp.md: SeverityNumber/Text, attributes as KeyValues, log.lines)
+    received = {record.body: record for record in fakes.otlp.records() if run in str(record.body)}
+    db_down = received[f"db down {run}"]
+    assert (db_down.severity_number, db_down.severity_text) == (17, "ERROR")
+    assert db_down.attributes["user"] == 42 and db_down.attributes["db.host"] == "pg"
+    joined = received["\n".join(trace)]
+    assert (joined.severity_number, joined.attributes["log.lines"]) == (17, len(trace))
+    assert (received[f"cache cold {run}"].severity_number, received[f"cache cold {run}"].severity_text) == (13, "WARN")
     assert logship.stop() == 0
