@@ -31,7 +31,6 @@ Records are built by splicing: the container's metadata is serialised once per s
 
 from __future__ import annotations
 
-import calendar
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,56 +41,25 @@ from typing import Any
 import orjson
 
 from logship.collect.frames import FRAME_HEADER, FRAME_HEADER_SIZE, PARTIAL_CHUNK, STREAM_NAMES, Frame
+from logship.collect.positions import (
+    FIXED_TIMESTAMP_LENGTH,
+    RECORD_MESSAGE,
+    RECORD_OPEN,
+    TIMESTAMP_CHARS,
+    Mark,
+    is_fixed_timestamp,
+    normalise_timestamp,
+    since_parameter,
+)
 from logship.parse.settings import ParseSettings
 from logship.parse.stage import StreamParser
 
-_TIMESTAMP_CHARS = b"0123456789-:.TZ"
-_FIXED_TIMESTAMP_LENGTH = 30  # 2026-11-25T16:37:09.305268574Z: the API always sends 9 digits
-# How far before the oldest watermark a resume starts: stdout and stderr interleave out of
-# timestamp order by up to ~18 ms in dockerd 20.10; the skip rule drops the overlap.
-RESUME_MARGIN_SECONDS = 1
-_RECORD_OPEN = b'{"timestamp":"'
-_RECORD_MESSAGE = b'","message":'
 # take_run: where a whole line's pieces sit in a multiplexed frame: header, 30-byte timestamp, a space,
 # message, "\n".
 _STAMP_START = FRAME_HEADER_SIZE
-_STAMP_END = _STAMP_START + _FIXED_TIMESTAMP_LENGTH
+_STAMP_END = _STAMP_START + FIXED_TIMESTAMP_LENGTH
 _MESSAGE_START = _STAMP_END + 1
-_SHORTEST_LINE_FRAME = _FIXED_TIMESTAMP_LENGTH + 2  # timestamp, space, "\n"
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A stream's watermark: the newest timestamp delivered and how many frames carried exactly it."""
-
-    timestamp: bytes
-    count: int
-
-
-def _is_fixed_timestamp(raw: bytes) -> bool:
-    """``raw`` is already in the fixed 30-byte form (digits and separators, ``T`` at 10)."""
-    return len(raw) == _FIXED_TIMESTAMP_LENGTH and raw[10] == 84 and not raw.translate(None, _TIMESTAMP_CHARS)
-
-
-def normalise_timestamp(raw: bytes) -> bytes | None:
-    """Docker's timestamp as the fixed 30-byte RFC3339Nano form (comparable as bytes), or None."""
-    if _is_fixed_timestamp(raw):
-        return raw
-    if raw.translate(None, _TIMESTAMP_CHARS) or not raw.endswith(b"Z") or len(raw) < 20 or raw[10] != 84:
-        return None
-    whole, _, fraction = raw[:-1].partition(b".")
-    if len(whole) != 19 or len(fraction) > 9 or (not fraction.isdigit() and fraction):
-        return None
-    return whole + b"." + fraction.ljust(9, b"0") + b"Z"
-
-
-def since_parameter(marks: Iterable[Mark]) -> str:
-    """The ``since`` value (``seconds.nanoseconds``) that resumes every stream: a little before the oldest."""
-    oldest = min((mark.timestamp for mark in marks), default=None)
-    if oldest is None:
-        return "0"
-    seconds = calendar.timegm(time.strptime(oldest[:19].decode(), "%Y-%m-%dT%H:%M:%S"))
-    return f"{max(seconds - RESUME_MARGIN_SECONDS, 0)}.{oldest[20:29].decode()}"
+_SHORTEST_LINE_FRAME = FIXED_TIMESTAMP_LENGTH + 2  # timestamp, space, "\n"
 
 
 # The _Stream fields a failed store puts back (everything but the metadata suffix).
@@ -254,7 +222,7 @@ class LineAssembler:
         if state is None or state.pending:
             return pos
         unpack_from = FRAME_HEADER.unpack_from
-        longest = self.max_line_bytes + _FIXED_TIMESTAMP_LENGTH
+        longest = self.max_line_bytes + FIXED_TIMESTAMP_LENGTH
         last = state.timestamp
         start = pos
         stamps: list[bytes] = []
@@ -277,9 +245,9 @@ class LineAssembler:
         if not stamps:
             return start
         joined = b"".join(stamps)
-        if joined.translate(None, _TIMESTAMP_CHARS) or joined[10::_FIXED_TIMESTAMP_LENGTH] != b"T" * len(stamps):
+        if joined.translate(None, TIMESTAMP_CHARS) or joined[10::FIXED_TIMESTAMP_LENGTH] != b"T" * len(stamps):
             # Rare: keep the run up to the first bad timestamp; feed() handles that frame.
-            good = next(i for i, stamp in enumerate(stamps) if not _is_fixed_timestamp(stamp))
+            good = next(i for i, stamp in enumerate(stamps) if not is_fixed_timestamp(stamp))
             if not good:
                 return start
             del stamps[good:], bodies[good:]
@@ -292,7 +260,7 @@ class LineAssembler:
         except UnicodeDecodeError:
             texts = list(map(self._text, bodies))
         if state.parse is None:
-            out.extend(map(b"".join, zip(repeat(_RECORD_OPEN), stamps, repeat(_RECORD_MESSAGE),
+            out.extend(map(b"".join, zip(repeat(RECORD_OPEN), stamps, repeat(RECORD_MESSAGE),
                                          map(orjson.dumps, texts), repeat(state.suffix))))
         else:
             state.parse.run(stamps, texts, out)
@@ -315,7 +283,7 @@ class LineAssembler:
             state = streams[sid]
             space = payload.find(b" ", 0, 40)
             timestamp = payload[:space] if space > 0 else b""
-            if space != _FIXED_TIMESTAMP_LENGTH or timestamp.translate(None, _TIMESTAMP_CHARS):
+            if space != FIXED_TIMESTAMP_LENGTH or timestamp.translate(None, TIMESTAMP_CHARS):
                 fixed = normalise_timestamp(timestamp)
                 if fixed is None:
                     # Keep the data: the whole payload is the message, at the stream's last time.
@@ -358,7 +326,7 @@ class LineAssembler:
                     self.invalid_utf8 += 1
                 state.lines += 1
                 if state.parse is None:
-                    append(join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, dumps(text), state.suffix)))
+                    append(join((RECORD_OPEN, timestamp, RECORD_MESSAGE, dumps(text), state.suffix)))
                 else:
                     state.parse.line(timestamp, text, out)
                 state.done_ts = timestamp
@@ -469,7 +437,7 @@ class LineAssembler:
                 state.parse.line(timestamp, text, out)
                 return
             state.parse.passthrough(out)
-        out.append(b"".join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, orjson.dumps(text), marker, state.suffix)))
+        out.append(b"".join((RECORD_OPEN, timestamp, RECORD_MESSAGE, orjson.dumps(text), marker, state.suffix)))
 
 
 def complete_utf8_prefix(data: bytes) -> int:
