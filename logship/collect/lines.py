@@ -31,7 +31,6 @@ Records are built by splicing: the container's metadata is serialised once per s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import repeat
@@ -49,10 +48,12 @@ from logship.collect.positions import (
     Mark,
     is_fixed_timestamp,
     normalise_timestamp,
+    now_timestamp,
     since_parameter,
 )
 from logship.parse.settings import ParseSettings
 from logship.parse.stage import StreamParser
+from logship.record import complete_utf8_prefix
 
 # take_run: where a whole line's pieces sit in a multiplexed frame: header, 30-byte timestamp, a space,
 # message, "\n".
@@ -288,7 +289,7 @@ class LineAssembler:
                 if fixed is None:
                     # Keep the data: the whole payload is the message, at the stream's last time.
                     self.bad_timestamps += 1
-                    self._emit(out, state, state.timestamp or _now(), [payload])
+                    self._emit(out, state, state.timestamp or now_timestamp(), [payload])
                     continue
                 timestamp = fixed
             # Skip what was delivered before (resume overlap, rotation replay).
@@ -440,27 +441,7 @@ class LineAssembler:
         out.append(b"".join((RECORD_OPEN, timestamp, RECORD_MESSAGE, orjson.dumps(text), marker, state.suffix)))
 
 
-def complete_utf8_prefix(data: bytes) -> int:
-    """Length of ``data`` without a UTF-8 character cut off at its end (never 0 for non-empty data)."""
-    start = len(data) - 1
-    while start > 0 and len(data) - start < 4 and data[start] & 0xC0 == 0x80:
-        start -= 1
-    if start < 0:
-        return 0
-    lead = data[start]
-    width = 4 if lead >= 0xF0 else 3 if lead >= 0xE0 else 2 if lead >= 0xC0 else 1
-    if start + width > len(data) and start > 0:
-        return start
-    return len(data)
-
-
 def _strip_newline(message: bytes) -> bytes:
     if message.endswith(b"\n"):
         message = message[:-2] if message.endswith(b"\r\n") else message[:-1]
     return message
-
-
-def _now() -> bytes:
-    now = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000)).encode() + (
-        b".%09dZ" % (now % 1_000_000_000))

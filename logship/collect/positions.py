@@ -112,3 +112,10 @@ def _end_of_event(record: bytes, own_until: int) -> bytes | None:
     end_at += len(_LOG_END)
     stamp = record[end_at:end_at + FIXED_TIMESTAMP_LENGTH]
     return stamp if is_fixed_timestamp(stamp) else None
+
+
+def now_timestamp() -> bytes:
+    """The current time as a Docker timestamp (the fixed 30-byte form), for a line that has none."""
+    now = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000)).encode() + (
+        b".%09dZ" % (now % 1_000_000_000))
