@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from logship import eventloop
 from logship.parse import settings as parse_settings
 
 SINK_NAMES = ("file", "stdout", "http", "loki", "elasticsearch", "clickhouse", "otlp", "syslog", "gelf")
@@ -125,6 +126,13 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _event_loop(text: str) -> str:
+    value = _choice(*eventloop.CHOICES)(text)
+    if value == "uvloop" and not eventloop.uvloop_available():
+        raise ValueError("auto or asyncio: uvloop is not installed (pip install 'logship[uvloop]')")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -297,6 +305,31 @@ def _loki_labels(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(labels)
 
 
+LOKI_METADATA_DEFAULT = "container_name,container_image_name,swarm_task_slot"
+
+
+def _loki_metadata(text: str) -> tuple[bool, frozenset[str] | None]:
+    """LOGSHIP_LOKI_STRUCTURED_METADATA → (structured metadata at all, the names kept; None: every one).
+
+    ``all`` (or ``true``, as when the setting was a boolean): every field; ``none``: none of the
+    container's; a comma list of metadata names (``container_name``), a trailing ``*`` for every name with
+    that start (``container_label_*``); ``false``: no structured metadata, the fields in a JSON line
+    instead (Loki 2)."""
+    value = text.strip().lower()
+    if value == "all" or value in _TRUE:  # true, yes, 1: what the setting meant when it was a boolean
+        return True, None
+    if value == "none":
+        return True, frozenset()
+    if value in _FALSE:
+        return False, None
+    names = parse_list(text)
+    if not names or not all(re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*\*?", name) for name in names):
+        raise ValueError("all, none, false (the fields as JSON in the line, for Loki 2) or a comma list of "
+                         "metadata names such as container_name,container_image_name, a trailing * for a "
+                         "prefix (container_label_*)")
+    return True, frozenset(names)
+
+
 def _syslog_address(text: str) -> tuple[str, str, int]:
     match = re.fullmatch(r"(tcp|tls|udp)://([^:/\s]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", text.strip())
     if not match or not 0 < int(match.group(3)) < 65536:
@@ -357,6 +390,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_LOG_FORMAT", _choice("json", "text"), "json", "Format of logship's own log on stderr."),
     Variable("LOGSHIP_SHUTDOWN_TIMEOUT", _positive(parse_duration), "10s",
              "How long the first SIGTERM/SIGINT may take to drain; a second one exits at once."),
+    Variable("LOGSHIP_EVENT_LOOP", _event_loop, "asyncio",
+             "Event loop: asyncio (the standard library's), uvloop (needs `pip install 'logship[uvloop]'`) or "
+             "auto (uvloop when installed)."),
     # docker
     Variable("DOCKER_HOST", _docker_host, "unix:///var/run/docker.sock",
              "The Docker engine, as the docker CLI reads it.", section="docker"),
@@ -440,9 +476,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_LOKI_LABELS", _loki_labels, "service_namespace,service_name,host,stream",
              "Stream labels, few and of low cardinality: names from " + ", ".join(LOKI_LABEL_FIELDS)
              + ", or name=record.field. Every other field goes to structured metadata.", section="loki"),
-    Variable("LOGSHIP_LOKI_STRUCTURED_METADATA", parse_bool, "true",
-             "Send container, task and other fields as structured metadata (Loki 3); `false`: as JSON in the "
-             "line.", section="loki"),
+    Variable("LOGSHIP_LOKI_STRUCTURED_METADATA", _loki_metadata, LOKI_METADATA_DEFAULT,
+             "Which of the container's fields go with every line as structured metadata (Loki 3): a comma list "
+             "of names (`*` ends a prefix), `all` or `none`; the parsed line's own fields (detected_level, "
+             "attributes) and LOGSHIP_EXTRA_FIELDS always go. `false`: every field as JSON in the line "
+             "(Loki 2).", section="loki"),
     Variable("LOGSHIP_LOKI_TENANT_ID", str, None, "Tenant, sent as X-Scope-OrgID.", section="loki"),
     Variable("LOGSHIP_LOKI_MAX_LINE_BYTES", _positive(parse_size), "256KB",
              "Loki's max_line_size: a longer line is split into parts of at most this size, marked "
@@ -637,6 +675,8 @@ class LokiSinkConfig(SinkOptions):
     username: str | None
     password: str | None
     bearer_token: str | None
+    # The container's fields sent as structured metadata, by metadata name (None: all of them).
+    metadata_names: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -712,6 +752,7 @@ class Config:
     sink_configs: Mapping[str, Any] = field(default_factory=dict)
     backlog: Mapping[str, BacklogLimits] = field(default_factory=dict)  # sinks with a limit only
     parse: parse_settings.ParseSettings = field(default_factory=parse_settings.ParseSettings)
+    event_loop: str = "asyncio"  # LOGSHIP_EVENT_LOOP (logship.eventloop)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -837,6 +878,7 @@ def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) 
         log_level=values["LOGSHIP_LOG_LEVEL"],
         log_format=values["LOGSHIP_LOG_FORMAT"],
         shutdown_timeout=values["LOGSHIP_SHUTDOWN_TIMEOUT"],
+        event_loop=values["LOGSHIP_EVENT_LOOP"],
         engine=engine,
         collect=collect,
         buffer=buffer,
@@ -932,7 +974,8 @@ def _sink_config(sink: str, values: Mapping[str, Any], raw: Mapping[str, str], b
     if sink == "loki":
         return LokiSinkConfig(
             url=v["LOGSHIP_LOKI_URL"], encoding=v["LOGSHIP_LOKI_ENCODING"], labels=v["LOGSHIP_LOKI_LABELS"],
-            structured_metadata=v["LOGSHIP_LOKI_STRUCTURED_METADATA"], tenant_id=v["LOGSHIP_LOKI_TENANT_ID"],
+            structured_metadata=v["LOGSHIP_LOKI_STRUCTURED_METADATA"][0],
+            metadata_names=v["LOGSHIP_LOKI_STRUCTURED_METADATA"][1], tenant_id=v["LOGSHIP_LOKI_TENANT_ID"],
             max_line_bytes=v["LOGSHIP_LOKI_MAX_LINE_BYTES"], username=v["LOGSHIP_LOKI_USERNAME"],
             password=v["LOGSHIP_LOKI_PASSWORD"], bearer_token=v["LOGSHIP_LOKI_BEARER_TOKEN"], **options)
     if sink == "elasticsearch":

@@ -254,12 +254,17 @@ class Shipper:
         once it raised ``attempts`` times on them, for the caller to dead-letter in one go."""
         unsettled = records
         raised = 0
+        batch: Batch | None = None
 
         async def attempt() -> Outcome:
-            nonlocal unsettled, nbytes, raised
-            if nbytes is None:
-                nbytes = sum(map(len, unsettled))
-            outcome = await self._send(unsettled, nbytes, log_exception=raised == 0 and attempts > 1)
+            nonlocal unsettled, nbytes, raised, batch
+            if batch is None or batch.records is not unsettled:
+                # The same Batch for every attempt at the same records: a sink keeps its encoded body in it
+                # (Batch.encoded), so a retry sends those bytes again instead of encoding them again.
+                if nbytes is None:
+                    nbytes = sum(map(len, unsettled))
+                batch = Batch(unsettled, nbytes)
+            outcome = await self._send(batch, log_exception=raised == 0 and attempts > 1)
             if outcome.reason == SINK_ERROR:
                 raised += 1
                 if raised >= attempts:  # final: find the records it raises on (below)
@@ -274,7 +279,7 @@ class Shipper:
                 return retry("partial", after=outcome.after, detail=_describe(outcome))
             if outcome.kind is OutcomeKind.DELIVERED:
                 self._policy.delivered()  # the store answers: the batches in backoff go again now
-                self._count_delivered(unsettled, nbytes)
+                self._count_delivered(unsettled, batch.nbytes)
                 if outcome.dropped:  # the store dropped some without saying which: count them, once
                     self._metrics.lines_rejected.labels(self.name, "store_dropped").inc(outcome.dropped)
             return outcome
@@ -296,10 +301,10 @@ class Shipper:
             reason = outcome.reason or "rejected"
             await self._dead_letter([(record, reason) for record in unsettled], "store")
 
-    async def _send(self, records: list[bytes], nbytes: int, log_exception: bool = True) -> Outcome:
-        # ``nbytes`` is passed in, not summed here: a pass over a batch's records touches thousands of
+    async def _send(self, batch: Batch, log_exception: bool = True) -> Outcome:
+        # ``batch.nbytes`` is passed in, not summed here: a pass over a batch's records touches thousands of
         # objects that have left the CPU cache since they were read.
-        batch = Batch(records, nbytes)
+        records = batch.records
         started = time.monotonic()
         try:
             outcome = await self.sink.send(batch)

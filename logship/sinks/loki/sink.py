@@ -9,8 +9,9 @@ from logship.config import LokiSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome
 from logship.sinks._http import HttpTransport, auth_headers, body_excerpt, encode_off_loop
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.loki.body import encode
 from logship.sinks.loki.classify import classify
-from logship.sinks.loki.encode import ENCODINGS, encode
+from logship.sinks.loki.encode import ENCODINGS
 
 PUSH_PATH = "/loki/api/v1/push"
 
