@@ -258,18 +258,19 @@ class Reader:
             # The previous record's suffix first (a batch is mostly runs of one container); the key and its
             # length are locals, refreshed when the suffix changes: this loop runs for every line of every sink.
             if length and record.endswith(key):
-                shared, cut = last, len(record) - length  # type: ignore[assignment]
+                cut = len(record) - length
             else:
                 found = self.shared_of(record)
                 if found is None:
                     append(None)
                     continue
-                shared, cut = found
-                last, key = shared, shared.key
+                last, cut = found
+                key = last.key
                 length = len(key)
             end = cut - 1  # the message's closing quote, when nothing follows it
-            level = None
-            if record[end] != _QUOTE:
+            if record[end] == _QUOTE:
+                level = None
+            else:
                 # A per-line object ends the head (partial, log, attributes): only a lone level is split.
                 at = record.rfind(LEVEL_OPEN, _MESSAGE_AT, cut) if levels and record[end] == _BRACE else -1
                 level = _LEVEL_TEXT.get(record[at + len(LEVEL_OPEN):cut - 2]) if at > 0 else None
@@ -288,7 +289,7 @@ class Reader:
             elif _QUOTE in raw or not (raw.isascii() or _is_utf8(raw)):
                 append(None)  # an unescaped quote ends the string: other keys follow the message
                 continue
-            append((shared, stamp, raw, raw, level))
+            append((last, stamp, raw, raw, level))  # type: ignore[arg-type]  # set: length > 0
         self._last = last
         if escaped:
             _unescape(out, escaped)
@@ -334,7 +335,7 @@ def _is_utf8(data: bytes) -> bool:
 def _unescape(out: list[Plain | None], escaped: list[int]) -> None:
     """Give the ``escaped`` entries of ``out`` their decoded text; one that is not exactly one JSON string
     (other keys between message and stream in a hand-made record) becomes None."""
-    items: list[Plain] = [out[index] for index in escaped]  # type: ignore[misc]  # split filled them all
+    items: list[Plain] = [out[index] for index in escaped]  # type: ignore[misc]
     array = b'["' + b'","'.join([item[2] for item in items]) + b'"]'
     try:
         texts = orjson.loads(array)

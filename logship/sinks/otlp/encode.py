@@ -335,9 +335,9 @@ def export_request(batch: Batch, observed_ns: int) -> bytes:
         length = len(text)
         body_head = body_heads.get(length) or body_heads.setdefault(length, _body_head(length))
         size = (9 if ns else 0) + len(head_pb) + len(body_head) + length + len(tail)
-        key = field_2[size] if size < 16384 else b"\x12" + varint(size)  # ScopeLogs.log_records = 2
-        pieces += (key, _TIME.pack(9, ns) if ns else b"", head_pb, body_head, text, tail)
-        group_of_last.size += len(key) + size
+        size_pb = field_2[size] if size < 16384 else b"\x12" + varint(size)  # ScopeLogs.log_records = 2
+        pieces += (size_pb, _TIME.pack(9, ns) if ns else b"", head_pb, body_head, text, tail)
+        group_of_last.size += len(size_pb) + size
     scope = delimited(b"\x0a", delimited(b"\x0a", SCOPE_NAME.encode()) + delimited(b"\x12", __version__.encode()))
     out: list[bytes] = []
     for group in groups.values():
