@@ -143,6 +143,26 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError(f"no VmRSS for process {pid}")
 
 
+def restart_dockerd(client: docker.DockerClient) -> None:
+    """Stop dockerd with SIGTERM and start it again with the same command line; wait until it answers.
+    Only for tests marked ``dockerd_restart`` (run last, see tests/conftest.py; by hand under ``flock -x``)."""
+    pid = int(subprocess.check_output(["pidof", "dockerd"]).split()[0])
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 60, message="dockerd stopped")
+    log_dir = Path("/var/log/logship-ci")
+    with open(log_dir / "dockerd.log" if log_dir.is_dir() else os.devnull, "ab") as log:
+        subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+
+    wait_until(answers, 60, message="dockerd answers again")
+
+
 class DockerHarness:
     """The docker SDK client plus the labels that let a test clean up after itself."""
 
@@ -411,8 +431,17 @@ class ReceiverProcess:
     def set_delay(self, seconds: float) -> None:
         self.control("delay", {"seconds": seconds})
 
+    def set_mode(self, mode: str, retry_after: str | None = None) -> None:
+        """Answer every POST as ``mode`` says (``ok``, ``503``, ``429``, ``reset``, ``hang``, ``garbage``,
+        ``deaf``: see the receiver's module docstring); ends a flap."""
+        self.control("mode", {"mode": mode, **({"retry_after": retry_after} if retry_after else {})})
+
+    def flap(self, schedule: list[tuple[str, float]]) -> None:
+        """Cycle through ``(mode, seconds)`` steps until ``set_mode``."""
+        self.control("flap", {"schedule": schedule})
+
     def stats(self) -> dict[str, Any]:
-        """``{"listening", "pending", "requests", "lines", "scripted"}``."""
+        """``{"listening", "pending", "requests", "lines", "scripted", "mode", "faults"}``."""
         return self.control("stats")
 
     def lines(self) -> list[bytes]:

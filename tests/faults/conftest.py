@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import IN_CI, ReceiverProcess
+from tests.faults.scenarios import FaultResult, Rig
+from tests.support import IN_CI, DockerHarness, LogshipProcess, ReceiverProcess
 
 
 class SmallFs:
@@ -55,3 +56,19 @@ def fault_store(tmp_path: Path) -> Iterator[ReceiverProcess]:
     process = ReceiverProcess(tmp_path)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def rig(docker: DockerHarness, logship: LogshipProcess, fault_store: ReceiverProcess) -> Rig:
+    """What the shared scenarios (tests/faults/scenarios.py) drive."""
+    return Rig(docker, logship, fault_store)
+
+
+def check(result: FaultResult, capsys: pytest.CaptureFixture[str]) -> None:
+    """Print a scenario's row (the CI log shows it even when the test passes), then assert it: every line
+    arrived, duplicates within the scenario's bound."""
+    with capsys.disabled():
+        print(f"\n[faults] {result.summary()}", flush=True)
+    assert result.lost == 0, result.summary()
+    assert result.delivered == result.written, result.summary()
+    assert result.duplicated <= result.bound, result.summary()
