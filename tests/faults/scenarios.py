@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import random
+import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -97,6 +101,136 @@ def settle(rig: Rig, expected: set[str], timeout: float) -> float:
     rig.logship.wait_drained("http", timeout=timeout)
     time.sleep(1)
     return done
+
+
+# --- the data directory's filesystem: full, read-only ------------------------------------------------------
+
+
+class SmallFs:
+    """A tmpfs a scenario mounted (as root): resized or made read-only while logship runs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def remount(self, options: str) -> None:
+        """``mount -o remount,OPTIONS``: ``size=64m`` gives room back, ``ro``/``rw`` switch writing."""
+        subprocess.run(["mount", "-o", f"remount,{options}", str(self.path)], check=True, capture_output=True)
+
+
+class Mounts:
+    """``mounts(name, size="4m", at=None)``: a tmpfs at ``root/name`` (or ``at``); ``close()`` unmounts them all.
+    A mount that fails raises ``MountError`` (the fault tests run as root)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.mounted: list[Path] = []
+
+    def __call__(self, name: str, size: str = "4m", at: Path | None = None) -> SmallFs:
+        path = at or self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "logship-test", str(path)],
+                                capture_output=True, text=True)
+        if result.returncode:
+            raise MountError(f"cannot mount a tmpfs (the fault scenarios run as root): {result.stderr.strip()}")
+        self.mounted.append(path)
+        return SmallFs(path)
+
+    def close(self) -> None:
+        for path in reversed(self.mounted):  # inner mounts first
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                if subprocess.run(["umount", str(path)], capture_output=True).returncode:
+                    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        self.mounted.clear()
+
+
+class MountError(Exception):
+    """A tmpfs could not be mounted."""
+
+
+ENOSPC = {"errno": "ENOSPC"}
+EROFS = {"errno": "EROFS"}
+
+
+def disk_full(rig: Rig, mount: Callable[..., SmallFs], lines: int = 40_000) -> FaultResult:
+    """The data directory (a 6 MiB tmpfs) fills while the store is down; then space returns, then the store.
+    Point 1: appends fail with ENOSPC, the tailers pause (logged once, counted, in /readyz) and resume from
+    the last stored position."""
+    docker, logship, store = rig.docker, rig.logship, rig.store
+    data = mount("data", size="6m")
+    store.start()
+    store.down()
+    use_http(logship, store.url, LOGSHIP_DATA_DIR=str(data.path), LOGSHIP_BUFFER_MAX_BYTES="256MiB",
+             LOGSHIP_BUFFER_SEGMENT_BYTES="1MiB", LOGSHIP_RETRY_MAX="2s")
+    logship.start()
+    logship.health_url()
+    writers = [docker.run(seq_writer(f"f{i}", lines), name=f"full-{docker.run_id}-{i}") for i in range(2)]
+    expected = expected_lines("f0", lines) | expected_lines("f1", lines)
+    wait_until(lambda: logship.metric("logship_buffer_write_errors_total", **ENOSPC) > 0, 60,
+               message="an append failing with ENOSPC")
+    first = logship.metric("logship_buffer_write_errors_total", **ENOSPC)
+    wait_until(lambda: logship.metric("logship_buffer_write_errors_total", **ENOSPC) >= first + 3, 60,
+               message="the paused tailers trying again")
+    ready_while_full = logship.readyz()
+    for writer in writers:
+        assert writer.wait(timeout=120)["StatusCode"] == 0
+    logged = logship.run_log().count("cannot write")
+    errors = logship.metric("logship_buffer_write_errors_total", **ENOSPC)
+    data.remount("size=512m")  # space returns
+    back = time.monotonic()
+    wait_until(lambda: not logship.readyz()["writes"]["failing"], 60, message="the tailers resuming")
+    resumed = time.monotonic() - back
+    store.up()
+    done = settle(rig, expected, timeout=180)
+    return tally("data directory full while the store is down", expected, store.messages(), done - back,
+                 enospc_errors=int(errors), cannot_write_logged=logged, resumed_seconds=round(resumed, 1),
+                 ready_while_full=ready_while_full, ready_at_end=logship.readyz()["ready"],
+                 works_again_logged="works again" in logship.run_log())
+
+
+def checkpoint_dir_read_only(rig: Rig, mount: Callable[..., SmallFs], lines: int = 15_000) -> FaultResult:
+    """The checkpoint file's directory read-only for a while (the buffer on another tmpfs inside it goes on
+    working), with a kill -9 and a restart in the middle of it (points 1 and 3)."""
+    docker, logship, store = rig.docker, rig.logship, rig.store
+    data = mount("data", size="64m")
+    mount("buffer", size="256m", at=data.path / "buffer")
+    store.start()
+    use_http(logship, store.url, LOGSHIP_DATA_DIR=str(data.path), LOGSHIP_BATCH_MAX_LINES=str(BATCH_LINES),
+             LOGSHIP_HTTP_CONCURRENCY=str(CONCURRENCY))
+    logship.start()
+    logship.health_url()
+    writers = [docker.run(steady_writer(f"r{i}", lines), name=f"ckpt-{docker.run_id}-{i}") for i in range(2)]
+    expected = expected_lines("r0", lines) | expected_lines("r1", lines)
+    wait_until(lambda: len(store.lines()) >= 2000 and logship.metric("logship_checkpoint_saves_total") >= 1, 60,
+               message="delivery and a first checkpoint save")
+
+    def checkpoints_failing() -> bool:
+        ready = logship.readyz()
+        return ready["writes"]["checkpoints_failing"] and not ready["ready"]
+
+    data.remount("ro")
+    wait_until(lambda: logship.metric("logship_buffer_write_errors_total", **EROFS) > 0, 30,
+               message="a checkpoint save failing with EROFS")
+    wait_until(checkpoints_failing, 30, message="/readyz showing it")
+    time.sleep(3)  # lines go on being collected and delivered meanwhile
+    logged = logship.run_log().count("cannot write")
+    delivered_before_kill = len(store.lines())
+    logship.kill()
+    logship.start()  # the checkpoint file is still the one from before the remount, and still unwritable
+    logship.health_url()
+    wait_until(checkpoints_failing, 30, message="/readyz after the restart")
+    data.remount("rw")
+    back = time.monotonic()
+    wait_until(lambda: logship.readyz()["ready"], 30, message="ready again once saves work")
+    for writer in writers:
+        assert writer.wait(timeout=120)["StatusCode"] == 0
+    done = settle(rig, expected, timeout=120)
+    log = logship.run_log()
+    return tally("checkpoint directory read-only, kill -9 in the episode", expected, store.messages(),
+                 max(0.0, done - back), bound=CONCURRENCY * BATCH_LINES, cannot_write_logged=logged,
+                 delivered_before_kill=delivered_before_kill,
+                 started_after_buffer=bool(re.search(r"start positions: \d+ record.* [1-9]\d* stream\(s\) start after",
+                                                     log)),
+                 works_again_logged="works again" in log)
 
 
 # --- kill -9 ten times under mixed load while the store flaps -----------------------------------------------
