@@ -54,7 +54,7 @@ SCENARIOS: dict[str, Scenario] = {
 # Figures worth a place in the notes column (the JSON has every detail).
 NOTES = ("seed", "kills_at", "store_faults", "retries", "answers_garbled", "conflicts_409", "enospc_errors",
          "rss_before_mib", "rss_end_of_outage_mib", "rss_change", "rss_after_catch_up_mib", "lines_per_second",
-         "followed_again_seconds")
+         "last_line_after_restart_seconds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,8 +177,9 @@ def section(document: dict[str, Any]) -> str:
         "through the `http` sink (the Elasticsearch row: the `elasticsearch` sink) to the fault-injecting "
         "store of `tests/fakes/http_receiver.py`. *delivered*: distinct lines the store kept; *duplicated*: "
         "extra copies; *duplicates allowed*: kill -9 rows, concurrency x batch size per kill (issue 12 point 3), "
-        "else 0; *seconds to recover*: from the end of the fault (store healthy again, space back, dockerd "
-        "answering) until the last line had arrived.",
+        "else 0; *seconds to recover*: from the end of the fault (store healthy again, space back) until the "
+        "last line had arrived; for dockerd, from its answering again until logship followed the new run of "
+        "every container.",
         FAULTS_END,
     ]
     return "\n".join(lines)
