@@ -71,7 +71,8 @@ class Shared:
 
     def copy_fields(self) -> dict[str, Any]:
         """A deep copy of ``fields``, for code that consumes what it reads."""
-        return orjson.loads(b"{" + self.key[1:] if self.key[:1] == b"," else orjson.dumps(self.fields))
+        copy: dict[str, Any] = orjson.loads(b"{" + self.key[1:] if self.key[:1] == b"," else orjson.dumps(self.fields))
+        return copy
 
 
 class Line:
@@ -192,9 +193,7 @@ class Reader:
             if cut <= 0:
                 return self._whole(record)
             suffix = record[cut:]
-            shared = self._shared.get(suffix, False)
-            if shared is False:
-                shared = self._suffix(suffix)
+            shared = self._shared[suffix] if suffix in self._shared else self._suffix(suffix)
             if shared is None:
                 return self._whole(record)
             self._last = shared

@@ -48,8 +48,9 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # the bound port when LISTEN asks for port 0
-        port = sockets[0].getsockname()[1] if sockets else self._port
+        # The bound port when LISTEN asks for port 0 (the runner's addresses are those of its sites).
+        addresses = self._runner.addresses
+        port = addresses[0][1] if addresses else self._port
         self.url = f"http://{self._host}:{port}"
         log.info("health and metrics on %s", self.url)
 

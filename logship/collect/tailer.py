@@ -73,8 +73,9 @@ class RecordSink(Protocol):
 class Tailer:
     """Follows one container's stdout and stderr from its checkpoint."""
 
-    def __init__(self, container_id: str, engine: EngineClient, fields: Callable[[dict[str, Any]], Awaitable[dict]],
-                 output: RecordSink, checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics,
+    def __init__(self, container_id: str, engine: EngineClient,
+                 fields: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]], output: RecordSink,
+                 checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics,
                  linger: float = 0.0, write_errors: WriteErrors | None = None) -> None:
         self.container_id = container_id
         self.name = ""

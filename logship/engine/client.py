@@ -20,7 +20,7 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_API_VERSION = (1, 45)
 MIN_API_VERSION = (1, 24)
 # Raised by aiohttp for a refused, reset or cut connection (a missing socket file included).
+_Shape = TypeVar("_Shape", dict[str, Any], list[dict[str, Any]])
 _CONNECTION_ERRORS = (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError)
 
 
@@ -182,16 +183,18 @@ class EngineClient:
                               retriable=True) from exc
 
     async def info(self) -> dict[str, Any]:
-        return await self.get_json("/info")
+        return _shaped(await self.get_json("/info"), dict, "/info")
 
     async def list_containers(self) -> list[dict[str, Any]]:
-        return await self.get_json("/containers/json", {"all": "1"})
+        return _shaped(await self.get_json("/containers/json", {"all": "1"}), list, "/containers/json")
 
     async def inspect_container(self, container_id: str) -> dict[str, Any]:
-        return await self.get_json(f"/containers/{quote(container_id)}/json")
+        path = f"/containers/{quote(container_id)}/json"
+        return _shaped(await self.get_json(path), dict, path)
 
     async def inspect_service(self, service_id: str) -> dict[str, Any]:
-        return await self.get_json(f"/services/{quote(service_id)}")
+        path = f"/services/{quote(service_id)}"
+        return _shaped(await self.get_json(path), dict, path)
 
     def events(self, filters: Mapping[str, list[str]]) -> Any:
         """The ``/events`` stream (newline-delimited JSON), as an async context manager."""
@@ -218,3 +221,12 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
+
+
+def _shaped(value: Any, shape: type[_Shape], path: str) -> _Shape:
+    """``value`` if the engine answered the JSON shape its API documents for ``path``; a proxy or a broken
+    engine answering another shape is an error the caller retries, not a crash deep in the collector."""
+    if not isinstance(value, shape):
+        raise EngineError(f"{path}: the engine answered a JSON {type(value).__name__}, not a {shape.__name__}",
+                          retriable=True)
+    return value

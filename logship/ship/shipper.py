@@ -280,7 +280,7 @@ class Shipper:
             return outcome
 
         outcome = await self._policy.call(attempt)
-        self._reader.failing = False  # a final outcome: the store answers
+        self._reader.store_answered()  # a final outcome: the store answers
         if outcome.kind is not OutcomeKind.REJECTED:
             return
         if outcome.reason == SINK_ERROR and len(unsettled) == 1:
@@ -374,6 +374,6 @@ class Shipper:
                         self.last_error)
 
     def _on_retry(self, outcome: Outcome, seconds: float) -> None:
-        self._reader.failing = True
+        self._reader.store_failed()
         self._metrics.retries.labels(self.name, outcome.reason or "unknown").inc()
         log.debug("sink %s: retry in %.2fs (%s)", self.name, seconds, _describe(outcome))

@@ -1,4 +1,7 @@
-"""Sinks: one module per store, one interface (``logship.sinks.base.Sink``)."""
+"""Sinks: one package per store (``encode``, ``classify``, ``sink``), one interface (``logship.sinks.base.Sink``).
+
+Shared by the stores: ``_http`` (HTTP client, status rows, excerpts), ``_stream`` (TLS for TCP streams).
+"""
 
 from __future__ import annotations
 

@@ -8,13 +8,15 @@ request: it raises ``SinkError`` with a reason a person can act on.
 
 ``classify_status`` holds the rows every HTTP store's ``classify`` ends with, for an answer that is not
 a success; each sink keeps its store's own rows (bodies it reads, statuses it always retries) before
-it. ``encode_off_loop`` encodes a large batch in a worker thread.
+it; ``classify_answer`` is the whole of it for a store that says nothing more than its status, and
+``body_excerpt`` the store's text for a reason. ``encode_off_loop`` encodes a large batch in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,7 +25,7 @@ import aiohttp
 
 from logship import __version__
 from logship.config import TlsConfig
-from logship.ship.outcome import Outcome, rejected, retry
+from logship.ship.outcome import DELIVERED, Outcome, rejected, retry
 from logship.ship.retry import parse_retry_after
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.tls import ssl_context
@@ -195,3 +197,20 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+_EXCERPT_CHARS = 200
+_WHITESPACE = re.compile(r"\s+")
+
+
+def body_excerpt(body: bytes) -> str:
+    """The start of a response body as one short line of text (invalid UTF-8 replaced)."""
+    text = _WHITESPACE.sub(" ", body[: _EXCERPT_CHARS * 4].decode("utf-8", errors="replace")).strip()
+    return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
+
+
+def classify_answer(status: int, headers: Mapping[str, str], body: bytes, retry_status: frozenset[int]) -> Outcome:
+    """The Outcome of one answer of the store (rows in the module docstring)."""
+    if 200 <= status < 300:
+        return DELIVERED
+    return classify_status(status, headers, status_said(status, body_excerpt(body)), retry_status)

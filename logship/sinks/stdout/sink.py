@@ -1,4 +1,7 @@
-"""The `stdout` sink: NDJSON records on standard output (for `docker logs` of logship, or a pipe)."""
+"""The ``stdout`` sink, the Sink class: send, healthcheck, aclose.
+
+The wire format and the answers are described in ``logship.sinks.stdout``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import BinaryIO
 from logship.config import StdoutSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, retry
 from logship.sinks.base import Batch
-from logship.sinks.file import encode
+from logship.sinks.file.encode import encode
 
 
 class StdoutSink:

@@ -1,0 +1,171 @@
+"""The ``gelf`` sink, the encode step: pure functions that turn records into the request body.
+
+The wire format and the answers are described in ``logship.sinks.gelf``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from yarl import URL
+
+from logship.config import GelfSinkConfig
+from logship.record import SYSLOG_SEVERITY, Line, Reader
+from logship.sinks.base import Batch
+from logship.sinks.gzip_body import gzip_compress
+from logship.timestamps import unix_millis
+
+VERSION = "1.1"
+SHORT_MESSAGE_CHARS = 250
+EMPTY_LINE = "(empty line)"
+LEVEL_INFO = 6
+LEVEL_ERROR = 3
+_FIELD_NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9_.\-]")
+# Fields of the record that become GELF's own fields rather than additional ones.
+_OWN_FIELDS = ("timestamp", "message")
+# Paths renamed (a prefix of the path → the prefix of the field name).
+_RENAMED = {("container", "image", "name"): "_image_name", ("container", "labels"): "_label",
+            ("swarm", "service", "labels"): "_swarm_service_label", ("host", "name"): None}
+
+
+# --- encode -------------------------------------------------------------------------------------
+
+
+def field_name(path: Sequence[str]) -> str | None:
+    """The GELF additional field name of a record field (see the module docstring); None: not one."""
+    for length in (3, 2):
+        prefix = tuple(path[:length])
+        if prefix in _RENAMED:
+            name = _RENAMED[prefix]
+            if name is None:
+                return None
+            rest = path[length:]
+            return _clean(name + "".join("_" + part for part in rest))
+    return _clean("_" + "_".join(path))
+
+
+def _clean(name: str) -> str:
+    name = _FIELD_NAME_FORBIDDEN.sub("_", name)
+    return "__id" if name == "_id" else name
+
+
+def _gelf_value(value: Any) -> str | int | float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def additional_fields(fields: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The record's fields other than timestamp and message, flattened into GELF additional fields."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if not path and key in _OWN_FIELDS:
+            continue
+        here = (*path, str(key))
+        if isinstance(value, dict):
+            out.update(additional_fields(value, here))
+            continue
+        name = field_name(here)
+        converted = _gelf_value(value)
+        if name is not None and converted is not None:
+            out[name] = converted
+    return out
+
+
+def split_message(message: str) -> tuple[str, str | None]:
+    """(``short_message``, ``full_message`` or None) of a record's message."""
+    stripped = message.lstrip()
+    first = stripped.split("\n", 1)[0].rstrip() if stripped else ""
+    short = first[:SHORT_MESSAGE_CHARS] if first else EMPTY_LINE
+    return short, None if short == message else message
+
+
+def _host(metadata: Mapping[str, Any]) -> str:
+    for parent in ("host", "container"):
+        value = metadata.get(parent)
+        name = value.get("name") if isinstance(value, dict) else None
+        if isinstance(name, str) and name.strip():
+            return name
+    return "docker"
+
+
+class _Encoder:
+    """Builds GELF messages as bytes; the part from the record's metadata (host, default level, additional
+    fields) is serialised once per container and stream (``Shared.encoded``)."""
+
+    def __init__(self) -> None:
+        self._reader = Reader()
+
+    def encode(self, record: bytes) -> bytes:
+        line = self._reader.read(record)
+        message = line.message
+        if type(message) is not str:
+            message = "" if message is None else str(message)
+        timestamp = line.timestamp
+        shared = line.shared
+        if shared.encoded is None:
+            shared.encoded = _shared_part(shared.fields)
+        host, default_level, fields, tail = shared.encoded
+        short, full = split_message(message)
+        head: dict[str, Any] = {"version": VERSION, "host": host, "short_message": short}
+        if full is not None:
+            head["full_message"] = full
+        millis = unix_millis(timestamp) if type(timestamp) is str else None
+        if millis is not None:
+            head["timestamp"] = millis / 1000
+        extra = line.extra
+        if not extra:
+            return orjson.dumps(head)[:-1] + b',"level":%d' % default_level + tail
+        return orjson.dumps(head)[:-1] + _line_part(line, extra, default_level, fields) + tail
+
+
+def _shared_part(metadata: dict[str, Any]) -> tuple[str, int, dict[str, Any], bytes]:
+    """(host, the stream's level, the additional fields, their JSON members + ``}``) of a container."""
+    level = LEVEL_ERROR if metadata.get("stream") == "stderr" else LEVEL_INFO
+    fields = additional_fields(metadata)
+    extra = orjson.dumps(fields)
+    return _host(metadata), level, fields, (b"," + extra[1:-1] if len(extra) > 2 else b"") + b"}"
+
+
+def _line_part(line: Line, extra: dict[str, Any], default_level: int, shared: dict[str, Any]) -> bytes:
+    """``,"level":N`` and the line's own additional fields (``partial``, ``log``, the parsed attributes
+    without their ``attributes`` prefix); a name the container's metadata has too is left to it."""
+    level = SYSLOG_SEVERITY.get(line.level or "", default_level)
+    attributes = extra.pop("attributes", None)
+    fields = additional_fields(extra)
+    if isinstance(attributes, dict):
+        for name, value in additional_fields(attributes).items():
+            fields.setdefault(name, value)
+    members = orjson.dumps({name: value for name, value in fields.items() if name not in shared})
+    return b',"level":%d' % level + (b"," + members[1:-1] if len(members) > 2 else b"")
+
+
+def messages(batch: Batch) -> list[bytes]:
+    """One GELF JSON message (bytes, no delimiter) per record of ``batch``."""
+    encode_one = _Encoder().encode
+    return [encode_one(record) for record in batch.records]
+
+
+def encode(batch: Batch, config: GelfSinkConfig) -> tuple[list[bytes], dict[str, str]]:
+    """The bodies to send for ``batch`` and their headers.
+
+    HTTP: one body per message (gzip-compressed with ``LOGSHIP_GELF_COMPRESSION=gzip``); TCP/TLS: one
+    body, every message followed by ``\\0``, and no headers.
+    """
+    gelf = messages(batch)
+    scheme = URL(config.url).scheme
+    if scheme in ("tcp", "tls"):
+        gelf.append(b"")
+        return [b"\0".join(gelf)], {}
+    headers = {"Content-Type": "application/json"}
+    if config.compression == "gzip":
+        headers["Content-Encoding"] = "gzip"
+        gelf = [gzip_compress(message) for message in gelf]
+    return gelf, headers

@@ -1,0 +1,223 @@
+"""The ``syslog`` sink, the encode step: pure functions that turn records into the request body.
+
+The wire format and the answers are described in ``logship.sinks.syslog``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from logship.config import SyslogSinkConfig
+from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8, dotted, flatten
+from logship.sinks.base import Batch
+from logship.timestamps import rfc3339_micros
+
+ENTERPRISE = "32473"
+SEVERITY = {"stdout": 6, "stderr": 3}  # informational, error
+DEFAULT_SEVERITY = 6
+MAX_UDP_BYTES = 65507  # largest UDP payload over IPv4
+
+_PRINTUSASCII = re.compile(r"[\x21-\x7e]+")
+_NOT_PRINTUSASCII = re.compile(r"[^\x21-\x7e]")
+_NOT_SD_NAME = re.compile(r'[^\x21-\x7e]|[=\]"]')
+_SD_ESCAPE = re.compile(r'(["\\\]])')
+
+# (record field path, SD parameter) of the docker@32473 element, in this order.
+DOCKER_PARAMS = (
+    (("container", "id"), "container_id"), (("container", "name"), "container_name"),
+    (("container", "image", "name"), "image"), (("service", "name"), "service"),
+    (("service", "namespace"), "service_namespace"),
+    (("compose", "project"), "compose_project"), (("compose", "service"), "compose_service"),
+    (("swarm", "service", "name"), "swarm_service"), (("swarm", "service", "id"), "swarm_service_id"),
+    (("swarm", "task", "name"), "swarm_task"), (("swarm", "task", "id"), "swarm_task_id"),
+    (("swarm", "task", "slot"), "swarm_task_slot"), (("swarm", "node", "id"), "node_id"),
+)
+
+
+# --- the message --------------------------------------------------------------------------------
+
+
+def header_field(value: Any, limit: int, sanitise: bool = False) -> str:
+    """A header field: 1..``limit`` printable US-ASCII characters, else the NILVALUE ``-``.
+
+    ``sanitise`` replaces other characters with ``_`` and cuts to ``limit`` instead of giving up.
+    """
+    if not isinstance(value, str) or not value:
+        return "-"
+    if sanitise:
+        return _NOT_PRINTUSASCII.sub("_", value[:limit])
+    return value if len(value) <= limit and _PRINTUSASCII.fullmatch(value) else "-"
+
+
+def syslog_timestamp(value: Any) -> str:
+    """An RFC 3339 time with at most 6 fraction digits (truncated), or ``-``."""
+    return (rfc3339_micros(value) if isinstance(value, str) else None) or "-"
+
+
+def sd_name(name: str) -> str:
+    """``name`` as an SD-NAME: printable US-ASCII but ``=``, ``]``, ``"`` (others become ``_``), ≤ 32."""
+    return _NOT_SD_NAME.sub("_", name[:32]) or "_"
+
+
+def sd_value(value: Any) -> str:
+    """A PARAM-VALUE with ``"``, ``\\`` and ``]`` escaped."""
+    if not isinstance(value, str):
+        value = "" if value is None else orjson.dumps(value).decode()
+    return _SD_ESCAPE.sub(r"\\\1", value)
+
+
+def sd_element(sd_id: str, params: list[tuple[str, Any]]) -> str:
+    """``[SD-ID name="value" …]`` or "" when there are no parameters."""
+    if not params:
+        return ""
+    return "[" + sd_id + "".join(f' {sd_name(name)}="{sd_value(value)}"' for name, value in params) + "]"
+
+
+def _get(record: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(key)
+    return record
+
+
+def _pop(record: Any, path: tuple[str, ...]) -> None:
+    *parents, leaf = path
+    for key in parents:
+        record = record.get(key) if isinstance(record, dict) else None
+    if isinstance(record, dict):
+        record.pop(leaf, None)
+
+
+def structured_data(record: dict[str, Any]) -> tuple[str, str]:
+    """(the docker@ element, the label@ and fields@ elements) of a record's metadata (consumes ``record``)."""
+    docker = []
+    for path, name in DOCKER_PARAMS:
+        value = _get(record, path)
+        if value is not None and value != "":
+            docker.append((name, value))
+    node = _get(record, ("swarm", "node", "id"))
+    if node is None and _get(record, ("host", "id")):
+        docker.append(("node_id", _get(record, ("host", "id"))))
+    for path, _ in DOCKER_PARAMS:
+        _pop(record, path)
+    labels: dict[str, Any] = {}
+    for path in (("swarm", "service", "labels"), ("container", "labels")):  # the container's own win
+        found = _get(record, path)
+        if isinstance(found, dict):
+            labels.update(found)
+        _pop(record, path)
+    for key in ("timestamp", "message", "stream"):
+        record.pop(key, None)
+    _pop(record, ("host", "name"))
+    _pop(record, ("host", "id"))
+    fields = [(dotted(path), value) for path, value in flatten(record)]
+    extra = sd_element(f"label@{ENTERPRISE}", list(labels.items())) + sd_element(f"fields@{ENTERPRISE}", fields)
+    return sd_element(f"docker@{ENTERPRISE}", docker), extra
+
+
+class _Parts:
+    """The parts of a message that depend only on the record's metadata (shared by a container's lines)."""
+
+    __slots__ = ("facility", "head", "pri", "sd", "severity", "short", "tail", "untagged")
+
+    def __init__(self, record: dict[str, Any], facility: int) -> None:
+        stream = record.get("stream")
+        self.facility = facility
+        self.severity = SEVERITY.get(stream if isinstance(stream, str) else "", DEFAULT_SEVERITY)
+        self.pri = b"<%d>1 " % (facility * 8 + self.severity)
+        container_id = _get(record, ("container", "id"))
+        head = " ".join((
+            header_field(_get(record, ("host", "name")), 255),
+            header_field(_get(record, ("service", "name")), 48, sanitise=True),
+            header_field(container_id[:12] if isinstance(container_id, str) else None, 128, sanitise=True),
+            header_field(stream, 32, sanitise=True),
+        ))
+        docker, extra = structured_data(record)
+        self.head = f" {head} ".encode()
+        self.sd = (docker + extra).encode()
+        self.tail = f" {head} {docker + extra or '-'}".encode()
+        self.untagged = f" {head} {docker or '-'}".encode()  # when the whole SD does not fit
+        self.short = f" {head} -".encode()
+
+
+def _message(parts: _Parts, timestamp: str, text: bytes, limit: int, line_sd: bytes = b"",
+             severity: int | None = None) -> bytes:
+    """One message; ``line_sd`` (the line's own elements) goes with the label and field elements, and
+    ``severity`` (the line's level) replaces the stream's."""
+    pri = parts.pri if severity is None else b"<%d>1 " % (parts.facility * 8 + severity)
+    start = pri + timestamp.encode()
+    full = parts.head + parts.sd + line_sd if line_sd else parts.tail
+    for tail in (full, parts.untagged, parts.short):
+        head = start + tail
+        if len(head) < limit or tail is parts.short:
+            break
+    return cut_utf8(head + b" " + text if text else head, limit)
+
+
+def line_elements(line: Line, log_elements: dict[tuple[str | None, int | None], bytes]) -> bytes:
+    """The per-line SD elements: ``[log@32473 level="…" lines="N"]`` and ``[attributes@32473 …]`` (the
+    parsed attributes, dotted paths), each only when the record has it. ``log_elements`` caches the
+    first per level and line count (a batch has a few)."""
+    level, lines, attributes = line.level, line.lines, line.attributes
+    sd = log_elements.get((level, lines))
+    if sd is None:
+        log_params: list[tuple[str, Any]] = [("level", level)] if level else []
+        if lines is not None:
+            log_params.append(("lines", lines))
+        sd = log_elements[(level, lines)] = sd_element(f"log@{ENTERPRISE}", log_params).encode()
+    if attributes:
+        sd += sd_element(f"attributes@{ENTERPRISE}",
+                         [(dotted(path), value) for path, value in flatten(attributes)]).encode()
+    return sd
+
+
+def _text(message: Any) -> bytes:
+    return (message if isinstance(message, str) else "" if message is None else orjson.dumps(message).decode()
+            ).encode()
+
+
+def encode_messages(batch: Batch, facility: int, max_message_bytes: int) -> list[bytes]:
+    """One RFC 5424 message per record (no framing), each at most ``max_message_bytes`` long."""
+    read = Reader().read
+    with_partial: dict[tuple[bytes, bytes], _Parts] = {}
+    log_elements: dict[tuple[str | None, int | None], bytes] = {}
+    messages = []
+    for record in batch.records:
+        line = read(record)
+        shared = line.shared
+        if shared.encoded is None:
+            shared.encoded = _Parts(shared.copy_fields(), facility)
+        parts = shared.encoded
+        head = line.head
+        if len(head) > 2:  # partial, log or attributes
+            partial = head.get("partial")
+            if partial is not None:  # a cut line: its parts say so in fields@ (with the metadata)
+                key = (shared.key, orjson.dumps(partial))
+                parts = with_partial.get(key) or with_partial.setdefault(
+                    key, _Parts({"partial": partial, **shared.copy_fields()}, facility))
+            level = line.level
+            messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes,
+                                     line_elements(line, log_elements), SYSLOG_SEVERITY[level] if level else None))
+            continue
+        messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes))
+    return messages
+
+
+def frame(message: bytes) -> bytes:
+    """RFC 6587 octet counting: ``MSG-LEN SP SYSLOG-MSG``."""
+    return b"%d %b" % (len(message), message)
+
+
+def encode(batch: Batch, config: SyslogSinkConfig) -> bytes:
+    """The bytes written to a TCP or TLS connection for ``batch``: octet-counted messages."""
+    return b"".join([frame(message) for message in
+                     encode_messages(batch, config.facility, config.max_message_bytes)])
+
+
+def encode_datagrams(batch: Batch, config: SyslogSinkConfig) -> list[bytes]:
+    """The UDP datagrams for ``batch``: one message each, no framing."""
+    return encode_messages(batch, config.facility, min(config.max_message_bytes, MAX_UDP_BYTES))
