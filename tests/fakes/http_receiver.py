@@ -26,14 +26,14 @@ answers ``HEAD``/``GET`` with 200 (healthchecks), and can be scripted:
 Lines of POSTs answered 2xx are kept in ``lines`` (and appended to ``out`` when given); every POST is
 noted in ``requests`` (and appended to ``requests_log`` when given, one JSON object per line: ``arrived``
 and ``answered`` as Unix times, ``status``, ``lines``, ``body_bytes``, and ``digest``, a hash of the
-body as sent, which is the same for every attempt of one batch). ``pending`` counts the POSTs being
-answered (``status`` 0 and ``fault`` the mode for a POST that got no answer). A body without its final
-newline is refused with 400 (NDJSON requires it).
+body as sent, which is the same for every attempt of one batch; ``fault``, the mode that answered it when
+not ``ok``, with ``status`` 0 for a POST that got no answer). ``pending`` counts the POSTs being
+answered. A body without its final newline is refused with 400 (NDJSON requires it).
 
 As a process (end-to-end tests point a real logship at it)::
 
     python -m tests.fakes.http_receiver --port 0 --out /tmp/lines.ndjson [--fail 503 --times 2]
-        [--requests /tmp/requests.ndjson] [--control-port 0]
+        [--requests /tmp/requests.ndjson] [--control-port 0] [--mode hang]
 
 prints ``listening on http://127.0.0.1:PORT/`` once ready (then, with ``--control-port``, ``control on
 http://127.0.0.1:CPORT/``) and runs until SIGTERM/SIGINT. The control server, which keeps listening
