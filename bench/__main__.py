@@ -1,4 +1,4 @@
-"""``python -m bench {backlog,steady,churn,outage,all,encode,faults,cleanup} [options]`` — see bench/README.md."""
+"""``python -m bench {backlog,steady,churn,outage,all,encode,parse,faults,cleanup} [options]`` — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bench import encode, faults, report, scenarios
+from bench import encode, faults, parse, report, scenarios
 from bench.agent import ProcessError
 from bench.engine import BENCH_LABEL, Docker, DockerError
 from bench.machine import REPO_ROOT, dockerd_pid, engine_pids, git_state, machine_info, unpin
@@ -135,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
 
     encode.add_arguments(commands.add_parser(
         "encode", help="each sink's encoding of one batch, CPU µs per line, in-process (no Docker)"))
+
+    parse.add_arguments(commands.add_parser(
+        "parse", help="what understanding lines costs (multiline, JSON, levels), CPU µs per line, in-process"))
 
     faults.add_arguments(commands.add_parser(
         "faults", help="the fault table of issue 12: lines written, delivered, lost, duplicated, seconds to recover "
@@ -366,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         return _report(args)
     if args.command == "encode":
         return encode.run(args)
+    if args.command == "parse":
+        return parse.run(args)
     if args.command == "faults":
         return faults.run(args, argv)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
