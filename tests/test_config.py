@@ -16,13 +16,13 @@ from logship.config import (
     BacklogLimits,
     BatchConfig,
     ConfigError,
-    FileSinkConfig,
-    HttpSinkConfig,
     load,
     markdown_table,
     parse_duration,
     parse_size,
 )
+from logship.sinks.file.spec import FileSinkConfig
+from logship.sinks.http.spec import HttpSinkConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HTTP = {"LOGSHIP_SINK": "http", "LOGSHIP_HTTP_URL": "https://logs.example.com/ingest"}

@@ -69,8 +69,8 @@ from typing import Any, BinaryIO
 from logship.buffer.ledger import SINK_NAME_RE, LedgerPosition, fsync_directory, write_all, write_ledgers
 from logship.buffer.recovery import Recovery, read_tail, recover
 from logship.buffer.segment import HEADER, HEADER_SIZE, MAX_RECORD_BYTES, crc32, encode_records, segment_name
-from logship.config import BufferConfig
 from logship.metrics import Metrics
+from logship.settings.types import BufferConfig
 from logship.write_errors import errno_name
 
 log = logging.getLogger("logship.buffer")

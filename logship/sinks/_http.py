@@ -24,8 +24,9 @@ from typing import TypeVar
 import aiohttp
 
 from logship import __version__
-from logship.config import TlsConfig
-from logship.ship.outcome import DELIVERED, Outcome, rejected, retry
+from logship.settings.auth import auth_problems
+from logship.settings.types import TlsConfig
+from logship.ship.outcome import DELIVERED, Outcome, RetryReason, rejected, retry
 from logship.ship.retry import parse_retry_after
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.tls import ssl_context
@@ -93,31 +94,31 @@ def classify_status(status: int, headers: Mapping[str, str], said: str, retry_st
     if status == 413:
         return rejected(said, split=True)
     if status in CREDENTIAL_STATUSES:
-        return retry(f"http_{status}", detail=f"credentials refused ({said}){credentials_hint}")
+        return retry(RetryReason.http(status), detail=f"credentials refused ({said}){credentials_hint}")
     if retriable or status in retry_status:
-        return retry(f"http_{status}", after=retry_after(headers), detail=said)
+        return retry(RetryReason.http(status), after=retry_after(headers), detail=said)
     return rejected(said)
 
 
 def auth_headers(prefix: str, *, username: str | None = None, password: str | None = None,
-                 bearer_token: str | None = None, api_key: str | None = None) -> dict[str, str]:
+                 bearer_token: str | None = None, api_key: str | None = None,
+                 password_needs_user: bool = True) -> dict[str, str]:
     """``Authorization`` for basic, bearer or API-key auth (aiohttp 3.14 deprecates BasicAuth).
 
-    ``prefix`` (``LOGSHIP_LOKI_``, …) names the variables in errors. Raises SinkError (not retriable)
-    for contradictory settings.
+    ``prefix`` (``LOGSHIP_LOKI_``, …) names the variables in errors. The rules are
+    ``logship.settings.auth.auth_problems`` (``config.load`` reports the same problems at start); a config
+    built otherwise that breaks them raises SinkError (not retriable).
     """
-    given = [name for name, value in (("USERNAME", username), ("BEARER_TOKEN", bearer_token),
-                                      ("API_KEY", api_key)) if value is not None]
-    if len(given) > 1:
-        raise SinkError(f"set only one of {', '.join(prefix + name for name in given)}", retriable=False)
+    problems = auth_problems(prefix, username=username, password=password, bearer_token=bearer_token,
+                             api_key=api_key, password_needs_user=password_needs_user)
+    if problems:
+        raise SinkError("; ".join(problems), retriable=False)
     if bearer_token is not None:
         return {"Authorization": f"Bearer {bearer_token}"}
     if api_key is not None:
         return {"Authorization": f"ApiKey {api_key}"}
     if username is not None or password is not None:
-        if not username or ":" in username:
-            raise SinkError(f"{prefix}USERNAME must be set, without ':', for basic authentication", retriable=False)
-        token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
+        token = base64.b64encode(f"{username or ''}:{password or ''}".encode()).decode("ascii")
         return {"Authorization": f"Basic {token}"}
     return {}
 
@@ -165,11 +166,11 @@ class HttpTransport:
                                             allow_redirects=False) as response:
                 return Answer(response.status, response.headers, await response.read())
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            return retry("timeout", detail=f"no answer within {self.timeout:g}s")
+            return retry(RetryReason.TIMEOUT, detail=f"no answer within {self.timeout:g}s")
         except aiohttp.ClientSSLError as exc:
-            return retry("tls", detail=tls_reason(exc))
+            return retry(RetryReason.TLS, detail=tls_reason(exc))
         except aiohttp.ClientError as exc:
-            return retry("connect", detail=f"{type(exc).__name__}: {exc}")
+            return retry(RetryReason.CONNECT, detail=f"{type(exc).__name__}: {exc}")
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None,
                    params: Mapping[str, str] | None = None) -> Answer | Outcome:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 
-from logship.config import TlsConfig
+from logship.settings.types import TlsConfig
 from logship.sinks.tls import ssl_context
 
 

@@ -5,12 +5,12 @@ The wire format and the answers are described in ``logship.sinks.elasticsearch``
 
 from __future__ import annotations
 
-from logship.config import ElasticsearchSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome
 from logship.sinks._http import HttpTransport, auth_headers, encode_off_loop
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.elasticsearch.classify import _request_error, classify
 from logship.sinks.elasticsearch.encode import check_index, encode
+from logship.sinks.elasticsearch.spec import ElasticsearchSinkConfig
 
 FILTER_PATH = "errors,items.*.status,items.*.error"
 

@@ -11,13 +11,13 @@ import ssl
 
 from yarl import URL
 
-from logship.config import GelfSinkConfig
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, retry
+from logship.ship.outcome import DELIVERED, Outcome, Retry, retry
 from logship.sinks._http import HttpTransport, encode_off_loop
 from logship.sinks._stream import stream_ssl_context
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gelf.classify import classify, combine
 from logship.sinks.gelf.encode import encode
+from logship.sinks.gelf.spec import GelfSinkConfig
 
 DEFAULT_PORT = 12201
 _NOT_SENT = retry("error", detail="message not sent")  # unreachable: a message is unsent only after a RETRY
@@ -113,9 +113,6 @@ class GelfSink:
         self.config = config
         url = URL(config.url)
         self.stream = url.scheme in ("tcp", "tls")
-        if config.compression not in ("none", "gzip"):
-            raise SinkError(f"LOGSHIP_GELF_COMPRESSION={config.compression!r}: expected none or gzip",
-                            retriable=False)
         if self.stream and config.compression != "none":
             raise SinkError("LOGSHIP_GELF_COMPRESSION=gzip applies to the HTTP input only: GELF over TCP is not "
                             "compressed", retriable=False)
@@ -163,7 +160,7 @@ class GelfSink:
                 outcome = answer if isinstance(answer, Outcome) else classify(
                     answer.status, answer.headers, answer.body, self.config.retry_status)
                 outcomes[index] = outcome
-                if outcome.kind is OutcomeKind.RETRY and stopped is None:
+                if isinstance(outcome, Retry) and stopped is None:
                     stopped = outcome  # the store is failing: send no more of this batch now
 
         async with asyncio.TaskGroup() as group:

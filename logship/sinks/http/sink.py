@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from yarl import URL
 
-from logship.config import HttpSinkConfig
 from logship.ship.outcome import Outcome
 from logship.sinks._http import HttpTransport, auth_headers, encode_off_loop
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.http.classify import classify
 from logship.sinks.http.encode import check_compression, encode
+from logship.sinks.http.spec import HttpSinkConfig
 
 
 def request_headers(config: HttpSinkConfig) -> dict[str, str]:

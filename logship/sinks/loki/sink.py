@@ -5,12 +5,14 @@ The wire format and the answers are described in ``logship.sinks.loki``.
 
 from __future__ import annotations
 
-from logship.config import LokiSinkConfig
+from typing import get_args
+
 from logship.ship.outcome import DELIVERED, Outcome
 from logship.sinks._http import HttpTransport, auth_headers, body_excerpt, encode_off_loop
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.loki.classify import classify
-from logship.sinks.loki.encode import ENCODINGS, encode
+from logship.sinks.loki.encode import encode
+from logship.sinks.loki.spec import LokiEncoding, LokiSinkConfig
 
 PUSH_PATH = "/loki/api/v1/push"
 
@@ -42,9 +44,10 @@ class LokiSink:
     name = "loki"
 
     def __init__(self, config: LokiSinkConfig) -> None:
-        if config.encoding not in ENCODINGS:
-            raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of {', '.join(ENCODINGS)}",
-                            retriable=False)
+        # A config made in code rather than by config.load is not held to its Literal type at run time.
+        if config.encoding not in get_args(LokiEncoding):
+            raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of "
+                            f"{', '.join(get_args(LokiEncoding))}", retriable=False)
         self.config = config
         self.push_url, self.ready_url = endpoints(config.url)
         self._transport = HttpTransport(self.name, config.tls, config.timeout, config.concurrency,

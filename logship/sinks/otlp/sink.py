@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from logship.config import OtlpSinkConfig
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind
+from logship.ship.outcome import DELIVERED, Delivered, Outcome
 from logship.sinks._http import HttpTransport, encode_off_loop
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.otlp.classify import PARTIAL_SUCCESS, UNREADABLE, WARNING, classify, status_message
 from logship.sinks.otlp.encode import _compressed, check, encode
+from logship.sinks.otlp.spec import OtlpSinkConfig
 
 log = logging.getLogger(__package__)  # the sink's logger name: logship.sinks.otlp
 
@@ -62,7 +62,7 @@ class OtlpSink:
     def _log(self, outcome: Outcome) -> None:
         """One line per batch with rejected records; collector warnings when they change; an unreadable
         answer once."""
-        if outcome.kind is not OutcomeKind.DELIVERED:
+        if not isinstance(outcome, Delivered):
             return
         if outcome.reason == PARTIAL_SUCCESS:
             log.warning("sink otlp: %s", outcome.detail)

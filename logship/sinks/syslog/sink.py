@@ -10,13 +10,13 @@ import logging
 import socket
 import ssl
 
-from logship.config import SyslogSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome, retry
 from logship.sinks._http import encode_off_loop
 from logship.sinks._stream import stream_ssl_context
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.syslog.classify import describe_error
 from logship.sinks.syslog.encode import encode, encode_datagrams
+from logship.sinks.syslog.spec import SyslogSinkConfig
 
 log = logging.getLogger(__package__)  # the sink's logger name: logship.sinks.syslog
 
@@ -35,9 +35,6 @@ class SyslogSink:
     name = "syslog"
 
     def __init__(self, config: SyslogSinkConfig) -> None:
-        if config.transport not in ("tcp", "tls", "udp"):
-            raise SinkError(f"unknown syslog transport {config.transport!r}: expected tcp, tls or udp",
-                            retriable=False)
         self.config = config
         self.address = f"{config.transport}://{config.host}:{config.port}"
         self._ssl: ssl.SSLContext | None = None

@@ -1,0 +1,56 @@
+"""The ``gelf`` sink's settings: LOGSHIP_GELF_*, its config, its batch defaults, its factory."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, cast, get_args
+
+from logship.settings.forms import choice
+from logship.settings.types import SinkOptions
+from logship.settings.variable import Variable
+from logship.ship.contract import Sink
+from logship.sinks._spec import SinkSpec, SinkValues, network_variables
+
+BATCH_DEFAULTS = (1000, 1024**2)
+GelfCompression = Literal["gzip", "none"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GelfSinkConfig(SinkOptions):
+    """The `gelf` sink (Graylog): HTTP, or null-delimited over TCP/TLS."""
+
+    url: str
+    compression: GelfCompression
+
+
+def _gelf_url(text: str) -> str:
+    if not re.match(r"^(https?|tcp|tls)://[^/\s]+", text.strip()):
+        raise ValueError("http(s)://host:12201/gelf, tcp://host:12201 or tls://host:12201")
+    return text.strip()
+
+
+VARIABLES = (
+    Variable("LOGSHIP_GELF_URL", _gelf_url, None,
+             "Graylog GELF input: http(s)://host:12201/gelf, tcp://host:12201 or tls://host:12201.",
+             section="gelf"),
+    Variable("LOGSHIP_GELF_COMPRESSION", choice(*get_args(GelfCompression)), "none",
+             "Compression of HTTP requests.", section="gelf"),
+    *network_variables("gelf", BATCH_DEFAULTS),
+)
+
+
+def configure(values: SinkValues) -> GelfSinkConfig:
+    """The config from LOGSHIP_GELF_*."""
+    return GelfSinkConfig(url=values["URL"], compression=cast(GelfCompression, values["COMPRESSION"]),
+                          **values.options())
+
+
+def build(config: GelfSinkConfig) -> Sink:
+    """The sink object."""
+    from logship.sinks.gelf.sink import GelfSink
+
+    return GelfSink(config)
+
+
+SPEC = SinkSpec("gelf", VARIABLES, configure, build, required="LOGSHIP_GELF_URL", batch_defaults=BATCH_DEFAULTS)

@@ -1,0 +1,96 @@
+"""The ``loki`` sink's settings: LOGSHIP_LOKI_*, its config, its batch defaults, its factory."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, cast, get_args
+
+from logship.settings.forms import choice, parse_bool, parse_list, parse_size, positive, url
+from logship.settings.types import SinkOptions
+from logship.settings.variable import Variable
+from logship.ship.contract import Sink
+from logship.sinks._spec import SinkSpec, SinkValues, auth_variables, network_variables
+
+BATCH_DEFAULTS = (2000, 1024**2)
+LokiEncoding = Literal["protobuf", "json"]
+
+LOKI_LABEL_FIELDS = {
+    "service_namespace": "service.namespace", "service_name": "service.name", "host": "host.name",
+    "stream": "stream", "container_name": "container.name", "image": "container.image.name",
+    "compose_project": "compose.project", "compose_service": "compose.service",
+    "swarm_service": "swarm.service.name", "swarm_node": "swarm.node.id",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LokiSinkConfig(SinkOptions):
+    """The `loki` sink."""
+
+    url: str
+    encoding: LokiEncoding
+    labels: tuple[tuple[str, str], ...]
+    structured_metadata: bool
+    tenant_id: str | None
+    max_line_bytes: int
+    username: str | None
+    password: str | None
+    bearer_token: str | None
+
+
+def _loki_labels(text: str) -> tuple[tuple[str, str], ...]:
+    """``"service_name,env=labels.env"`` → (("service_name", "service.name"), ("env", "labels.env"))."""
+    labels = []
+    for item in parse_list(text):
+        name, sep, path = item.partition("=")
+        name = name.strip()
+        if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name):
+            raise ValueError("a comma list of label names ([a-zA-Z_][a-zA-Z0-9_]*), each optionally =record.field")
+        if not sep:
+            if name not in LOKI_LABEL_FIELDS:
+                raise ValueError("label names from " + ", ".join(LOKI_LABEL_FIELDS) + ", or name=record.field")
+            path = LOKI_LABEL_FIELDS[name]
+        labels.append((name, path.strip()))
+    if not labels:
+        raise ValueError("at least one label")
+    return tuple(labels)
+
+
+VARIABLES = (
+    Variable("LOGSHIP_LOKI_URL", url, None,
+             "Loki's URL, such as http://loki:3100 (records are POSTed to /loki/api/v1/push).", section="loki"),
+    Variable("LOGSHIP_LOKI_ENCODING", choice(*get_args(LokiEncoding)), "protobuf",
+             "`protobuf` (snappy-compressed, Loki's native push) or `json` (gzip).", section="loki"),
+    Variable("LOGSHIP_LOKI_LABELS", _loki_labels, "service_namespace,service_name,host,stream",
+             "Stream labels, few and of low cardinality: names from " + ", ".join(LOKI_LABEL_FIELDS)
+             + ", or name=record.field. Every other field goes to structured metadata.", section="loki"),
+    Variable("LOGSHIP_LOKI_STRUCTURED_METADATA", parse_bool, "true",
+             "Send container, task and other fields as structured metadata (Loki 3); `false`: as JSON in the "
+             "line.", section="loki"),
+    Variable("LOGSHIP_LOKI_TENANT_ID", str, None, "Tenant, sent as X-Scope-OrgID.", section="loki"),
+    Variable("LOGSHIP_LOKI_MAX_LINE_BYTES", positive(parse_size), "256KB",
+             "Loki's max_line_size: a longer line is split into parts of at most this size, marked "
+             "`line_part` = `n/count` (nothing is dropped).", section="loki"),
+    *auth_variables("loki"),
+    *network_variables("loki", BATCH_DEFAULTS),
+)
+
+
+def configure(values: SinkValues) -> LokiSinkConfig:
+    """The config from LOGSHIP_LOKI_*."""
+    auth = values.auth()
+    return LokiSinkConfig(
+        url=values["URL"], encoding=cast(LokiEncoding, values["ENCODING"]), labels=values["LABELS"],
+        structured_metadata=values["STRUCTURED_METADATA"], tenant_id=values["TENANT_ID"],
+        max_line_bytes=values["MAX_LINE_BYTES"], username=auth["username"], password=auth["password"],
+        bearer_token=auth["bearer_token"], **values.options())
+
+
+def build(config: LokiSinkConfig) -> Sink:
+    """The sink object."""
+    from logship.sinks.loki.sink import LokiSink
+
+    return LokiSink(config)
+
+
+SPEC = SinkSpec("loki", VARIABLES, configure, build, required="LOGSHIP_LOKI_URL", batch_defaults=BATCH_DEFAULTS)
