@@ -6,14 +6,13 @@ The wire format and the answers are described in ``logship.sinks.gelf``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 
 from yarl import URL
 
 from logship.ship.outcome import DELIVERED, Outcome, Retry, retry
 from logship.sinks._http import HttpTransport, encode_off_loop
-from logship.sinks._stream import stream_ssl_context
+from logship.sinks._stream import StreamClient, StreamFailure, stream_ssl_context
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gelf.classify import classify, combine
 from logship.sinks.gelf.encode import encode
@@ -33,75 +32,28 @@ def _tls_reason(exc: ssl.SSLError) -> str:
     return f"TLS: {exc.reason or exc}"
 
 
-class _StreamConnection:
-    """One persistent TCP or TLS connection, replaced when the server closed it or a write failed."""
-
-    def __init__(self, host: str, port: int, context: ssl.SSLContext | None, timeout: float) -> None:
-        self.host = host
-        self.port = port
-        self.context = context
-        self.timeout = timeout
-        self.address = f"{'tls' if context else 'tcp'}://{host}:{port}"
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._lock = asyncio.Lock()
-
-    async def open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(self.host, self.port, ssl=self.context,
-                                             server_hostname=self.host if self.context else None)
-
-    async def write(self, data: bytes) -> Outcome:
-        """Write ``data`` whole (one batch at a time); a RETRY outcome when it could not be."""
-        async with self._lock:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    writer = await self._connected()
-                    writer.write(data)
-                    await writer.drain()
-            except TimeoutError:
-                await self.close()
-                return retry("timeout", detail=f"{self.address}: not written within {self.timeout:g}s")
-            except ssl.SSLError as exc:
-                await self.close()
-                return retry("tls", detail=f"{self.address}: {_tls_reason(exc)}")
-            except OSError as exc:
-                await self.close()
-                return retry("connect", detail=f"{self.address}: {type(exc).__name__}: {exc}")
+def _outcome(failure: StreamFailure | None, client: StreamClient) -> Outcome:
+    """The outcome of one batch written on the TCP/TLS connection."""
+    if failure is None:
         return DELIVERED
+    exc = failure.error
+    if isinstance(exc, TimeoutError):
+        return retry("timeout", detail=f"{client.address}: not written within {client.timeout:g}s")
+    if isinstance(exc, ssl.SSLError):
+        return retry("tls", detail=f"{client.address}: {_tls_reason(exc)}")
+    return retry("connect", detail=f"{client.address}: {type(exc).__name__}: {exc}")
 
-    async def _connected(self) -> asyncio.StreamWriter:
-        if self._writer is not None:
-            await asyncio.sleep(0)  # let the loop notice a close by the server before we write
-            assert self._reader is not None
-            if self._writer.is_closing() or self._reader.at_eof() or self._reader.exception() is not None:
-                await self.close()
-        if self._writer is None:
-            self._reader, self._writer = await self.open()
-        return self._writer
 
-    async def probe(self) -> None:
-        """Open a connection and close it; SinkError with the reason when that fails."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                _, writer = await self.open()
-        except TimeoutError as exc:
-            raise SinkError(f"{self.address}: no connection within {self.timeout:g}s") from exc
-        except ssl.SSLError as exc:
-            raise SinkError(f"{self.address}: {_tls_reason(exc)}", retriable=False) from exc
-        except OSError as exc:
-            raise SinkError(f"{self.address}: cannot connect: {exc}") from exc
-        writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(self.timeout):
-                await writer.wait_closed()
-
-    async def close(self) -> None:
-        writer, self._reader, self._writer = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                async with asyncio.timeout(self.timeout):
-                    await writer.wait_closed()
+async def _probe(client: StreamClient) -> None:
+    """Open a connection and close it; SinkError with the reason when that fails."""
+    try:
+        await client.probe()
+    except TimeoutError as exc:
+        raise SinkError(f"{client.address}: no connection within {client.timeout:g}s") from exc
+    except ssl.SSLError as exc:
+        raise SinkError(f"{client.address}: {_tls_reason(exc)}", retriable=False) from exc
+    except OSError as exc:
+        raise SinkError(f"{client.address}: cannot connect: {exc}") from exc
 
 
 class GelfSink:
@@ -117,7 +69,7 @@ class GelfSink:
             raise SinkError("LOGSHIP_GELF_COMPRESSION=gzip applies to the HTTP input only: GELF over TCP is not "
                             "compressed", retriable=False)
         self._transport: HttpTransport | None = None
-        self._connection: _StreamConnection | None = None
+        self._connection: StreamClient | None = None
         self._host = url.host or ""
         self._port = url.port or DEFAULT_PORT
         if not self.stream:
@@ -129,16 +81,18 @@ class GelfSink:
             await self._transport.start()
         elif self._connection is None:
             context = stream_ssl_context(self.config.tls, sink="gelf") if URL(self.config.url).scheme == "tls" else None
-            self._connection = _StreamConnection(self._host, self._port, context, self.config.timeout)
+            self._connection = StreamClient(self._host, self._port, context, self.config.timeout,
+                                            abort_after_failure=False)
 
     async def send(self, batch: Batch) -> Outcome:
         """Send every message of ``batch``; the outcome of the batch (partial when some failed)."""
         bodies, headers = await encode_off_loop(encode, batch, self.config)
         if self._transport is None:
-            return await self._stream().write(bodies[0])
+            client = self._stream()
+            return _outcome(await client.write(bodies[0]), client)
         return await self._send_http(bodies, headers)
 
-    def _stream(self) -> _StreamConnection:
+    def _stream(self) -> StreamClient:
         if self._connection is None:
             raise RuntimeError(f"sink {self.name}: start() must be awaited first")
         return self._connection
@@ -174,11 +128,11 @@ class GelfSink:
         if self._transport is not None:
             await self._transport.probe(self.config.url, method="HEAD")
         else:
-            await self._stream().probe()
+            await _probe(self._stream())
 
     async def aclose(self) -> None:
         """Close the session or the connection."""
         if self._transport is not None:
             await self._transport.aclose()
         if self._connection is not None:
-            await self._connection.close()
+            await self._connection.aclose()
