@@ -343,3 +343,21 @@ ensure_python_deps() {
   fi
   ci_done ensure_python_deps "$t0" "pip install -e '.[test]' with $("$CI_PYTHON" --version 2>&1) (log $CI_LOG_DIR/pip.log)"
 }
+
+# Lint and types before the tests (issue 13.6): ruff on the whole tree, mypy strict on the package.
+# Findings fail the run; their output is printed, not only logged.
+check_code() {
+  local t0 rc=0
+  t0=$(ci_now_us)
+  "$CI_PYTHON" -m ruff check . >"$CI_LOG_DIR/ruff.log" 2>&1 || rc=$?
+  if ((rc != 0)); then
+    cat "$CI_LOG_DIR/ruff.log"
+    ci_die "ruff check found problems (exit $rc)"
+  fi
+  "$CI_PYTHON" -m mypy logship >"$CI_LOG_DIR/mypy.log" 2>&1 || rc=$?
+  if ((rc != 0)); then
+    cat "$CI_LOG_DIR/mypy.log"
+    ci_die "mypy (strict, see [tool.mypy] in pyproject.toml) found problems (exit $rc)"
+  fi
+  ci_done check_code "$t0" "ruff check . and mypy --strict logship clean"
+}

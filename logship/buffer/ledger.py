@@ -6,7 +6,7 @@ atomically: written to ``ledger-<sink>.json.tmp``, renamed over the old file. A 
 leaves either the old or the new ledger, plus perhaps a stale ``.tmp`` file that the next start
 removes.
 
-When it is durable (``DiskBuffer`` keeps this):
+When it is durable (``LedgerKeeper`` keeps this):
 - within ``LEDGER_DELAY_SECONDS`` (50 ms) of every acknowledgement that moves the position (final
   outcomes coalesced), the ledger is written and renamed without fsync: a process killed (kill -9,
   OOM) loses at most those 50 ms of acknowledgements, so after a restart only the records in flight
@@ -21,14 +21,25 @@ lost in a crash under ``fsync=interval``, which recovery clamps.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-import os
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from logship.files import fsync_directory, replace_file
+from logship.metrics import Metrics
+from logship.write_errors import errno_name
+
+log = logging.getLogger("logship.buffer")
+
+# Acknowledgements are written to the ledger at most this long after they happen (coalesced).
+LEDGER_DELAY_SECONDS = 0.05
+
 LEDGER_RE = re.compile(r"^ledger-(.+)\.json$")
-TEMP_SUFFIX = ".tmp"
 SINK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -85,32 +96,82 @@ def write_ledgers(directory: Path, positions: dict[str, LedgerPosition], fsync: 
     if not positions:
         return
     for sink, position in positions.items():
-        final = directory / ledger_name(sink)
-        temp = final.with_name(final.name + TEMP_SUFFIX)
         body = json.dumps({"segment": position.segment, "offset": position.offset}).encode()
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            write_all(fd, body)
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, final)
+        replace_file(directory / ledger_name(sink), body, fsync)
     if fsync:
         fsync_directory(directory)
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make renames, creations and deletions in ``directory`` durable (blocking)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+class LedgerKeeper:
+    """Writes the ledgers of one buffer when the module docstring says: coalesced after acknowledgements
+    (``moved``), with an fsync on ``persist`` (every ``fsync_interval`` and on close).
 
+    Invariant: a ledger is written only from the acknowledged positions ``positions()`` returns, never
+    ahead of them; one write at a time (a lock), so a later position is never overwritten by an
+    earlier one. Use it from the buffer's event loop only.
+    """
 
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte of ``data`` to ``fd`` (blocking), resuming after a short write."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    def __init__(self, directory: Path, positions: Callable[[], dict[str, tuple[int, int]]],
+                 metrics: Metrics) -> None:
+        self._dir = directory
+        self._positions = positions
+        self._metrics = metrics
+        self._persisted: dict[str, tuple[int, int]] = {}  # what each ledger file holds
+        self._unsynced: set[str] = set()  # written since their last fsync
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None  # the coalesced write after an ack
+        self._failing = False
+
+    def found(self, sink: str, position: LedgerPosition | None) -> None:
+        """The ledger file of ``sink`` held ``position`` at start (None: missing or unreadable)."""
+        if position is not None:
+            self._persisted[sink] = (position.segment, position.offset)
+
+    async def persist(self, fsync: bool = True) -> None:
+        """Write the ledgers that moved; with ``fsync`` also those written without one since."""
+        async with self._lock:
+            unsynced = self._unsynced if fsync else set()
+            changed = {sink: LedgerPosition(*acked) for sink, acked in self._positions().items()
+                       if self._persisted.get(sink) != acked or sink in unsynced}
+            if not changed:
+                return
+            await asyncio.to_thread(write_ledgers, self._dir, changed, fsync)
+            for sink, position in changed.items():
+                self._persisted[sink] = (position.segment, position.offset)
+            if fsync:
+                self._unsynced -= changed.keys()
+            else:
+                self._unsynced |= changed.keys()
+
+    def moved(self) -> None:
+        """An acknowledged position moved: have the ledgers written within LEDGER_DELAY_SECONDS."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._write_soon())
+
+    async def stop(self) -> None:
+        """Cancel a coalesced write that has not started; one that has started finishes first."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+
+    def count_error(self, exc: OSError) -> None:
+        """Count a failed write of the data directory in ``logship_buffer_write_errors_total``."""
+        self._metrics.buffer_write_errors.labels(errno=errno_name(exc)).inc()
+
+    async def _write_soon(self) -> None:
+        """Coalesce the acknowledgements of LEDGER_DELAY_SECONDS into one ledger write (no fsync)."""
+        try:
+            await asyncio.sleep(LEDGER_DELAY_SECONDS)
+        finally:
+            self._task = None  # acks from here on schedule the next write
+        try:
+            # Shielded: cancelled by stop(), a write in its thread must end before close's own write.
+            await asyncio.shield(self.persist(fsync=False))
+            self._failing = False
+        except OSError as exc:
+            self.count_error(exc)
+            if not self._failing:
+                log.error("buffer: cannot write the ledgers in %s: %s; retrying (records may be delivered "
+                          "again after a restart, none is lost)", self._dir, exc)
+            self._failing = True

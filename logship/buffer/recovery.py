@@ -37,14 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from logship.buffer.ledger import (
-    TEMP_SUFFIX,
-    LedgerError,
-    LedgerPosition,
-    fsync_directory,
-    load_ledger,
-    parse_ledger_name,
-)
+from logship.buffer.ledger import LedgerError, LedgerPosition, load_ledger, parse_ledger_name
 from logship.buffer.segment import (
     HEADER,
     HEADER_SIZE,
@@ -54,6 +47,7 @@ from logship.buffer.segment import (
     scan_segment,
     segment_name,
 )
+from logship.files import TEMP_SUFFIX, fsync_directory
 from logship.metrics import Metrics
 
 log = logging.getLogger("logship.buffer")
@@ -193,12 +187,8 @@ def _repair(directory: Path, path: Path, scan: ScanResult, metrics: Metrics) -> 
     lost = scan.size - scan.valid_end
     if scan.problem == "corrupt":
         target = directory / QUARANTINE / f"{path.name}.corrupt-at-{scan.valid_end}"
-        try:
-            target.parent.mkdir(exist_ok=True)
-            shutil.copyfile(path, target)
-            kept = f"a copy is kept as {target}"
-        except OSError as exc:
-            kept = f"no copy could be kept ({exc.strerror})"
+        failed = _set_aside(path, target, shutil.copyfile)
+        kept = f"a copy is kept as {target}" if failed is None else f"no copy could be kept ({failed.strerror})"
         metrics.buffer_lines_dropped.labels(reason="corrupt").inc()
         log.warning("buffer: segment %s has lost its framing at offset %d: the last %d bytes are unreadable "
                     "and dropped (an unknown number of records, counted as 1); %s",
@@ -217,15 +207,22 @@ def _repair(directory: Path, path: Path, scan: ScanResult, metrics: Metrics) -> 
 def _quarantine(directory: Path, path: Path, exc: OSError, metrics: Metrics) -> None:
     """Move an unreadable segment out of the way; it never stops logship from starting."""
     target = directory / QUARANTINE / path.name
-    try:
-        target.parent.mkdir(exist_ok=True)
-        os.replace(path, target)
-        where = f"moved to {target}"
-    except OSError as move_exc:
-        where = f"and could not be moved to {target.parent} ({move_exc.strerror}): it is ignored"
+    failed = _set_aside(path, target, os.replace)
+    where = f"moved to {target}" if failed is None else \
+        f"and could not be moved to {target.parent} ({failed.strerror}): it is ignored"
     metrics.buffer_lines_dropped.labels(reason="quarantine").inc()
     log.error("buffer: segment %s cannot be read (%s): %s; its records are lost (counted as 1)",
               path, exc, where)
+
+
+def _set_aside(path: Path, target: Path, how: Callable[[Path, Path], object]) -> OSError | None:
+    """Copy or move (``how``) ``path`` to ``target`` in the quarantine folder; the error if it failed."""
+    try:
+        target.parent.mkdir(exist_ok=True)
+        how(path, target)
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _unlink(path: Path) -> None:

@@ -42,6 +42,7 @@ from pathlib import Path
 import orjson
 
 from logship.collect.lines import Mark, normalise_timestamp, record_position
+from logship.files import fsync_directory, replace_file, temp_path
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class CheckpointStore:
     def load(self) -> None:
         """Read the file, recovering from a leftover temp file or a corrupt file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self._temp_path()
+        temp = temp_path(self.path)
         if temp.exists():
             log.warning("removing %s left by an interrupted save; the previous checkpoints are intact", temp)
             temp.unlink()
@@ -130,24 +131,12 @@ class CheckpointStore:
 
     def write(self, content: bytes) -> None:
         """Replace the file atomically with ``content`` (blocking: run it in a thread)."""
-        temp = self._temp_path()
-        with open(temp, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self.path)
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        replace_file(self.path, content, mode=0o666)  # 0o666: the mode open() gave it before (less umask)
+        fsync_directory(self.path.parent)
 
     def mark_dirty(self) -> None:
         """A save failed: try again next time."""
         self._dirty = True
-
-    def _temp_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".tmp")
 
 
 class BufferedPositions:

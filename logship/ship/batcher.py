@@ -31,7 +31,12 @@ class BufferReader(Protocol):
     """
 
     sink: str
-    failing: bool  # the shipper sets it while its store fails (the buffer keeps less in memory for it)
+
+    def store_failed(self) -> None:
+        """This sink's store fails (the buffer's flow control keeps less in memory for it)."""
+
+    def store_answered(self) -> None:
+        """This sink's store gave a final outcome."""
 
     @property
     def pending(self) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from logship.buffer.ledger import fsync_directory
+from logship.files import fsync_directory
 
 
 def dead_letter_line(sink: str, reason: str, record: bytes) -> bytes:

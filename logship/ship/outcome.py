@@ -55,7 +55,7 @@ class RetryReason(enum.StrEnum):
     ``code_<n>`` for ClickHouse's transient codes (``RetryReason.clickhouse``).
     """
 
-    _ignore_ = ["number"]
+    _ignore_ = ["status", "code"]
 
     CONNECT = "connect"  # no connection (refused, reset, not resolved)
     TIMEOUT = "timeout"  # no answer in time
@@ -69,10 +69,10 @@ class RetryReason(enum.StrEnum):
     SINK_ERROR = "sink_error"  # the sink raised: a bug, or a record that triggers one
     DEAD_LETTER = "dead_letter"  # dead letters could not be written
     ERROR = "error"  # a message not sent for a reason not known (unreachable by design)
-    for number in range(100, 600):
-        vars()[f"HTTP_{number}"] = f"http_{number}"
-    for number in CLICKHOUSE_TRANSIENT_CODES:
-        vars()[f"CODE_{number}"] = f"code_{number}"
+    for status in range(100, 600):
+        vars()[f"HTTP_{status}"] = f"http_{status}"
+    for code in CLICKHOUSE_TRANSIENT_CODES:
+        vars()[f"CODE_{code}"] = f"code_{code}"
 
     @classmethod
     def http(cls, status: int) -> RetryReason:

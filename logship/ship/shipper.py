@@ -290,7 +290,7 @@ class Shipper:
             return outcome
 
         final = await self._policy.call(attempt)
-        self._reader.failing = False  # a final outcome: the store answers
+        self._reader.store_answered()  # a final outcome: the store answers
         match final:
             case Rejected(reason=RetryReason.SINK_ERROR, detail=detail) if len(unsettled) == 1:
                 raising.append((unsettled[0], f"{SINK_ERROR}: {detail}"))
@@ -387,7 +387,7 @@ class Shipper:
                 self.last_error = _describe(outcome)
 
     def _on_retry(self, outcome: Outcome, seconds: float) -> None:
-        self._reader.failing = True
+        self._reader.store_failed()
         match outcome:
             case Retry(reason=reason):  # the label: a RetryReason, never a path or a message
                 self._metrics.retries.labels(self.name, reason.value).inc()

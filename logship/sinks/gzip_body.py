@@ -9,10 +9,18 @@ the same records (a retried request is byte-identical).
 
 from __future__ import annotations
 
-try:
-    from isal import igzip as _gzip
-except ImportError:  # no isal wheel for this machine
-    import gzip as _gzip
+import importlib
+from types import ModuleType
+
+
+def _gzip_module() -> ModuleType:
+    try:
+        return importlib.import_module("isal.igzip")
+    except ImportError:  # no isal wheel for this machine
+        return importlib.import_module("gzip")
+
+
+_gzip = _gzip_module()
 
 # The fastest level of either implementation: logs compress well even so.
 GZIP_LEVEL = 1
@@ -20,4 +28,5 @@ GZIP_LEVEL = 1
 
 def gzip_compress(data: bytes) -> bytes:
     """``data`` as one gzip member, at GZIP_LEVEL, with a zero timestamp."""
-    return _gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+    compressed: bytes = _gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+    return compressed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -47,17 +46,12 @@ async def abandon(buffer: DiskBuffer) -> None:
         buffer._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await buffer._task
-    if buffer._ledger_task is not None:
-        buffer._ledger_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await buffer._ledger_task
-    for fd in [*buffer._retired_fds.values(), buffer._fd]:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    buffer._retired_fds, buffer._fd = {}, -1
+    await buffer._ledgers.stop()
+    buffer._log.close_descriptors()
     buffer._closed = True
+    buffer._retention.close()
     for reader in buffer._reader_list:
-        reader._close_file()
+        reader.close()
 
 
 Opener = Callable[..., Awaitable[DiskBuffer]]

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from logship.buffer import BufferReader, ReadChunk
-from logship.buffer.disk_buffer import BufferClosedError
+from logship.buffer import BufferClosedError, BufferReader, ReadChunk
 from logship.metrics import Metrics
 from tests.buffer.buffer_helpers import Opener, drain, record
 
@@ -232,7 +231,7 @@ async def test_segments_delivered_before_the_fsync_are_deleted_without_one(open_
     monkeypatch.setattr(os, "fsync", counting_fsync)
     for i in range(12):
         await buffer.append([record(i)])
-    delivered = [segment.path for segment in list(buffer._segments.values())[:2]]
+    delivered = [segment.path for segment in list(buffer._log.segments.values())[:2]]
     chunk = reader.read(6, 1 << 20)  # the first two segments hold 3 records each
     reader.ack(chunk)
     assert not any(path.exists() for path in delivered)

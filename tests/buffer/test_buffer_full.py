@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from logship.buffer.disk_buffer import BufferClosedError
+from logship.buffer import BufferClosedError
 from logship.metrics import Metrics
 from tests.buffer.buffer_helpers import Opener, abandon, drain, record
 

@@ -48,13 +48,13 @@ async def test_a_segment_deleted_while_its_fsync_runs_does_not_pull_the_descript
     monkeypatch.setattr(os, "close", watched_close)
     first = [record(i) for i in range(5)]
     await buffer.append(first)
-    first_segment = next(iter(buffer._segments.values())).path
+    first_segment = next(iter(buffer._log.segments.values())).path
     sync = asyncio.create_task(buffer.sync())
     await asyncio.to_thread(entered.wait, 10)  # the worker thread is inside fsync of segment 0
 
     # A roll (segment 0 is sealed) and a full acknowledgement (segment 0 is deleted, its fd closed).
     await buffer.append([record(i, 900) for i in range(5, 7)])
-    assert len(buffer._segments) > 1
+    assert len(buffer._log.segments) > 1
     assert await drain(buffer.reader("a")) == first + [record(i, 900) for i in range(5, 7)]
     assert not first_segment.exists()
     # Take the lowest free descriptor numbers, as any other open would: were the fsync's descriptor

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from logship.buffer import DiskBuffer, disk_buffer
+from logship.buffer import DiskBuffer
+from logship.buffer import ledger as ledger_module
 from logship.buffer.segment import HEADER_SIZE
 from logship.metrics import Metrics
 from tests.buffer.buffer_helpers import Opener, abandon, drain, make_config, record
@@ -37,7 +38,7 @@ async def test_an_acknowledgement_is_on_disk_without_waiting_for_the_interval(op
     await buffer.append(written)
     reader = buffer.reader("a")
     reader.ack(reader.read(12, 1 << 20))
-    acked = {"segment": reader._acked_seq, "offset": 12 * (HEADER_SIZE + 100)}
+    acked = {"segment": reader.cursor.acked_seq, "offset": 12 * (HEADER_SIZE + 100)}
     await until(lambda: ledger(tmp_path / "buffer") == acked)  # before: only every fsync_interval
     reader.read(5, 1 << 20)  # in flight at the kill
     await abandon(buffer)  # kill -9: no final save
@@ -49,23 +50,23 @@ async def test_an_acknowledgement_is_on_disk_without_waiting_for_the_interval(op
 async def test_acknowledgements_are_coalesced(open_buffer: Opener, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     writes: list[bool] = []
-    real = disk_buffer.write_ledgers
+    real = ledger_module.write_ledgers
 
     def counting(directory: Path, positions: dict, fsync: bool = True) -> None:
         writes.append(fsync)
         real(directory, positions, fsync)
 
-    monkeypatch.setattr(disk_buffer, "write_ledgers", counting)
+    monkeypatch.setattr(ledger_module, "write_ledgers", counting)
     buffer = await open_buffer(fsync_interval=3600, segment_bytes=1 << 20)
     await buffer.append([record(i) for i in range(200)])
     reader = buffer.reader("a")
     for _ in range(200):
         reader.ack(reader.read(1, 1 << 20))
     await until(lambda: writes)
-    await asyncio.sleep(2 * disk_buffer.LEDGER_DELAY_SECONDS)
+    await asyncio.sleep(2 * ledger_module.LEDGER_DELAY_SECONDS)
     assert writes == [False]  # one write for 200 acknowledgements, without fsync
     assert ledger(tmp_path / "buffer")["offset"] == 200 * (HEADER_SIZE + 100)
-    await buffer._persist_ledgers()  # the periodic save fsyncs a ledger written without one
+    await buffer._ledgers.persist()  # the periodic save fsyncs a ledger written without one
     assert writes == [False, True]
 
 
@@ -97,9 +98,9 @@ async def test_delivered_segments_wait_for_a_checkpoint_that_covers_them(tmp_pat
         covered = buffer.covered_index()
         await buffer.append([record(30)])
         assert len(await drain(buffer.reader("a"))) == 31
-        sealed = len(buffer._segments) - 1
+        sealed = len(buffer._log.segments) - 1
         assert sealed >= 2  # delivered, but kept: a restart takes the newest positions from them
         buffer.checkpointed(covered)
-        assert len(buffer._segments) == 1  # all were sealed before `covered`
+        assert len(buffer._log.segments) == 1  # all were sealed before `covered`
     finally:
         await buffer.close()

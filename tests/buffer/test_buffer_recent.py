@@ -6,14 +6,14 @@ import asyncio
 import random
 import time
 
-from logship.buffer import disk_buffer
+from logship.buffer import flow
 from tests.buffer.buffer_helpers import Opener, record
 
 
 async def test_caught_up_and_lagging_readers_see_every_record_once_in_order(open_buffer: Opener,
                                                                             monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(disk_buffer, "RECENT_BYTES", 64 * 1024)  # a small memory tail: both paths are taken
-    monkeypatch.setattr(disk_buffer, "CATCH_UP_WAIT_SECONDS", 0.001)  # the slow reader reads between appends only
+    monkeypatch.setattr(flow, "RECENT_BYTES", 64 * 1024)  # a small memory tail: both paths are taken
+    monkeypatch.setattr(flow, "CATCH_UP_WAIT_SECONDS", 0.001)  # the slow reader reads between appends only
     buffer = await open_buffer(sinks=("fast", "slow"), max_bytes=64 * 1024 * 1024, segment_bytes=256 * 1024)
     fast, slow = buffer.reader("fast"), buffer.reader("slow")
     rng = random.Random(7)
@@ -59,12 +59,12 @@ async def test_a_reader_stopped_inside_an_append_by_its_limits_stays_in_memory(o
             seen.extend(chunk.records)
             reader.ack(chunk)
     assert seen == written
-    assert reader._file is None, "the segment file was read back although every record was in memory"
+    assert reader._frames.file is None, "the segment file was read back although every record was in memory"
 
 
 async def test_the_memory_tail_stays_small_while_a_sink_is_not_reading(open_buffer: Opener, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A sink that is down stops reading: the appends it has not read are not all kept in memory."""
-    monkeypatch.setattr(disk_buffer, "RECENT_IDLE_SECONDS", 0.0)  # "not reading" from the first append on
+    monkeypatch.setattr(flow, "RECENT_IDLE_SECONDS", 0.0)  # "not reading" from the first append on
     buffer = await open_buffer(sinks=("down",), max_bytes=256 * 1024 * 1024, segment_bytes=8 * 1024 * 1024)
     reader = buffer.reader("down")
     written: list[bytes] = []
@@ -73,7 +73,7 @@ async def test_the_memory_tail_stays_small_while_a_sink_is_not_reading(open_buff
         written.extend(group)
         await buffer.append(group)
     group_bytes = 100 * (500 + 8)
-    assert buffer._recent_bytes <= disk_buffer.RECENT_IDLE_BYTES + group_bytes
+    assert buffer._tail.bytes <= flow.RECENT_IDLE_BYTES + group_bytes
     # The sink comes back: everything is read, from the file and then from memory, once and in order.
     seen: list[bytes] = []
     while (chunk := reader.read(2000, 4 << 20)).records:
@@ -85,8 +85,8 @@ async def test_the_memory_tail_stays_small_while_a_sink_is_not_reading(open_buff
 async def test_appends_wait_a_little_for_a_reading_sink_that_falls_behind(open_buffer: Opener, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Flow control: a reader that reads but lags half the memory tail holds appends back until it reads
     (so it keeps reading from memory); a sink that is not reading holds nothing back."""
-    monkeypatch.setattr(disk_buffer, "RECENT_BYTES", 256 * 1024)
-    monkeypatch.setattr(disk_buffer, "CATCH_UP_WAIT_SECONDS", 5.0)  # long: a wait that times out fails the test
+    monkeypatch.setattr(flow, "RECENT_BYTES", 256 * 1024)
+    monkeypatch.setattr(flow, "CATCH_UP_WAIT_SECONDS", 5.0)  # long: a wait that times out fails the test
     buffer = await open_buffer(sinks=("busy",), max_bytes=64 * 1024 * 1024, segment_bytes=4 * 1024 * 1024)
     reader = buffer.reader("busy")
     groups = [[record(g * 10 + i, size=2000) for i in range(10)] for g in range(20)]  # 20 x ~20 KiB
@@ -107,10 +107,10 @@ async def test_appends_wait_a_little_for_a_reading_sink_that_falls_behind(open_b
     while (chunk := reader.read(1000, 1 << 20)).records:
         seen += chunk.records
     assert seen == [r for group in groups[:9] for r in group]
-    assert reader._file is None  # all of it from memory
+    assert reader._frames.file is None  # all of it from memory
 
     # The same sink stops reading (down): once it has been idle a while, appends no longer wait.
-    monkeypatch.setattr(disk_buffer, "RECENT_IDLE_SECONDS", 0.05)
+    monkeypatch.setattr(flow, "RECENT_IDLE_SECONDS", 0.05)
     await asyncio.sleep(0.1)
     started = time.monotonic()
     for group in groups[9:]:
@@ -122,7 +122,7 @@ async def test_the_memory_tail_stays_small_while_a_sink_catches_up_from_the_file
                                                                                 monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """After an outage the sink reads the file far behind the tail: the tail is not filled for it, and
     the tailers are not held back (the disk buffer is where that backlog belongs)."""
-    monkeypatch.setattr(disk_buffer, "CATCH_UP_WAIT_SECONDS", 5.0)  # a wait would time the test out
+    monkeypatch.setattr(flow, "CATCH_UP_WAIT_SECONDS", 5.0)  # a wait would time the test out
     buffer = await open_buffer(sinks=("back",), max_bytes=256 * 1024 * 1024, segment_bytes=8 * 1024 * 1024)
     reader = buffer.reader("back")
     written: list[bytes] = []
@@ -140,7 +140,7 @@ async def test_the_memory_tail_stays_small_while_a_sink_catches_up_from_the_file
         seen.extend(chunk.records)
         reader.ack(chunk)
         await asyncio.wait_for(append_groups(1), 1.0)
-        assert buffer._recent_bytes <= disk_buffer.RECENT_IDLE_BYTES + 100 * (500 + 8)
+        assert buffer._tail.bytes <= flow.RECENT_IDLE_BYTES + 100 * (500 + 8)
     while (chunk := reader.read(5000, 8 << 20)).records:
         seen.extend(chunk.records)
         reader.ack(chunk)
@@ -154,10 +154,10 @@ async def test_a_failing_sink_gets_a_small_memory_tail_at_once(open_buffer: Open
     reader = buffer.reader("down")
     await buffer.append([record(0, size=500)])
     assert reader.read(10, 1 << 20).records  # it has just read: "reading"
-    reader.failing = True  # its first request failed
+    reader.store_failed()  # its first request failed
     for group_number in range(100):  # ~5 MB
         await asyncio.wait_for(buffer.append([record(group_number * 100 + i, size=500) for i in range(100)]), 1.0)
-    assert buffer._recent_bytes <= disk_buffer.RECENT_IDLE_BYTES + 100 * (500 + 8)
+    assert buffer._tail.bytes <= flow.RECENT_IDLE_BYTES + 100 * (500 + 8)
 
 
 async def test_a_waiting_reader_wakes_when_enough_was_appended_not_at_every_append(open_buffer: Opener) -> None:

@@ -73,7 +73,7 @@ async def test_kill_after_periodic_ledger_write_resumes_there(open_buffer: Opene
     reader = buffer.reader("a")
     chunk = reader.read(12, 1 << 20)
     reader.ack(chunk)
-    await buffer._persist_ledgers()  # what the background task does every fsync_interval
+    await buffer._ledgers.persist()  # what the background task does every fsync_interval
     reader.read(5, 1 << 20)
     await abandon(buffer)
 

@@ -41,6 +41,14 @@ class FakeBuffer:
     _closed: bool = False
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def store_failed(self) -> None:
+        """The shipper says the store fails (kept in ``failing`` for tests to look at)."""
+        self.failing = True
+
+    def store_answered(self) -> None:
+        """The shipper says the store answers."""
+        self.failing = False
+
     def append(self, *records: bytes) -> None:
         """Make records available to ``read``."""
         self.records.extend(records)

@@ -9,7 +9,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from logship.buffer.ledger import write_all
+from logship.files import write_all
 from logship.ship.outcome import DELIVERED, Outcome, RetryReason, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.file.encode import encode

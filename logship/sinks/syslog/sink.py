@@ -79,12 +79,14 @@ class SyslogSink:
         datagrams = encode_datagrams(batch, self.config)
         async with self._lock:
             try:
-                if self._udp is None or self._udp.is_closing():
+                udp = self._udp
+                if udp is None or udp.is_closing():
                     loop = asyncio.get_running_loop()
-                    self._udp, _ = await asyncio.wait_for(loop.create_datagram_endpoint(
+                    opened, _ = await asyncio.wait_for(loop.create_datagram_endpoint(
                         _Datagrams, remote_addr=(self.config.host, self.config.port)), self.config.timeout)
+                    self._udp = udp = opened
                 for datagram in datagrams:
-                    self._udp.sendto(datagram)
+                    udp.sendto(datagram)
             except (OSError, TimeoutError) as exc:
                 if self._udp is not None:
                     self._udp.close()
