@@ -72,7 +72,7 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"logship.sinks.{package}.spec"), name)
 
 
-from logship.sinks.registry import SPECS, SPECS_BY_NAME  # noqa: E402 (after __getattr__: see above)
+from logship.sinks.registry import spec_of, specs  # noqa: E402 (after __getattr__: see above)
 
 # The general types and value forms, for the modules that read the configuration from here.
 __all__ = [
@@ -95,7 +95,7 @@ __all__ = [
     "parse_size",
 ]
 
-SINK_NAMES = tuple(spec.name for spec in SPECS)
+SINK_NAMES = tuple(spec.name for spec in specs())
 
 
 class ConfigError(Exception):
@@ -185,7 +185,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_RETRY_MAX", positive(parse_duration), "60s",
              "Longest backoff, and the cap on a store's Retry-After.", section="ship"),
     # the sinks, each from its spec
-    *(variable for spec in SPECS for variable in spec.variables),
+    *(variable for spec in specs() for variable in spec.variables),
 )
 
 VARIABLES_BY_NAME: Mapping[str, Variable] = {variable.name: variable for variable in VARIABLES}
@@ -354,7 +354,7 @@ def _sink_config(sink: str, values: Mapping[str, Any], raw: Mapping[str, str], b
                  data_dir: Path, problems: list[str]) -> SinkConfig | None:
     """The typed config of one sink named in LOGSHIP_SINK (its spec's ``configure``), or None after
     reporting what is missing."""
-    spec = SPECS_BY_NAME[sink]
+    spec = spec_of(sink)
     required = spec.required
     if required and values[required] is None:
         if required not in raw:  # given but invalid: already reported
