@@ -13,8 +13,8 @@ Life of a batch:
      record still refused is dead-lettered;
    - REJECTED: every record goes to the dead-letter file (``DeadLetterFile``), counted in
      ``lines_rejected``, with one WARNING per batch;
-   - partial (``retry_items`` / ``rejected_items``): rejected items are dead-lettered, the others
-     counted delivered, and only the retry items are sent again (with backoff).
+   - Partial (``retry_items`` / ``rejected_items``): rejected items are dead-lettered, the others
+     counted delivered, and only the retry items are sent again (with backoff, reason ``partial``).
    - the sink raised (in encode or send: a bug, or a record that triggers one): the batch is sent again
      with backoff, ``SINK_ERROR_ATTEMPTS`` times in all, then split in halves, recursively (one raise
      each), until the records it raises on are found. Those are dead-lettered with the exception's type
