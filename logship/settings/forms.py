@@ -169,3 +169,17 @@ def non_empty(text: str) -> str:
         raise ValueError("a non-empty path")
     return text.strip()
 
+
+
+def stream_address(*schemes: str, allowed: str) -> Callable[[str], tuple[str, str, int]]:
+    """A parser of ``scheme://host:port`` for one of ``schemes`` (an IPv6 host in brackets) into (scheme,
+    host, port); ``allowed`` says what is allowed when the text is not that."""
+    form = re.compile(rf"({'|'.join(map(re.escape, schemes))})://([^:/\s]+|\[[0-9a-fA-F:]+\]):(\d{{1,5}})")
+
+    def parse(text: str) -> tuple[str, str, int]:
+        match = form.fullmatch(text.strip())
+        if not match or not 0 < int(match.group(3)) < 65536:
+            raise ValueError(allowed)
+        return match.group(1), match.group(2).strip("[]"), int(match.group(3))
+
+    return parse

@@ -7,7 +7,8 @@ while writing); each sink maps it to its Outcome (its reasons and texts stay its
 
 Where the two sinks differ on purpose, the client takes a parameter: ``abort_after_failure`` (syslog:
 the connection is aborted so that a half-written frame is never completed by a graceful close; GELF
-closes it).
+closes it). ``stream_outcome`` and ``StreamClient.check`` are the usual mapping of a failure to an
+Outcome and to a healthcheck's SinkError (GELF's); syslog keeps its own texts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import ssl
 from dataclasses import dataclass
 
 from logship.settings.types import TlsConfig
+from logship.ship.outcome import DELIVERED, Outcome, RetryReason, retry
+from logship.sinks.base import SinkError
 from logship.sinks.tls import ssl_context
 
 # The longest a close waits for the receiver before the connection is aborted (at shutdown, after a failure).
@@ -38,6 +41,14 @@ def stream_ssl_context(tls: TlsConfig, *, sink: str) -> ssl.SSLContext:
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE
     return unverified
+
+
+def tls_reason(exc: ssl.SSLError) -> str:
+    """What went wrong in a TLS handshake, for a person."""
+    message = getattr(exc, "verify_message", None)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: certificate verify failed: {message}" if message else f"TLS: {exc}"
+    return f"TLS: {exc.reason or exc}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,17 @@ class StreamClient:
             _, writer = await self._open()
         await _close_writer(writer, abort=False, wait=min(self.timeout, CLOSE_WAIT_SECONDS))
 
+    async def check(self) -> None:
+        """``probe``, with what failed as a SinkError a person can act on (a TLS problem is not retriable)."""
+        try:
+            await self.probe()
+        except TimeoutError as exc:
+            raise SinkError(f"{self.address}: no connection within {self.timeout:g}s") from exc
+        except ssl.SSLError as exc:
+            raise SinkError(f"{self.address}: {tls_reason(exc)}", retriable=False) from exc
+        except OSError as exc:
+            raise SinkError(f"{self.address}: cannot connect: {exc}") from exc
+
     async def aclose(self) -> None:
         """Close the connection (what was written has been handed to the kernel)."""
         async with self._lock:
@@ -114,6 +136,19 @@ class StreamClient:
         writer, self._reader, self._writer = self._writer, None, None
         if writer is not None:
             await _close_writer(writer, abort=abort, wait=min(self.timeout, CLOSE_WAIT_SECONDS))
+
+
+def stream_outcome(failure: StreamFailure | None, client: StreamClient) -> Outcome:
+    """The outcome of one batch written by ``client.write``: DELIVERED, or a RETRY ``timeout``, ``tls`` or
+    ``connect``."""
+    if failure is None:
+        return DELIVERED
+    exc = failure.error
+    if isinstance(exc, TimeoutError):
+        return retry(RetryReason.TIMEOUT, detail=f"{client.address}: not written within {client.timeout:g}s")
+    if isinstance(exc, ssl.SSLError):
+        return retry(RetryReason.TLS, detail=f"{client.address}: {tls_reason(exc)}")
+    return retry(RetryReason.CONNECT, detail=f"{client.address}: {type(exc).__name__}: {exc}")
 
 
 async def _close_writer(writer: asyncio.StreamWriter, *, abort: bool, wait: float) -> None:

@@ -6,13 +6,12 @@ The wire format and the answers are described in ``logship.sinks.gelf``.
 from __future__ import annotations
 
 import asyncio
-import ssl
 
 from yarl import URL
 
-from logship.ship.outcome import DELIVERED, Outcome, Retry, retry
+from logship.ship.outcome import Outcome, Retry, retry
 from logship.sinks._http import HttpTransport, encode_off_loop
-from logship.sinks._stream import StreamClient, StreamFailure, stream_ssl_context
+from logship.sinks._stream import StreamClient, stream_outcome, stream_ssl_context
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gelf.classify import classify, combine
 from logship.sinks.gelf.encode import encode
@@ -20,40 +19,6 @@ from logship.sinks.gelf.spec import GelfSinkConfig
 
 DEFAULT_PORT = 12201
 _NOT_SENT = retry("error", detail="message not sent")  # unreachable: a message is unsent only after a RETRY
-
-
-# --- transports ---------------------------------------------------------------------------------
-
-
-def _tls_reason(exc: ssl.SSLError) -> str:
-    message = getattr(exc, "verify_message", None)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS: certificate verify failed: {message}" if message else f"TLS: {exc}"
-    return f"TLS: {exc.reason or exc}"
-
-
-def _outcome(failure: StreamFailure | None, client: StreamClient) -> Outcome:
-    """The outcome of one batch written on the TCP/TLS connection."""
-    if failure is None:
-        return DELIVERED
-    exc = failure.error
-    if isinstance(exc, TimeoutError):
-        return retry("timeout", detail=f"{client.address}: not written within {client.timeout:g}s")
-    if isinstance(exc, ssl.SSLError):
-        return retry("tls", detail=f"{client.address}: {_tls_reason(exc)}")
-    return retry("connect", detail=f"{client.address}: {type(exc).__name__}: {exc}")
-
-
-async def _probe(client: StreamClient) -> None:
-    """Open a connection and close it; SinkError with the reason when that fails."""
-    try:
-        await client.probe()
-    except TimeoutError as exc:
-        raise SinkError(f"{client.address}: no connection within {client.timeout:g}s") from exc
-    except ssl.SSLError as exc:
-        raise SinkError(f"{client.address}: {_tls_reason(exc)}", retriable=False) from exc
-    except OSError as exc:
-        raise SinkError(f"{client.address}: cannot connect: {exc}") from exc
 
 
 class GelfSink:
@@ -89,7 +54,7 @@ class GelfSink:
         bodies, headers = await encode_off_loop(encode, batch, self.config)
         if self._transport is None:
             client = self._stream()
-            return _outcome(await client.write(bodies[0]), client)
+            return stream_outcome(await client.write(bodies[0]), client)
         return await self._send_http(bodies, headers)
 
     def _stream(self) -> StreamClient:
@@ -128,7 +93,7 @@ class GelfSink:
         if self._transport is not None:
             await self._transport.probe(self.config.url, method="HEAD")
         else:
-            await _probe(self._stream())
+            await self._stream().check()
 
     async def aclose(self) -> None:
         """Close the session or the connection."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from logship.settings.forms import parse_size, positive
+from logship.settings.forms import parse_size, positive, stream_address
 from logship.settings.types import SinkOptions
 from logship.settings.variable import Variable
 from logship.ship.contract import Sink
@@ -30,13 +29,6 @@ class SyslogSinkConfig(SinkOptions):
     max_message_bytes: int
 
 
-def _syslog_address(text: str) -> tuple[str, str, int]:
-    match = re.fullmatch(r"(tcp|tls|udp)://([^:/\s]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", text.strip())
-    if not match or not 0 < int(match.group(3)) < 65536:
-        raise ValueError("tcp://host:port, tls://host:port or udp://host:port (udp drops what it cannot send)")
-    return match.group(1), match.group(2).strip("[]"), int(match.group(3))
-
-
 def _facility(text: str) -> int:
     value = text.strip().lower()
     if value.isdigit() and int(value) < 24:
@@ -47,7 +39,9 @@ def _facility(text: str) -> int:
 
 
 VARIABLES = (
-    Variable("LOGSHIP_SYSLOG_ADDRESS", _syslog_address, None,
+    Variable("LOGSHIP_SYSLOG_ADDRESS", stream_address(
+        "tcp", "tls", "udp", allowed="tcp://host:port, tls://host:port or udp://host:port (udp drops what it cannot "
+        "send)"), None,
              "tcp://host:port, tls://host:port (RFC 5425) or udp://host:port (lossy, explicit).",
              section="syslog"),
     Variable("LOGSHIP_SYSLOG_FACILITY", _facility, "daemon", "Syslog facility.", section="syslog"),
