@@ -21,6 +21,9 @@ from logship.config import (
     parse_duration,
     parse_size,
 )
+from logship.settings.auth import auth_problems
+from logship.sinks._http import auth_headers
+from logship.sinks.base import SinkError
 from logship.sinks.file.spec import FileSinkConfig
 from logship.sinks.http.spec import HttpSinkConfig
 
@@ -437,3 +440,17 @@ def test_backlog_limits_reach_the_config_for_the_configured_sinks_only() -> None
 def test_bad_backlog_limits_are_reported(variable: str, value: str, expected: str) -> None:
     (problem,) = problems_of({**HTTP, variable: value})
     assert problem.startswith(expected), problem
+
+
+# --- authentication: one set of rules (issue 13.2) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", [{"USERNAME": "shipper:1", "PASSWORD": "p"}, {"USERNAME": "u", "BEARER_TOKEN": "t"},
+                                  {"PASSWORD": "p"}])
+def test_auth_rules_are_the_same_at_start_and_in_the_sink(auth: dict[str, str]) -> None:
+    problems = problems_of({**HTTP, **{f"LOGSHIP_HTTP_{name}": value for name, value in auth.items()}})
+    settings = {name.lower(): value for name, value in auth.items()}
+    assert problems == auth_problems("LOGSHIP_HTTP_", **settings)
+    with pytest.raises(SinkError) as caught:  # a config made in code meets the same rules
+        auth_headers("LOGSHIP_HTTP_", **settings)
+    assert str(caught.value) == "; ".join(problems) and not caught.value.retriable
