@@ -318,7 +318,8 @@ cleanup_test_objects() {
 # with its GnuTLS driver (RFC 5425). Installed under the policy-rc.d of
 # ci_apt_install, so no service is started: the tests start their own
 # servers on free loopback ports and stop them afterwards.
-CI_STORE_PACKAGES=(clickhouse-server clickhouse-client rsyslog rsyslog-gnutls)
+# haproxy: the Docker socket proxy of configs/compose/socket-proxy/ (tests/engine/, issue 16.3).
+CI_STORE_PACKAGES=(clickhouse-server clickhouse-client rsyslog rsyslog-gnutls haproxy)
 
 # Prints ensure_apt_packages' one line (installed / already installed).
 ensure_store_packages() {

@@ -16,6 +16,7 @@ Lifecycle:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -29,7 +30,7 @@ from logship.collect.filters import ContainerFilter, own_container_id
 from logship.collect.tailer import Tailer
 from logship.config import Config
 from logship.engine import EngineClient
-from logship.metrics import Metrics
+from logship.metrics import TAILER_STATES, Metrics
 from logship.server import HealthServer
 from logship.ship.shipper import Shipper
 from logship.sinks.base import Sink
@@ -54,6 +55,7 @@ class Agent:
         self.sinks: list[Sink] = build_sinks(config.sinks, config.sink_configs)
         self.supervisor: Supervisor | None = None
         self.discovery: Discovery | None = None
+        self.enricher: Enricher | None = None
         self.shippers: list[Shipper] = []
         self.write_errors = WriteErrors(self.metrics)
         self.started = asyncio.Event()
@@ -83,7 +85,7 @@ class Agent:
 
     async def _run_in(self, group: asyncio.TaskGroup, engine: EngineClient, stop: asyncio.Event) -> None:
         config = self.config
-        enricher = Enricher(engine, config.collect.extra_fields)
+        enricher = self.enricher = Enricher(engine, config.collect.extra_fields)
 
         def make_tailer(container_id: str) -> Tailer:
             return Tailer(container_id, engine, enricher.fields, self.buffer, self.checkpoints,
@@ -196,6 +198,14 @@ class Agent:
         stats = self.buffer.stats()
         self.metrics.buffer_bytes.set(stats.get("bytes", 0))
         self.metrics.buffer_segments.set(stats.get("segments", 0))
+        self.metrics.buffer_max_bytes.set(self.config.buffer.max_bytes)
+        states = collections.Counter(t.state for t in (self.supervisor.tailers if self.supervisor else {}).values())
+        for state in {*TAILER_STATES, *states}:
+            self.metrics.tailers.labels(state=state).set(states[state])
+        node = self.enricher.node if self.enricher else {}
+        if node.get("name"):  # known once the engine answered /info; one series, the current node's
+            self.metrics.node_info.clear()
+            self.metrics.node_info.labels(node=node["name"], node_id=node.get("id", "")).set(1)
         now = time.time()
         for shipper in self.shippers:
             self.metrics.oldest_unshipped_age.labels(sink=shipper.name).set(shipper.oldest_unshipped_age(now))

@@ -1,6 +1,7 @@
 """``logship check``: the configuration parsed, then the engine, the data folder and every sink tried.
 
-One line per check, ``ok`` or ``FAIL`` with the reason; the caller exits non-zero on any failure.
+One line per check, ``ok`` or ``FAIL`` with the reason; the caller exits non-zero on any failure. A sink
+that sends in plain text to a remote host (``plaintext.py``) adds a ``WARN`` line, which does not fail.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TextIO
 
 from logship.config import Config
 from logship.engine import EngineClient, EngineError
+from logship.plaintext import plaintext_sinks
 from logship.sinks.base import SinkError
 from logship.sinks.registry import build_sinks
 
@@ -26,6 +28,8 @@ async def run_checks(config: Config, out: TextIO | None = None) -> bool:
         print(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}", file=out, flush=True)
 
     report(True, "configuration", f"sinks {','.join(config.sinks)}, data in {config.data_dir}")
+    for plain in plaintext_sinks(config):
+        print(f"WARN sink {plain.sink} (plain text): {plain.detail}", file=out, flush=True)
     try:
         async with EngineClient(config.engine) as engine:
             await engine.ping()

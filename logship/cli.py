@@ -119,6 +119,9 @@ async def _run_agent(config: Config) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    from logship.plaintext import warn_plaintext
+
+    warn_plaintext(config)  # once, at start: sinks that send in plain text to another machine
     try:
         agent = Agent(config)
     except SinkError as exc:  # a sink refuses its settings (auth conflict, missing optional module)

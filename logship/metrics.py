@@ -14,6 +14,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 REJECTED_REASONS = ("store", "store_dropped", "sink_error")
 # logship_lines_dropped_total: given up for the sink's LOGSHIP_<SINK>_MAX_BACKLOG / _MAX_BACKLOG_AGE.
 DROPPED_REASONS = ("max_backlog", "max_backlog_age")
+# logship_tailers{state}: the states a tailer reports (``Tailer.state``), each exported even at zero so that
+# an alert on ``state="paused"`` has a series to compare. A state not listed here is exported as it comes.
+TAILER_STATES = ("starting", "following", "reading", "paused", "retrying", "unreadable", "stopped", "removed")
 
 
 class Metrics:
@@ -43,6 +46,12 @@ class Metrics:
                                      registry=r)
         self.containers_followed = Gauge("logship_containers_followed", "Containers with a tailer.",
                                          registry=r)
+        self.tailers = Gauge("logship_tailers",
+                             "Tailers by state; paused: collection waits because the buffer cannot be written.",
+                             ["state"], registry=r)
+        self.node_info = Gauge("logship_node_info",
+                               "1, labelled with the Docker node this agent reads (name and id, from /info): "
+                               "dashboards join it on instance to name each node.", ["node", "node_id"], registry=r)
         self.engine_reconnects = Counter("logship_engine_reconnects_total",
                                          "Times the events stream was re-opened.", registry=r)
         self.checkpoint_saves = Counter("logship_checkpoint_saves_total", "Checkpoint file writes.", registry=r)
@@ -53,6 +62,8 @@ class Metrics:
                                             "Bytes appended to the disk buffer.", registry=r)
         self.buffer_bytes = Gauge("logship_buffer_bytes", "Bytes in the disk buffer.", registry=r)
         self.buffer_segments = Gauge("logship_buffer_segments", "Segment files in the disk buffer.", registry=r)
+        self.buffer_max_bytes = Gauge("logship_buffer_max_bytes", "The disk buffer's bound (LOGSHIP_BUFFER_MAX_BYTES).",
+                                      registry=r)
         self.buffer_lines_dropped = Counter(
             "logship_buffer_lines_dropped_total",
             "Records dropped by the buffer, by reason: full (drop_oldest), crc, corrupt, quarantine.", ["reason"],

@@ -9,7 +9,8 @@ Connections: ``unix://`` (default ``/var/run/docker.sock``) or ``tcp://`` with T
 connection limit: aiohttp's default of 100 silently stalls the 101st follow stream.
 
 The API version is negotiated once from ``GET /version`` and every later path is prefixed with it.
-Every failure is raised as an ``EngineError`` that says whether it is retriable.
+Every failure is raised as an ``EngineError`` that says whether it is retriable. Every request is one of
+``allowlist.ENGINE_API_ALLOWLIST`` (all GET): a new one must be added there, for socket proxies.
 """
 
 from __future__ import annotations

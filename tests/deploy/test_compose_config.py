@@ -18,13 +18,14 @@ from logship.config import load
 from tests.support import REPO_ROOT
 
 COMPOSE_FILES = [REPO_ROOT / "compose.yaml", REPO_ROOT / "configs" / "compose" / "sidecar.yaml"]
-_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 
 
 def interpolate(value: Any) -> Any:
-    """``${NAME:-default}`` → default, ``${NAME}`` → "", ``$$`` → ``$`` (as if nothing were set)."""
+    """``${NAME:-default}`` → default, ``${NAME}`` and ``${NAME:?error}`` → "", ``$$`` → ``$`` (as if nothing
+    were set; the CLI would refuse a ``:?`` variable left unset)."""
     if isinstance(value, str):
-        return _VARIABLE.sub(lambda m: m.group(2) or "", value).replace("$$", "$")
+        return _VARIABLE.sub(lambda m: (m.group(3) or "") if m.group(2) == "-" else "", value).replace("$$", "$")
     if isinstance(value, dict):
         return {k: interpolate(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -69,3 +70,40 @@ def test_compose_runs_logship_on_every_node() -> None:
     assert deploy["mode"] == "global" and "placement" not in deploy
     assert deploy["update_config"]["order"] == "stop-first"  # never two logship on one volume
     assert deploy["resources"]["limits"] == {"cpus": "0.5", "memory": "256M"}
+
+
+def compose_file() -> dict[str, Any]:
+    """compose.yaml as written (variables not interpolated)."""
+    return yaml.safe_load(COMPOSE_FILES[0].read_text())
+
+
+def test_the_stack_has_its_own_encrypted_network_that_nobody_else_can_join() -> None:
+    compose = compose_file()
+    assert compose["networks"] == {"logship": {"driver": "overlay", "driver_opts": {"encrypted": "true"},
+                                               "attachable": False}}
+    for name, service in compose["services"].items():
+        assert service.get("networks") == ["logship"], name  # never the default network
+
+
+def test_nothing_is_published_but_grafana_and_its_port_comes_from_variables() -> None:
+    compose = compose_file()
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"grafana"}
+    assert compose["services"]["grafana"]["ports"] == [
+        {"target": 3000, "published": "${GRAFANA_PORT:-3000}", "protocol": "tcp", "mode": "${GRAFANA_PORT_MODE:-host}"}]
+
+
+def test_grafana_admin_password_is_a_secret_without_a_default() -> None:
+    compose = compose_file()
+    grafana = compose["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana["environment"]
+    assert grafana["secrets"] == ["grafana_admin_password"]
+    secret_file = compose["secrets"]["grafana_admin_password"]["file"]
+    assert secret_file.startswith("${GRAFANA_ADMIN_PASSWORD_FILE:?"), secret_file  # required: no admin/admin
+
+
+def test_logship_drops_every_capability() -> None:
+    logship = compose_file()["services"]["logship"]
+    assert logship["cap_drop"] == ["ALL"] and "cap_add" not in logship
+    assert logship["security_opt"] == ["no-new-privileges:true"]  # docker-compose; stack deploy ignores it

@@ -84,6 +84,7 @@ def derived_stack(stack: str, run_id: str, labels: dict[str, str], receiver_url:
     used_secrets = [s if isinstance(s, str) else s["source"] for s in logship.get("secrets", [])]
     volumes = {name: {**(compose["volumes"][name] or {}), "labels": labels} for name in used_volumes}
     secrets = {name: compose["secrets"][name] for name in used_secrets}
+    networks = {name: compose["networks"][name] for name in logship.get("networks", [])}
     numbers = {
         "image": TEST_IMAGE,
         # `$$`: the stack file is interpolated by the CLI; the shell gets a single `$`.
@@ -94,8 +95,10 @@ def derived_stack(stack: str, run_id: str, labels: dict[str, str], receiver_url:
         "deploy": {"replicas": 1, "labels": {**labels, "team": "deploy-test"},
                    "restart_policy": {"condition": "none"}},
     }
+    if networks:
+        numbers["networks"] = list(networks)
     return {"version": compose["version"], "services": {"logship": logship, "numbers": numbers},
-            "volumes": volumes, "secrets": secrets}
+            "volumes": volumes, "secrets": secrets, **({"networks": networks} if networks else {})}
 
 
 class ContainerWatch:
