@@ -87,7 +87,9 @@ class SinkSpec:
     of the README's table; ``required``: the variable it cannot run without (a missing one is reported
     naming the sink); ``batch_defaults``: its own (lines, bytes) limits, used unless LOGSHIP_<NAME>_BATCH_*
     or the global LOGSHIP_BATCH_* is set (None: the global ones); ``configure``: the typed config from the
-    parsed values; ``build``: the sink object from that config (imports the sink's code when called).
+    parsed values; ``build``: the sink object from that config (imports the sink's code when called);
+    ``destination``: for a network sink, where its config sends, as ``scheme://host[:port][/path]`` (the
+    value of ``required``, parsed), for checks that read addresses (``logship.plaintext``).
     """
 
     name: str
@@ -96,6 +98,7 @@ class SinkSpec:
     build: Callable[[Any], Sink]
     required: str | None = None
     batch_defaults: tuple[int, int] | None = None
+    destination: Callable[[Any], str] | None = None
 
 
 def backlog_variables(sink: str) -> list[Variable]:

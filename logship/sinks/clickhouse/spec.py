@@ -62,5 +62,9 @@ def build(config: ClickHouseSinkConfig) -> Sink:
     return ClickHouseSink(config)
 
 
+def _destination(config: ClickHouseSinkConfig) -> str:
+    return config.url
+
+
 SPEC = SinkSpec("clickhouse", VARIABLES, configure, build, required="LOGSHIP_CLICKHOUSE_URL",
-                batch_defaults=BATCH_DEFAULTS)
+                batch_defaults=BATCH_DEFAULTS, destination=_destination)

@@ -52,5 +52,9 @@ def build(config: ElasticsearchSinkConfig) -> Sink:
     return ElasticsearchSink(config)
 
 
+def _destination(config: ElasticsearchSinkConfig) -> str:
+    return config.url
+
+
 SPEC = SinkSpec("elasticsearch", VARIABLES, configure, build, required="LOGSHIP_ELASTICSEARCH_URL",
-                batch_defaults=BATCH_DEFAULTS)
+                batch_defaults=BATCH_DEFAULTS, destination=_destination)

@@ -53,4 +53,9 @@ def build(config: GelfSinkConfig) -> Sink:
     return GelfSink(config)
 
 
-SPEC = SinkSpec("gelf", VARIABLES, configure, build, required="LOGSHIP_GELF_URL", batch_defaults=BATCH_DEFAULTS)
+def _destination(config: GelfSinkConfig) -> str:
+    return config.url
+
+
+SPEC = SinkSpec("gelf", VARIABLES, configure, build, required="LOGSHIP_GELF_URL", batch_defaults=BATCH_DEFAULTS,
+                destination=_destination)

@@ -54,4 +54,9 @@ def build(config: HttpSinkConfig) -> Sink:
     return HttpSink(config)
 
 
-SPEC = SinkSpec("http", VARIABLES, configure, build, required="LOGSHIP_HTTP_URL")
+def _destination(config: HttpSinkConfig) -> str:
+    return config.url
+
+
+SPEC = SinkSpec("http", VARIABLES, configure, build, required="LOGSHIP_HTTP_URL",
+                destination=_destination)

@@ -93,4 +93,9 @@ def build(config: LokiSinkConfig) -> Sink:
     return LokiSink(config)
 
 
-SPEC = SinkSpec("loki", VARIABLES, configure, build, required="LOGSHIP_LOKI_URL", batch_defaults=BATCH_DEFAULTS)
+def _destination(config: LokiSinkConfig) -> str:
+    return config.url
+
+
+SPEC = SinkSpec("loki", VARIABLES, configure, build, required="LOGSHIP_LOKI_URL", batch_defaults=BATCH_DEFAULTS,
+                destination=_destination)

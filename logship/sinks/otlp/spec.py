@@ -53,4 +53,9 @@ def build(config: OtlpSinkConfig) -> Sink:
     return OtlpSink(config)
 
 
-SPEC = SinkSpec("otlp", VARIABLES, configure, build, required="LOGSHIP_OTLP_ENDPOINT", batch_defaults=BATCH_DEFAULTS)
+def _destination(config: OtlpSinkConfig) -> str:
+    return config.endpoint
+
+
+SPEC = SinkSpec("otlp", VARIABLES, configure, build, required="LOGSHIP_OTLP_ENDPOINT", batch_defaults=BATCH_DEFAULTS,
+                destination=_destination)

@@ -67,5 +67,10 @@ def build(config: SyslogSinkConfig) -> Sink:
     return SyslogSink(config)
 
 
+def _destination(config: SyslogSinkConfig) -> str:
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    return f"{config.transport}://{host}:{config.port}"
+
+
 SPEC = SinkSpec("syslog", VARIABLES, configure, build, required="LOGSHIP_SYSLOG_ADDRESS",
-                batch_defaults=BATCH_DEFAULTS)
+                batch_defaults=BATCH_DEFAULTS, destination=_destination)
