@@ -26,6 +26,7 @@ from logship.sinks._http import auth_headers
 from logship.sinks.base import SinkError
 from logship.sinks.file.spec import FileSinkConfig
 from logship.sinks.http.spec import HttpSinkConfig
+from logship.sinks.registry import specs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HTTP = {"LOGSHIP_SINK": "http", "LOGSHIP_HTTP_URL": "https://logs.example.com/ingest"}
@@ -454,3 +455,9 @@ def test_auth_rules_are_the_same_at_start_and_in_the_sink(auth: dict[str, str]) 
     with pytest.raises(SinkError) as caught:  # a config made in code meets the same rules
         auth_headers("LOGSHIP_HTTP_", **settings)
     assert str(caught.value) == "; ".join(problems) and not caught.value.retriable
+
+
+def test_every_network_sink_says_where_it_sends() -> None:
+    # logship.plaintext reads each sink's address through its spec: a new network sink must give it.
+    for spec in specs():
+        assert (spec.required is None) == (spec.destination is None), spec.name
