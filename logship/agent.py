@@ -90,7 +90,7 @@ class Agent:
         def make_tailer(container_id: str) -> Tailer:
             return Tailer(container_id, engine, enricher.fields, self.buffer, self.checkpoints,
                           config.collect.max_line_bytes, self.metrics, config.collect.read_linger,
-                          self.write_errors)
+                          self.write_errors, config.parse)
 
         own_id = own_container_id()
         self.supervisor = Supervisor(group, make_tailer, self.checkpoints, self.metrics)

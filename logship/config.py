@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from logship.parse import settings as parse_settings
 from logship.settings.forms import (
     at_least_16kib,
     choice,
@@ -161,6 +162,8 @@ VARIABLES: tuple[Variable, ...] = (
              "Skip containers whose image name matches this regular expression.", section="collect"),
     Variable("LOGSHIP_INCLUDE_SELF", parse_bool, "false",
              "Also follow logship's own container (off: no feedback loop).", section="collect"),
+    # parsing (issue 14): declared in logship.parse.settings
+    *(Variable(name, parse, default, help, section="parse") for name, parse, default, help in parse_settings.VARIABLES),
     # buffer
     Variable("LOGSHIP_BUFFER_MAX_BYTES", positive(parse_size), "1GiB",
              "Bound of the disk buffer.", section="buffer"),
@@ -212,6 +215,7 @@ class Config:
     retry: RetryConfig
     sink_configs: Mapping[str, SinkConfig] = field(default_factory=dict)
     backlog: Mapping[str, BacklogLimits] = field(default_factory=dict)  # sinks with a limit only
+    parse: parse_settings.ParseSettings = field(default_factory=parse_settings.ParseSettings)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -329,6 +333,7 @@ def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) 
         retry=RetryConfig(values["LOGSHIP_RETRY_INITIAL"], values["LOGSHIP_RETRY_MAX"]),
         sink_configs=sinks,
         backlog=_backlog_limits(values, raw, buffer, problems),
+        parse=parse_settings.from_values(values),
     )
 
 

@@ -42,6 +42,14 @@ class Metrics:
         self.frames_malformed = Counter("logship_frames_malformed_total",
                                         "Malformed frames in a logs stream, by what was wrong.", ["reason"],
                                         registry=r)
+        self.lines_filtered = Counter(
+            "logship_lines_filtered_total",
+            "Lines not shipped on purpose, by reason: drop (LOGSHIP_DROP, label logship.drop).", ["reason"], registry=r)
+        self.lines_filtered.labels(reason="drop")
+        self.parse_label_errors = Counter(
+            "logship_parse_label_errors_total",
+            "Containers with a bad logship.* parse label (shipped with the global setting instead), by label.",
+            ["label"], registry=r)
         self.tailer_errors = Counter("logship_tailer_errors_total", "Tailer errors, by reason.", ["reason"],
                                      registry=r)
         self.containers_followed = Gauge("logship_containers_followed", "Containers with a tailer.",

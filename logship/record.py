@@ -4,14 +4,16 @@ keeps and every sink reads. This module owns its layout; sinks read records only
 Layout (built by ``logship.collect.lines``; parsing adds the bracketed per-line fields)::
 
     {"timestamp":"<30-byte RFC3339Nano>","message":<JSON string>[,"partial":{"ordinal":n,"last":bool}]
-     [,"log":{"level":"<level>"[,"lines":N]}][,"attributes":{…}],"stream":"stdout|stderr",<metadata…>}
+     [,"log":{["level":"<level>",]"lines":N,"end":"<timestamp>"}|,"log":{"level":"<level>"}][,"attributes":{…}]
+     ,"stream":"stdout|stderr",<metadata…>}
 
 - ``timestamp``: Docker's, always 9 fraction digits and ``Z`` (``2026-11-25T16:32:42.123456789Z``).
 - ``message``: the line without its newline, invalid UTF-8 replaced.
 - ``partial``: only on the parts of a line longer than ``LOGSHIP_MAX_LINE_BYTES``.
 - ``log.level`` (ECS): one of ``LEVELS``, absent when no level was found; ``log.lines``: only on a
   joined multiline event, how many Docker lines it holds (≥ 2; ``message`` is them joined with ``\\n``,
-  ``timestamp`` the first one's).
+  ``timestamp`` the first one's), with ``log.end``: the last line's timestamp (where the event leaves
+  its stream: ``collect.positions.record_position`` reads it back so that a restart does not read its lines again).
 - ``attributes``: only when a JSON or logfmt line was parsed: the line's other keys, an object bounded
   by the parser, never empty. A record may have ``log`` without ``attributes`` and the reverse.
 - ``stream`` and the container's metadata (``container``, ``service``, ``compose``, ``swarm``, ``host``,

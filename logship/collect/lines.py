@@ -42,6 +42,8 @@ from typing import Any
 import orjson
 
 from logship.collect.frames import FRAME_HEADER, FRAME_HEADER_SIZE, PARTIAL_CHUNK, STREAM_NAMES, Frame
+from logship.parse.settings import ParseSettings
+from logship.parse.stage import StreamParser
 
 _TIMESTAMP_CHARS = b"0123456789-:.TZ"
 _FIXED_TIMESTAMP_LENGTH = 30  # 2026-11-25T16:37:09.305268574Z: the API always sends 9 digits
@@ -101,7 +103,7 @@ _get_state = attrgetter(*_STATE_FIELDS)
 class _Stream:
     """Watermark, skip budget and the held pieces of an unfinished line, for one stream."""
 
-    __slots__ = ("count", "done_count", "done_ts", "lines", "parts", "pending", "pending_count",
+    __slots__ = ("count", "done_count", "done_ts", "lines", "parse", "parts", "pending", "pending_count",
                  "pending_size", "pending_ts", "skip", "suffix", "timestamp")
 
     def __init__(self, mark: Mark | None) -> None:
@@ -117,7 +119,8 @@ class _Stream:
         self.pending_size = 0
         self.pending_count = 0
         self.parts = 0  # parts of the current long line already emitted
-        self.lines = 0  # records emitted, moved to metrics by the caller
+        self.lines = 0  # lines emitted, moved to metrics by the caller
+        self.parse: StreamParser | None = None  # logship.parse: joins and parses the whole lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +135,14 @@ class AssemblerState:
 class LineAssembler:
     """Turns decoded frames of one container into NDJSON records (bytes, no trailing newline)."""
 
-    def __init__(self, metadata: Mapping[str, Any], marks: Mapping[str, Mark], max_line_bytes: int) -> None:
+    def __init__(self, metadata: Mapping[str, Any], marks: Mapping[str, Mark], max_line_bytes: int,
+                 parse: ParseSettings | None = None) -> None:
         self.max_line_bytes = max_line_bytes
         self._streams: dict[int, _Stream] = {
             sid: _Stream(marks.get(name)) for sid, name in STREAM_NAMES.items()}
+        if parse is not None and parse.active:
+            for stream in self._streams.values():
+                stream.parse = StreamParser(parse, stream)
         self.set_metadata(metadata)
         # Counted here, moved to metrics once per chunk by the caller.
         self.skipped = 0
@@ -162,16 +169,20 @@ class LineAssembler:
     def state(self) -> AssemblerState:
         """A copy of the streams' positions and counts, to ``restore`` if the next records are not stored."""
         # ``pending`` is a list that feed() appends to: copied (empty on nearly every call).
-        streams = tuple((stream, _get_state(stream), stream.pending[:]) for stream in self._streams.values())
+        streams = tuple((stream, _get_state(stream), stream.pending[:],
+                         stream.parse.snapshot() if stream.parse is not None else None)
+                        for stream in self._streams.values())
         return AssemblerState(streams, (self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps))
 
     def restore(self, state: AssemblerState) -> None:
         """Go back to ``state``: the records decoded since were not stored, so their frames count as
         unread (read again, not skipped) and their lines as not read."""
-        for stream, values, pending in state.streams:
+        for stream, values, pending, parse in state.streams:
             for name, value in zip(_STATE_FIELDS, values, strict=True):
                 setattr(stream, name, value)
             stream.pending = pending[:]
+            if stream.parse is not None:
+                stream.parse.restore(parse)
         self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps = state.counts
 
     def marks(self) -> dict[str, Mark]:
@@ -179,11 +190,43 @@ class LineAssembler:
 
         The rule ``Tailer._commit`` keeps: these marks are handed on (to the checkpoints) only once the
         records emitted up to them are stored in the buffer; when storing fails, ``restore`` takes the
-        assembler back first. A later stage that holds records back (multiline joining) must keep its
-        held lines out of these marks too.
+        assembler back first. While the parse stage holds an unfinished multiline event, a stream's
+        mark stays just before the event's first line.
         """
-        return {STREAM_NAMES[sid]: Mark(s.done_ts, s.done_count)
-                for sid, s in self._streams.items() if s.done_ts}
+        marks = {}
+        for sid, s in self._streams.items():
+            held = s.parse.held_mark() if s.parse is not None else None
+            if held is not None:
+                marks[STREAM_NAMES[sid]] = Mark(*held)
+            elif s.done_ts:
+                marks[STREAM_NAMES[sid]] = Mark(s.done_ts, s.done_count)
+        return marks
+
+    def deadline(self) -> float | None:
+        """When (``time.monotonic``) a held multiline event times out and ``expire`` emits it; None: none held."""
+        deadlines = [d for s in self._streams.values() if s.parse is not None and (d := s.parse.deadline())]
+        return min(deadlines) if deadlines else None
+
+    def expire(self, now: float) -> list[bytes]:
+        """The held multiline events whose timeout has passed at ``now``."""
+        out: list[bytes] = []
+        for stream in self._streams.values():
+            if stream.parse is not None:
+                stream.parse.expire(now, out)
+        return out
+
+    def dropped_pending(self) -> bool:
+        """Whether lines were dropped (``LOGSHIP_DROP``) since the last ``take_filtered``."""
+        return any(stream.parse is not None and stream.parse.filtered for stream in self._streams.values())
+
+    def take_filtered(self) -> int:
+        """Lines dropped by ``LOGSHIP_DROP``/``logship.drop`` since the last call."""
+        total = 0
+        for stream in self._streams.values():
+            if stream.parse is not None:
+                total += stream.parse.filtered
+                stream.parse.filtered = 0
+        return total
 
     def take_line_counts(self) -> dict[str, int]:
         """Records emitted per stream since the last call."""
@@ -248,8 +291,11 @@ class LineAssembler:
             texts = list(map(bytes.decode, bodies))
         except UnicodeDecodeError:
             texts = list(map(self._text, bodies))
-        out.extend(map(b"".join, zip(repeat(_RECORD_OPEN), stamps, repeat(_RECORD_MESSAGE),
-                                     map(orjson.dumps, texts), repeat(state.suffix))))
+        if state.parse is None:
+            out.extend(map(b"".join, zip(repeat(_RECORD_OPEN), stamps, repeat(_RECORD_MESSAGE),
+                                         map(orjson.dumps, texts), repeat(state.suffix))))
+        else:
+            state.parse.run(stamps, texts, out)
         # As feed() leaves them after a run of strictly newer timestamps.
         state.timestamp = state.done_ts = last
         state.count = state.done_count = 1
@@ -311,7 +357,10 @@ class LineAssembler:
                     text = body.decode("utf-8", "replace")
                     self.invalid_utf8 += 1
                 state.lines += 1
-                append(join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, dumps(text), state.suffix)))
+                if state.parse is None:
+                    append(join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, dumps(text), state.suffix)))
+                else:
+                    state.parse.line(timestamp, text, out)
                 state.done_ts = timestamp
                 state.done_count = state.count
                 continue
@@ -337,6 +386,8 @@ class LineAssembler:
         for state in self._streams.values():
             if state.pending:
                 self._flush(out, state)
+            if state.parse is not None:
+                state.parse.flush(out)
         return out
 
     def _continue_line(self, out: list[bytes], state: _Stream, message: bytes) -> None:
@@ -413,6 +464,11 @@ class LineAssembler:
                 marker: bytes) -> None:
         text = self._text(message)
         state.lines += 1
+        if state.parse is not None:
+            if not marker:
+                state.parse.line(timestamp, text, out)
+                return
+            state.parse.passthrough(out)
         out.append(b"".join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, orjson.dumps(text), marker, state.suffix)))
 
 
@@ -440,35 +496,3 @@ def _now() -> bytes:
     now = time.time_ns()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000)).encode() + (
         b".%09dZ" % (now % 1_000_000_000))
-
-
-# The start of every record's suffix (set_metadata): the stream, then the container's id (the enricher's
-# metadata begins with it). Searched from the end: only the real suffix has this exact shape there.
-_SUFFIX_STARTS = tuple((name, b',"stream":"%b","container":{"id":"' % name.encode()) for name in ("stdout", "stderr"))
-_PART_NOT_LAST = b'"last":false}'
-_MESSAGE_AT = len(_RECORD_OPEN) + _FIXED_TIMESTAMP_LENGTH
-
-
-def record_position(record: bytes) -> tuple[str, str, bytes, bool] | None:
-    """Where a record made here stands in its container's log: (container id, stream, timestamp, whether
-    it ends a line: False for a part of a cut line that is not its last). None for any other shape.
-
-    Cheap enough to run over the buffer's newest segments at start (a prefix check and a few ``rfind``).
-    Relies on the record's layout: the timestamp first, the suffix ``,"stream":"…","container":{"id":"…``
-    after the message (and its part marker); a stage that adds keys must keep them out of that place.
-    """
-    if not record.startswith(_RECORD_OPEN) or not record.startswith(_RECORD_MESSAGE, _MESSAGE_AT):
-        return None
-    stream, at, key = "", -1, b""
-    for name, start in _SUFFIX_STARTS:
-        found = record.rfind(start, _MESSAGE_AT)
-        if found > at:
-            stream, at, key = name, found, start
-    if at < 0:
-        return None
-    id_at = at + len(key)
-    id_end = record.find(b'"', id_at)
-    if id_end <= id_at:
-        return None
-    ends_line = record.find(_PART_NOT_LAST, _MESSAGE_AT, at) < 0
-    return record[id_at:id_end].decode(), stream, record[len(_RECORD_OPEN):_MESSAGE_AT], ends_line

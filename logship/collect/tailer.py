@@ -38,6 +38,7 @@ from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder
 from logship.collect.lines import AssemblerState, LineAssembler
 from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
 from logship.metrics import Metrics
+from logship.parse.settings import ParseSettings, for_labels
 from logship.write_errors import TAILER, WriteErrors
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ class Tailer:
     def __init__(self, container_id: str, engine: EngineClient,
                  fields: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]], output: RecordSink,
                  checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics,
-                 linger: float = 0.0, write_errors: WriteErrors | None = None) -> None:
+                 linger: float = 0.0, write_errors: WriteErrors | None = None,
+                 parse: ParseSettings | None = None) -> None:
         self.container_id = container_id
         self.name = ""
         self.state = "starting"
@@ -103,6 +105,10 @@ class Tailer:
         # Read what the container has written so far without ``follow`` before following (see the module
         # docstring): at start, and again after a stream failed (dockerd restarted, framing lost).
         self._catch_up = True
+        # How lines are understood (logship.parse): the global settings; the container's labels refine them.
+        self._parse = parse
+        self._stop_event = asyncio.Event()
+        self._read_task: asyncio.Future[bytes] | None = None
 
     # --- signals from discovery -------------------------------------------------------------------
 
@@ -128,7 +134,10 @@ class Tailer:
     def request_stop(self) -> bool:
         """Stop after the current commit. True when the task may be cancelled right now."""
         self._stopping = True
-        return not self._committing
+        self._stop_event.set()
+        # A held multiline event is stored first (the read loop sees the stop): not cancelled right now.
+        holding = self._assembler is not None and self._assembler.deadline() is not None
+        return not self._committing and not (holding and self.state in ("following", "reading"))
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -202,7 +211,8 @@ class Tailer:
         if self._assembler is None:
             self._tty = bool((inspect.get("Config") or {}).get("Tty"))
             fields = await self._fields(inspect)
-            self._assembler = LineAssembler(fields, self._checkpoints.get(self.container_id), self._max_line_bytes)
+            self._assembler = LineAssembler(fields, self._checkpoints.get(self.container_id), self._max_line_bytes,
+                                            self._parse_settings(inspect))
             self._count_by_service(fields)
         elif self._refresh_metadata:
             await self._apply_metadata(self._assembler, inspect)
@@ -217,6 +227,18 @@ class Tailer:
         fields = await self._fields(inspect)
         assembler.set_metadata(fields)
         self._count_by_service(fields)
+
+    def _parse_settings(self, inspect: dict[str, Any]) -> ParseSettings | None:
+        """The global parse settings refined by the container's ``logship.*`` labels; a bad label is
+        reported here, once per container (log and metric), and its setting keeps the global value."""
+        if self._parse is None:
+            return None
+        labels = (inspect.get("Config") or {}).get("Labels") or {}
+        settings, problems = for_labels(self._parse, labels)
+        for label, problem in problems:
+            self._metrics.parse_label_errors.labels(label=label).inc()
+            log.warning("container %s (%s): %s", self.name or "?", self.container_id[:12], problem)
+        return settings
 
     def _count_by_service(self, fields: dict[str, Any]) -> None:
         service = fields.get("service") or {}
@@ -247,7 +269,7 @@ class Tailer:
                             await _linger_unread(response, linger)
                         else:
                             await asyncio.sleep(linger)
-                    data = await body.read(READ_BYTES)
+                    data = await self._next_chunk(body, assembler)
                     if not data:
                         break
                     if trickle:
@@ -267,13 +289,16 @@ class Tailer:
                         if decoder.malformed:
                             self._report_malformed(decoder.malformed)
                             decoder.malformed.clear()
-                    if records:
+                    if records or assembler.dropped_pending():
                         await self._commit(records, before)
                         if self._stopping:
                             return got_data
         finally:
             self._response = None
             self._metrics.bytes_read.inc(bytes_read)
+            if self._read_task is not None:
+                self._read_task.cancel()
+                self._read_task = None
         if isinstance(decoder, RawDecoder):
             before = assembler.state()
             await self._commit(assembler.feed(decoder.finish()), before)
@@ -284,6 +309,31 @@ class Tailer:
         self._move_counters(assembler)
         return got_data
 
+    async def _next_chunk(self, body: aiohttp.StreamReader, assembler: LineAssembler) -> bytes:
+        """The next chunk of the logs stream (b"" at its end). While a multiline event is held, its
+        timeout is kept meanwhile (the event is stored when it passes), and at a stop the held events are
+        stored and b"" returned. The pending read survives both, so no data is lost between them."""
+        while True:
+            deadline = assembler.deadline()
+            if deadline is None and self._read_task is None:
+                return await body.read(READ_BYTES)
+            if self._read_task is None:
+                self._read_task = asyncio.ensure_future(body.read(READ_BYTES))
+            stopping = asyncio.ensure_future(self._stop_event.wait())
+            try:
+                timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                await asyncio.wait((self._read_task, stopping), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+            if self._read_task.done():
+                task, self._read_task = self._read_task, None
+                return task.result()
+            before = assembler.state()
+            if self._stopping:
+                await self._commit(assembler.expire(float("inf")), before)
+                return b""
+            await self._commit(assembler.expire(time.monotonic()), before)
+
     async def _commit(self, records: list[bytes], before: AssemblerState) -> None:
         """Append records to the buffer, then advance the marks that cover them.
 
@@ -293,11 +343,12 @@ class Tailer:
         and the skip watermark stay at the last stored line, so the caller reads the rest again.
         """
         assembler = self._assembler
-        if not records or assembler is None:
+        if assembler is None or not (records or assembler.dropped_pending()):
             return
         self._committing = True
         try:
-            await self._output.append(records)
+            if records:  # a chunk of lines all dropped (LOGSHIP_DROP) moves the marks past them all the same
+                await self._output.append(records)
         except OSError as exc:
             assembler.restore(before)
             raise StoreFailed(exc) from exc
@@ -327,6 +378,9 @@ class Tailer:
         if assembler.invalid_utf8:
             self._metrics.lines_invalid_utf8.inc(assembler.invalid_utf8)
             assembler.invalid_utf8 = 0
+        filtered = assembler.take_filtered()
+        if filtered:
+            self._metrics.lines_filtered.labels(reason="drop").inc(filtered)
         if assembler.bad_timestamps:
             self._report_malformed({"bad_timestamp": assembler.bad_timestamps})
             assembler.bad_timestamps = 0
