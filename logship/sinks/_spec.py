@@ -8,6 +8,7 @@ defaults, ``configure`` (parsed values → config) and ``build`` (config → sin
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,17 @@ class SinkSpec:
     required: str | None = None
     batch_defaults: tuple[int, int] | None = None
     destination: Callable[[Any], str] | None = None
+
+
+def lazy_factory(module: str, name: str) -> Callable[[Any], Sink]:
+    """A ``SinkSpec.build`` that imports ``module`` when called (a sink's code and its dependencies load only
+    when it is configured) and returns ``name(config)``."""
+
+    def build(config: Any) -> Sink:
+        sink: Sink = getattr(importlib.import_module(module), name)(config)
+        return sink
+
+    return build
 
 
 def backlog_variables(sink: str) -> list[Variable]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal, cast, get_args
 
 from logship.settings.forms import choice, non_empty, parse_bool, url
 from logship.settings.types import SinkOptions
 from logship.settings.variable import Variable
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, network_variables
+from logship.sinks._spec import SinkSpec, SinkValues, lazy_factory, network_variables
 
 # ClickHouse wants few large inserts (each one makes a part on disk).
 BATCH_DEFAULTS = (20000, 16 * 1024**2)
@@ -55,16 +55,8 @@ def configure(values: SinkValues) -> ClickHouseSinkConfig:
         create_table=values["CREATE_TABLE"], **values.options())
 
 
-def build(config: ClickHouseSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.clickhouse.sink import ClickHouseSink
-
-    return ClickHouseSink(config)
 
 
-def _destination(config: ClickHouseSinkConfig) -> str:
-    return config.url
-
-
-SPEC = SinkSpec("clickhouse", VARIABLES, configure, build, required="LOGSHIP_CLICKHOUSE_URL",
-                batch_defaults=BATCH_DEFAULTS, destination=_destination)
+SPEC = SinkSpec(
+    "clickhouse", VARIABLES, configure, lazy_factory("logship.sinks.clickhouse.sink", "ClickHouseSink"),
+    required="LOGSHIP_CLICKHOUSE_URL", batch_defaults=BATCH_DEFAULTS, destination=attrgetter("url"))

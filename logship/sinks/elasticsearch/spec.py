@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 from logship.settings.forms import non_empty, url
 from logship.settings.types import SinkOptions
 from logship.settings.variable import Variable
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, auth_variables, network_variables
+from logship.sinks._spec import SinkSpec, SinkValues, auth_variables, lazy_factory, network_variables
 
 BATCH_DEFAULTS = (5000, 5 * 1024**2)
 
@@ -45,16 +45,8 @@ def configure(values: SinkValues) -> ElasticsearchSinkConfig:
                                    **values.auth(), **values.options())
 
 
-def build(config: ElasticsearchSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.elasticsearch.sink import ElasticsearchSink
-
-    return ElasticsearchSink(config)
 
 
-def _destination(config: ElasticsearchSinkConfig) -> str:
-    return config.url
-
-
-SPEC = SinkSpec("elasticsearch", VARIABLES, configure, build, required="LOGSHIP_ELASTICSEARCH_URL",
-                batch_defaults=BATCH_DEFAULTS, destination=_destination)
+SPEC = SinkSpec(
+    "elasticsearch", VARIABLES, configure, lazy_factory("logship.sinks.elasticsearch.sink", "ElasticsearchSink"),
+    required="LOGSHIP_ELASTICSEARCH_URL", batch_defaults=BATCH_DEFAULTS, destination=attrgetter("url"))

@@ -8,8 +8,7 @@ from pathlib import Path
 from logship.settings.forms import parse_size, positive, positive_int
 from logship.settings.types import BatchConfig
 from logship.settings.variable import Variable
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, backlog_variables, batch_variables
+from logship.sinks._spec import SinkSpec, SinkValues, backlog_variables, batch_variables, lazy_factory
 
 # A local file: larger batches mean fewer fsyncs and fewer event-loop round trips per line, which lets
 # one shipper keep up with 16 tailers at full backlog speed (bench/RESULTS.md).
@@ -46,11 +45,7 @@ def configure(values: SinkValues) -> FileSinkConfig:
                           max_bytes=values["MAX_BYTES"], keep=values["KEEP"], batch=values.batch())
 
 
-def build(config: FileSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.file.sink import FileSink
 
-    return FileSink(config)
-
-
-SPEC = SinkSpec("file", VARIABLES, configure, build, batch_defaults=BATCH_DEFAULTS)
+SPEC = SinkSpec(
+    "file", VARIABLES, configure, lazy_factory("logship.sinks.file.sink", "FileSink"),
+    batch_defaults=BATCH_DEFAULTS)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal, cast, get_args
 
 from logship.settings.forms import choice
 from logship.settings.types import SinkOptions
 from logship.settings.variable import Variable
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, network_variables
+from logship.sinks._spec import SinkSpec, SinkValues, lazy_factory, network_variables
 
 BATCH_DEFAULTS = (1000, 1024**2)
 GelfCompression = Literal["gzip", "none"]
@@ -46,16 +46,8 @@ def configure(values: SinkValues) -> GelfSinkConfig:
                           **values.options())
 
 
-def build(config: GelfSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.gelf.sink import GelfSink
-
-    return GelfSink(config)
 
 
-def _destination(config: GelfSinkConfig) -> str:
-    return config.url
-
-
-SPEC = SinkSpec("gelf", VARIABLES, configure, build, required="LOGSHIP_GELF_URL", batch_defaults=BATCH_DEFAULTS,
-                destination=_destination)
+SPEC = SinkSpec(
+    "gelf", VARIABLES, configure, lazy_factory("logship.sinks.gelf.sink", "GelfSink"),
+    required="LOGSHIP_GELF_URL", batch_defaults=BATCH_DEFAULTS, destination=attrgetter("url"))

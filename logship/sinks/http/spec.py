@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal, cast, get_args
 
 from logship.settings.forms import choice, parse_key_values, url
 from logship.settings.types import SinkOptions
 from logship.settings.variable import Variable
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, network_variables
+from logship.sinks._spec import SinkSpec, SinkValues, lazy_factory, network_variables
 
 HttpCompression = Literal["none", "gzip", "zstd"]
 
@@ -47,16 +47,8 @@ def configure(values: SinkValues) -> HttpSinkConfig:
                           password=auth["password"], **values.options())
 
 
-def build(config: HttpSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.http.sink import HttpSink
-
-    return HttpSink(config)
 
 
-def _destination(config: HttpSinkConfig) -> str:
-    return config.url
-
-
-SPEC = SinkSpec("http", VARIABLES, configure, build, required="LOGSHIP_HTTP_URL",
-                destination=_destination)
+SPEC = SinkSpec(
+    "http", VARIABLES, configure, lazy_factory("logship.sinks.http.sink", "HttpSink"),
+    required="LOGSHIP_HTTP_URL", destination=attrgetter("url"))

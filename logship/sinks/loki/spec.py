@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal, cast, get_args
 
 from logship.settings.forms import choice, parse_bool, parse_list, parse_size, positive, url
 from logship.settings.types import SinkOptions
 from logship.settings.variable import Variable
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, auth_variables, network_variables
+from logship.sinks._spec import SinkSpec, SinkValues, auth_variables, lazy_factory, network_variables
 
 BATCH_DEFAULTS = (2000, 1024**2)
 LokiEncoding = Literal["protobuf", "json"]
@@ -86,16 +86,8 @@ def configure(values: SinkValues) -> LokiSinkConfig:
         bearer_token=auth["bearer_token"], **values.options())
 
 
-def build(config: LokiSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.loki.sink import LokiSink
-
-    return LokiSink(config)
 
 
-def _destination(config: LokiSinkConfig) -> str:
-    return config.url
-
-
-SPEC = SinkSpec("loki", VARIABLES, configure, build, required="LOGSHIP_LOKI_URL", batch_defaults=BATCH_DEFAULTS,
-                destination=_destination)
+SPEC = SinkSpec(
+    "loki", VARIABLES, configure, lazy_factory("logship.sinks.loki.sink", "LokiSink"),
+    required="LOGSHIP_LOKI_URL", batch_defaults=BATCH_DEFAULTS, destination=attrgetter("url"))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Literal, cast, get_args
 
 from logship.settings.forms import choice, parse_key_values, url
 from logship.settings.types import SinkOptions
 from logship.settings.variable import Variable
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, network_variables
+from logship.sinks._spec import SinkSpec, SinkValues, lazy_factory, network_variables
 
 BATCH_DEFAULTS = (2000, 4 * 1024**2)
 OtlpEncoding = Literal["protobuf", "json"]
@@ -46,16 +46,8 @@ def configure(values: SinkValues) -> OtlpSinkConfig:
                           **values.options())
 
 
-def build(config: OtlpSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.otlp.sink import OtlpSink
-
-    return OtlpSink(config)
 
 
-def _destination(config: OtlpSinkConfig) -> str:
-    return config.endpoint
-
-
-SPEC = SinkSpec("otlp", VARIABLES, configure, build, required="LOGSHIP_OTLP_ENDPOINT", batch_defaults=BATCH_DEFAULTS,
-                destination=_destination)
+SPEC = SinkSpec(
+    "otlp", VARIABLES, configure, lazy_factory("logship.sinks.otlp.sink", "OtlpSink"),
+    required="LOGSHIP_OTLP_ENDPOINT", batch_defaults=BATCH_DEFAULTS, destination=attrgetter("endpoint"))

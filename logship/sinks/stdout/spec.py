@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from logship.settings.types import BatchConfig
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, backlog_variables
+from logship.sinks._spec import SinkSpec, SinkValues, backlog_variables, lazy_factory
 
 
 @dataclass(frozen=True)
@@ -22,11 +21,6 @@ def configure(values: SinkValues) -> StdoutSinkConfig:
     return StdoutSinkConfig()
 
 
-def build(config: StdoutSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.stdout.sink import StdoutSink
 
-    return StdoutSink(config)
-
-
-SPEC = SinkSpec("stdout", tuple(backlog_variables("stdout")), configure, build)
+SPEC = SinkSpec(
+    "stdout", tuple(backlog_variables("stdout")), configure, lazy_factory("logship.sinks.stdout.sink", "StdoutSink"))

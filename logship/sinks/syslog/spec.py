@@ -8,8 +8,7 @@ from typing import Literal, cast
 from logship.settings.forms import parse_size, positive, stream_address
 from logship.settings.types import SinkOptions
 from logship.settings.variable import Variable
-from logship.ship.contract import Sink
-from logship.sinks._spec import SinkSpec, SinkValues, network_variables
+from logship.sinks._spec import SinkSpec, SinkValues, lazy_factory, network_variables
 
 BATCH_DEFAULTS = (1000, 1024**2)
 SyslogTransport = Literal["tcp", "tls", "udp"]
@@ -60,17 +59,12 @@ def configure(values: SinkValues) -> SyslogSinkConfig:
                             **values.options())
 
 
-def build(config: SyslogSinkConfig) -> Sink:
-    """The sink object."""
-    from logship.sinks.syslog.sink import SyslogSink
-
-    return SyslogSink(config)
-
 
 def _destination(config: SyslogSinkConfig) -> str:
     host = f"[{config.host}]" if ":" in config.host else config.host
     return f"{config.transport}://{host}:{config.port}"
 
 
-SPEC = SinkSpec("syslog", VARIABLES, configure, build, required="LOGSHIP_SYSLOG_ADDRESS",
-                batch_defaults=BATCH_DEFAULTS, destination=_destination)
+SPEC = SinkSpec(
+    "syslog", VARIABLES, configure, lazy_factory("logship.sinks.syslog.sink", "SyslogSink"),
+    required="LOGSHIP_SYSLOG_ADDRESS", batch_defaults=BATCH_DEFAULTS, destination=_destination)
