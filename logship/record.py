@@ -287,3 +287,17 @@ def split_utf8(data: bytes, limit: int) -> list[bytes]:
         start = end
     pieces.append(data[start:])
     return pieces
+
+
+def complete_utf8_prefix(data: bytes) -> int:
+    """Length of ``data`` without a UTF-8 character cut off at its end (never 0 for non-empty data)."""
+    start = len(data) - 1
+    while start > 0 and len(data) - start < 4 and data[start] & 0xC0 == 0x80:
+        start -= 1
+    if start < 0:
+        return 0
+    lead = data[start]
+    width = 4 if lead >= 0xF0 else 3 if lead >= 0xE0 else 2 if lead >= 0xC0 else 1
+    if start + width > len(data) and start > 0:
+        return start
+    return len(data)

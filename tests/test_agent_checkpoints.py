@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 from logship.agent import Agent
 from logship.collect.checkpoint import CheckpointStore
-from logship.collect.lines import Mark
+from logship.collect.positions import Mark
 from logship.metrics import Metrics
 from logship.write_errors import WriteErrors
 

@@ -41,8 +41,7 @@ from pathlib import Path
 
 import orjson
 
-from logship.collect.lines import Mark, normalise_timestamp
-from logship.collect.positions import record_position
+from logship.collect.positions import Mark, normalise_timestamp, record_position
 from logship.files import fsync_directory, replace_file, temp_path
 
 log = logging.getLogger(__name__)

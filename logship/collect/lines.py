@@ -31,8 +31,6 @@ Records are built by splicing: the container's metadata is serialised once per s
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import repeat
@@ -42,56 +40,27 @@ from typing import Any
 import orjson
 
 from logship.collect.frames import FRAME_HEADER, FRAME_HEADER_SIZE, PARTIAL_CHUNK, STREAM_NAMES, Frame
+from logship.collect.positions import (
+    FIXED_TIMESTAMP_LENGTH,
+    RECORD_MESSAGE,
+    RECORD_OPEN,
+    TIMESTAMP_CHARS,
+    Mark,
+    is_fixed_timestamp,
+    normalise_timestamp,
+    now_timestamp,
+    since_parameter,
+)
 from logship.parse.settings import ParseSettings
 from logship.parse.stage import StreamParser
+from logship.record import complete_utf8_prefix
 
-_TIMESTAMP_CHARS = b"0123456789-:.TZ"
-_FIXED_TIMESTAMP_LENGTH = 30  # 2026-11-25T16:37:09.305268574Z: the API always sends 9 digits
-# How far before the oldest watermark a resume starts: stdout and stderr interleave out of
-# timestamp order by up to ~18 ms in dockerd 20.10; the skip rule drops the overlap.
-RESUME_MARGIN_SECONDS = 1
-_RECORD_OPEN = b'{"timestamp":"'
-_RECORD_MESSAGE = b'","message":'
 # take_run: where a whole line's pieces sit in a multiplexed frame: header, 30-byte timestamp, a space,
 # message, "\n".
 _STAMP_START = FRAME_HEADER_SIZE
-_STAMP_END = _STAMP_START + _FIXED_TIMESTAMP_LENGTH
+_STAMP_END = _STAMP_START + FIXED_TIMESTAMP_LENGTH
 _MESSAGE_START = _STAMP_END + 1
-_SHORTEST_LINE_FRAME = _FIXED_TIMESTAMP_LENGTH + 2  # timestamp, space, "\n"
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A stream's watermark: the newest timestamp delivered and how many frames carried exactly it."""
-
-    timestamp: bytes
-    count: int
-
-
-def _is_fixed_timestamp(raw: bytes) -> bool:
-    """``raw`` is already in the fixed 30-byte form (digits and separators, ``T`` at 10)."""
-    return len(raw) == _FIXED_TIMESTAMP_LENGTH and raw[10] == 84 and not raw.translate(None, _TIMESTAMP_CHARS)
-
-
-def normalise_timestamp(raw: bytes) -> bytes | None:
-    """Docker's timestamp as the fixed 30-byte RFC3339Nano form (comparable as bytes), or None."""
-    if _is_fixed_timestamp(raw):
-        return raw
-    if raw.translate(None, _TIMESTAMP_CHARS) or not raw.endswith(b"Z") or len(raw) < 20 or raw[10] != 84:
-        return None
-    whole, _, fraction = raw[:-1].partition(b".")
-    if len(whole) != 19 or len(fraction) > 9 or (not fraction.isdigit() and fraction):
-        return None
-    return whole + b"." + fraction.ljust(9, b"0") + b"Z"
-
-
-def since_parameter(marks: Iterable[Mark]) -> str:
-    """The ``since`` value (``seconds.nanoseconds``) that resumes every stream: a little before the oldest."""
-    oldest = min((mark.timestamp for mark in marks), default=None)
-    if oldest is None:
-        return "0"
-    seconds = calendar.timegm(time.strptime(oldest[:19].decode(), "%Y-%m-%dT%H:%M:%S"))
-    return f"{max(seconds - RESUME_MARGIN_SECONDS, 0)}.{oldest[20:29].decode()}"
+_SHORTEST_LINE_FRAME = FIXED_TIMESTAMP_LENGTH + 2  # timestamp, space, "\n"
 
 
 # The _Stream fields a failed store puts back (everything but the metadata suffix).
@@ -254,7 +223,7 @@ class LineAssembler:
         if state is None or state.pending:
             return pos
         unpack_from = FRAME_HEADER.unpack_from
-        longest = self.max_line_bytes + _FIXED_TIMESTAMP_LENGTH
+        longest = self.max_line_bytes + FIXED_TIMESTAMP_LENGTH
         last = state.timestamp
         start = pos
         stamps: list[bytes] = []
@@ -277,9 +246,9 @@ class LineAssembler:
         if not stamps:
             return start
         joined = b"".join(stamps)
-        if joined.translate(None, _TIMESTAMP_CHARS) or joined[10::_FIXED_TIMESTAMP_LENGTH] != b"T" * len(stamps):
+        if joined.translate(None, TIMESTAMP_CHARS) or joined[10::FIXED_TIMESTAMP_LENGTH] != b"T" * len(stamps):
             # Rare: keep the run up to the first bad timestamp; feed() handles that frame.
-            good = next(i for i, stamp in enumerate(stamps) if not _is_fixed_timestamp(stamp))
+            good = next(i for i, stamp in enumerate(stamps) if not is_fixed_timestamp(stamp))
             if not good:
                 return start
             del stamps[good:], bodies[good:]
@@ -292,7 +261,7 @@ class LineAssembler:
         except UnicodeDecodeError:
             texts = list(map(self._text, bodies))
         if state.parse is None:
-            out.extend(map(b"".join, zip(repeat(_RECORD_OPEN), stamps, repeat(_RECORD_MESSAGE),
+            out.extend(map(b"".join, zip(repeat(RECORD_OPEN), stamps, repeat(RECORD_MESSAGE),
                                          map(orjson.dumps, texts), repeat(state.suffix))))
         else:
             state.parse.run(stamps, texts, out)
@@ -315,12 +284,12 @@ class LineAssembler:
             state = streams[sid]
             space = payload.find(b" ", 0, 40)
             timestamp = payload[:space] if space > 0 else b""
-            if space != _FIXED_TIMESTAMP_LENGTH or timestamp.translate(None, _TIMESTAMP_CHARS):
+            if space != FIXED_TIMESTAMP_LENGTH or timestamp.translate(None, TIMESTAMP_CHARS):
                 fixed = normalise_timestamp(timestamp)
                 if fixed is None:
                     # Keep the data: the whole payload is the message, at the stream's last time.
                     self.bad_timestamps += 1
-                    self._emit(out, state, state.timestamp or _now(), [payload])
+                    self._emit(out, state, state.timestamp or now_timestamp(), [payload])
                     continue
                 timestamp = fixed
             # Skip what was delivered before (resume overlap, rotation replay).
@@ -358,7 +327,7 @@ class LineAssembler:
                     self.invalid_utf8 += 1
                 state.lines += 1
                 if state.parse is None:
-                    append(join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, dumps(text), state.suffix)))
+                    append(join((RECORD_OPEN, timestamp, RECORD_MESSAGE, dumps(text), state.suffix)))
                 else:
                     state.parse.line(timestamp, text, out)
                 state.done_ts = timestamp
@@ -469,30 +438,10 @@ class LineAssembler:
                 state.parse.line(timestamp, text, out)
                 return
             state.parse.passthrough(out)
-        out.append(b"".join((_RECORD_OPEN, timestamp, _RECORD_MESSAGE, orjson.dumps(text), marker, state.suffix)))
-
-
-def complete_utf8_prefix(data: bytes) -> int:
-    """Length of ``data`` without a UTF-8 character cut off at its end (never 0 for non-empty data)."""
-    start = len(data) - 1
-    while start > 0 and len(data) - start < 4 and data[start] & 0xC0 == 0x80:
-        start -= 1
-    if start < 0:
-        return 0
-    lead = data[start]
-    width = 4 if lead >= 0xF0 else 3 if lead >= 0xE0 else 2 if lead >= 0xC0 else 1
-    if start + width > len(data) and start > 0:
-        return start
-    return len(data)
+        out.append(b"".join((RECORD_OPEN, timestamp, RECORD_MESSAGE, orjson.dumps(text), marker, state.suffix)))
 
 
 def _strip_newline(message: bytes) -> bytes:
     if message.endswith(b"\n"):
         message = message[:-2] if message.endswith(b"\r\n") else message[:-1]
     return message
-
-
-def _now() -> bytes:
-    now = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000)).encode() + (
-        b".%09dZ" % (now % 1_000_000_000))

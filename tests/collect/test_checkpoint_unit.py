@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from logship.collect.checkpoint import CheckpointStore
-from logship.collect.lines import Mark
+from logship.collect.positions import Mark
 
 CID_A = "6ca5" + "a" * 60
 CID_B = "7db6" + "b" * 60

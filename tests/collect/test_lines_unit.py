@@ -10,14 +10,9 @@ import orjson
 import pytest
 
 from logship.collect.frames import PARTIAL_CHUNK, STDERR, STDOUT
-from logship.collect.lines import (
-    RESUME_MARGIN_SECONDS,
-    LineAssembler,
-    Mark,
-    complete_utf8_prefix,
-    normalise_timestamp,
-    since_parameter,
-)
+from logship.collect.lines import LineAssembler
+from logship.collect.positions import RESUME_MARGIN_SECONDS, Mark, normalise_timestamp, since_parameter
+from logship.record import complete_utf8_prefix
 
 META = {"container": {"id": "6ca5", "name": "web", "image": {"name": "nginx:1.27"}},
         "service": {"name": "web"}, "host": {"name": "node-3"}, "env": {"name": "prod"}}

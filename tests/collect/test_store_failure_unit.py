@@ -8,8 +8,8 @@ from pathlib import Path
 from logship.collect.checkpoint import LEGACY_SAVE_SECONDS, BufferedPositions, CheckpointStore
 from logship.collect.enrich import container_fields
 from logship.collect.frames import STDERR, STDOUT
-from logship.collect.lines import LineAssembler, Mark
-from logship.collect.positions import record_position
+from logship.collect.lines import LineAssembler
+from logship.collect.positions import Mark, record_position
 from tests.collect.test_lines_unit import META, messages, out, pieces, ts
 
 CID = META["container"]["id"]

@@ -64,7 +64,7 @@ async def test_one_tailer_per_container_and_a_crash_restarts_it(tmp_path: Path,
 
 
 async def test_removed_container_loses_its_checkpoint(tmp_path: Path) -> None:
-    from logship.collect.lines import Mark
+    from logship.collect.positions import Mark
 
     checkpoints = CheckpointStore(tmp_path / "checkpoints.json")
     checkpoints.advance("gone", {"stdout": Mark(b"2026-11-25T16:37:09.305268574Z", 1)})

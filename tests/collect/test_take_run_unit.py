@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from logship.collect.frames import PARTIAL_CHUNK, STDERR, STDOUT, FramingLost, MuxDecoder
-from logship.collect.lines import LineAssembler, Mark
+from logship.collect.lines import LineAssembler
+from logship.collect.positions import Mark
 
 META = {"container": {"id": "6ca5", "name": "web"}, "host": {"name": "node-3"}}
 

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 
 from logship.collect.frames import PARTIAL_CHUNK, STDERR, STDOUT, MuxDecoder
-from logship.collect.lines import LineAssembler, Mark
+from logship.collect.lines import LineAssembler
+from logship.collect.positions import Mark
 from logship.parse.settings import ParseSettings
 
 CORPUS = Path(__file__).resolve().parent / "corpus"

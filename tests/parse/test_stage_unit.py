@@ -9,8 +9,8 @@ import orjson
 
 from logship.collect.checkpoint import BufferedPositions
 from logship.collect.frames import STDERR, STDOUT, MuxDecoder
-from logship.collect.lines import LineAssembler, Mark
-from logship.collect.positions import record_position
+from logship.collect.lines import LineAssembler
+from logship.collect.positions import Mark, record_position
 from logship.parse.detectors import regex_detector
 from logship.parse.redact import parse_redact
 from logship.parse.settings import ParseSettings
