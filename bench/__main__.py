@@ -23,6 +23,7 @@ from bench.agent import ProcessError
 from bench.engine import BENCH_LABEL, Docker, DockerError
 from bench.machine import REPO_ROOT, dockerd_pid, engine_pids, git_state, machine_info, unpin
 from bench.scenarios import BenchError, Context
+from bench.stores import SINKS, STORES
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -72,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     backlog = commands.add_parser("backlog", parents=[common], help="read a finished backlog; with the ceiling")
     backlog.add_argument("--containers", type=_ints, default=[4], help="comma list, e.g. 1,4,16 (default 4)")
     backlog.add_argument("--lines", type=int, default=200_000, help="lines per container (default 200000)")
-    backlog.add_argument("--sink", choices=("file", "http"), default="file")
+    backlog.add_argument("--sink", type=_choices(*SINKS), default=["file"],
+                         help="comma list of " + ", ".join(SINKS) + " (default file); a store's sink ships to a "
+                              "cheap fake of it (bench/stores.py); with file in the list, each store's host CPU "
+                              "per line is also given relative to the file sink's")
     backlog.add_argument("--ceiling", choices=("both", "before", "after", "none"), default="both",
                          help="when to measure the ceiling, same containers (default both: before and after)")
     backlog.add_argument("--profile", nargs="?", const="gil", default="", choices=("gil", "active", "idle"),
@@ -116,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     outage.add_argument("--after", type=float, default=60, help="seconds of load after it is back")
     outage.add_argument("--drain-timeout", type=float, default=600)
 
-    every = commands.add_parser("all", parents=[common], help="the full matrix of issue #6 (about 20 min)")
+    every = commands.add_parser("all", parents=[common], help="the full matrix of issues #6 and #15 (about 25 min)")
     every.add_argument("--scale", type=float, default=1.0,
                        help="multiply sizes and durations (not rates or container counts), e.g. 0.25")
     every.add_argument("--small", action="store_true",
@@ -154,9 +158,10 @@ def _plan(args: argparse.Namespace) -> Plan:
         when = {"both": ("before", "after"), "none": ()}.get(args.ceiling, (args.ceiling,))
         for count in args.containers:
             for writers in args.writers:
-                plan.append(lambda ctx, n=count, w=writers: scenarios.backlog(
-                    ctx, containers=n, lines=args.lines, sink=args.sink, ceiling_when=when, profile=args.profile,
-                    timeout=args.timeout, compression=gz, pin=args.pin, writers=w))
+                for sink in args.sink:
+                    plan.append(lambda ctx, n=count, w=writers, k=sink: scenarios.backlog(
+                        ctx, containers=n, lines=args.lines, sink=k, ceiling_when=when, profile=args.profile,
+                        timeout=args.timeout, compression=gz, pin=args.pin, writers=w))
     elif args.command == "steady":
         for rate in args.rate:
             plan.append(lambda ctx, r=rate: scenarios.steady(
@@ -175,6 +180,8 @@ def _plan(args: argparse.Namespace) -> Plan:
         for count in (1, 4, 16):
             plan.append(lambda ctx, n=count: scenarios.backlog(ctx, containers=n, lines=20_000, sink="file"))
         plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=20_000, sink="http", compression=gz))
+        for store in STORES:  # each store's sink beside the file sink's 4-container case (CPU vs file)
+            plan.append(lambda ctx, k=store: scenarios.backlog(ctx, containers=4, lines=20_000, sink=k))
         plan.append(lambda ctx: scenarios.steady(ctx, rate=2000, containers=20, seconds=15, sink="file"))
         plan.append(lambda ctx: scenarios.steady(ctx, rate=2000, containers=20, seconds=15, sink="http",
                                                  compression=gz))
@@ -195,6 +202,8 @@ def _plan(args: argparse.Namespace) -> Plan:
             plan.append(lambda ctx, n=count: scenarios.backlog(
                 ctx, containers=n, lines=lines, sink="file", writers="exited"))
         plan.append(lambda ctx: scenarios.backlog(ctx, containers=4, lines=lines, sink="http", compression=gz))
+        for store in STORES:  # each store's sink beside the file sink's 4-container case (CPU vs file)
+            plan.append(lambda ctx, k=store: scenarios.backlog(ctx, containers=4, lines=lines, sink=k))
         # What bounds the ratio to the ceiling: the same backlogs with dockerd on a CPU of its own.
         for count in (4, 16):
             plan.append(lambda ctx, n=count: scenarios.backlog(ctx, containers=n, lines=lines, sink="file", pin=True,
@@ -281,6 +290,7 @@ async def _run(args: argparse.Namespace, argv: list[str], run_id: str) -> int:
         try:
             for step in _plan(args):
                 cases.append(await step(ctx))
+                scenarios.relate_to_file(cases)
                 document["cases"] = cases
                 report.save_json(results_dir / "results.json", document)
         except (BenchError, ProcessError, DockerError) as exc:

@@ -166,7 +166,8 @@ class Logship:
 class ReceiverProcess:
     """``python -m bench.receiver`` (see there)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, store: str = "http") -> None:
+        self.store = store
         self.out = workdir / "receiver.ndjson"
         self.index = workdir / "receiver.index"
         self.log_path = workdir / "receiver.log"
@@ -183,8 +184,8 @@ class ReceiverProcess:
         with open(self.log_path, "ab") as log:  # noqa: ASYNC230
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.receiver", "--port", "0", "--out", str(self.out),
-                "--index", str(self.index), cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=log,
-                start_new_session=True)
+                "--index", str(self.index), "--store", self.store, cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE,
+                stderr=log, start_new_session=True)
         line = await asyncio.wait_for(self._line(), 20)
         if not line.startswith("listening on "):
             raise ProcessError(f"receiver said {line!r}")

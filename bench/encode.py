@@ -87,7 +87,7 @@ def encoders() -> dict[str, Callable[[Batch], Any]]:
         "elasticsearch": lambda batch: elasticsearch.bulk_lines(batch, "logs-docker-default"),
         "gelf": gelf.messages,
         "otlp": lambda batch: otlp.encode(batch, otlp_config, observed_ns=0),
-        "loki": lambda batch: loki.encode_protobuf(loki.streams(batch, loki_config)),
+        "loki": lambda batch: loki.push_request(batch, loki_config),
     }
 
 

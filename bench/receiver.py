@@ -1,4 +1,5 @@
-"""A minimal NDJSON HTTP receiver for the ``http`` sink, so that the store's own cost is not what is measured.
+"""A minimal receiver for the ``http`` sink and the stores' sinks, so that the store's own cost is not what
+is measured.
 
 Raw asyncio streams (no web framework): HTTP/1.1 keep-alive, ``Content-Length`` bodies (what aiohttp
 sends) or chunked ones, ``Content-Encoding: gzip``/``none``. Each accepted body is appended,
@@ -6,7 +7,11 @@ decompressed, to ``--out``; then one line ``<arrival unix time> <end offset in -
 appended to ``--index`` (arrival: when the whole body was read). Every POST gets ``200`` with an
 empty body; ``HEAD``/``GET`` (health checks) get ``200`` too.
 
-    python -m bench.receiver --port 0 --out FILE --index FILE
+    python -m bench.receiver --port 0 --out FILE --index FILE [--store loki|elasticsearch|…]
+
+``--store`` (see ``bench.stores``): answer as that store answers a success, and append to ``--out``
+one record per bench line found in the body instead of the body itself; ``gelf`` and ``syslog`` are
+TCP streams (no answer), read the same way chunk by chunk.
 
 prints ``listening on PORT`` once ready. Signals: ``SIGUSR1`` goes down (stops listening and drops
 every open connection: clients get "connection refused"), ``SIGUSR2`` listens again on the same port;
@@ -24,12 +29,15 @@ import sys
 import time
 import zlib
 
+from bench import stores
+
 _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 _OK_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class Receiver:
-    def __init__(self, host: str, port: int, out: str, index: str) -> None:
+    def __init__(self, host: str, port: int, out: str, index: str, store: str = "http") -> None:
+        self.store = store
         self.host = host
         self.port = port
         self._out = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
@@ -40,7 +48,8 @@ class Receiver:
 
     async def up(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True,
+            serve = self._stream if self.store in stores.STREAM_STORES else self._serve
+            self._server = await asyncio.start_server(serve, self.host, self.port, reuse_address=True,
                                                       limit=1 << 20)
             self.port = self._server.sockets[0].getsockname()[1]
 
@@ -64,7 +73,8 @@ class Receiver:
                 method, _, rest = lines[0].partition(b" ")
                 close = rest.endswith(b"HTTP/1.0")
                 length = 0
-                chunked = gzipped = False
+                chunked = False
+                encoding = content_type = b""
                 for line in lines[1:]:
                     name, _, value = line.partition(b":")
                     name = name.strip().lower()
@@ -74,16 +84,27 @@ class Receiver:
                     elif name == b"transfer-encoding":
                         chunked = b"chunked" in value
                     elif name == b"content-encoding":
-                        gzipped = value == b"gzip"
+                        encoding = value
+                    elif name == b"content-type":
+                        content_type = value
                     elif name == b"connection":
                         close = value == b"close"
                 try:
                     body = await (_read_chunked(reader) if chunked else reader.readexactly(length))
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
-                if method == b"POST" and body:
-                    self._accept(zlib.decompress(body, 31) if gzipped else body)
-                writer.write(_OK_CLOSE if close else _OK)
+                if self.store == "http":
+                    if method == b"POST" and body:
+                        self._accept(zlib.decompress(body, 31) if encoding == b"gzip" else body)
+                    writer.write(_OK_CLOSE if close else _OK)
+                else:
+                    target = rest.partition(b" ")[0]
+                    documents = 0
+                    if method == b"POST" and body:
+                        kept, documents, _ = stores.found(stores.decompress(body, encoding, content_type, target))
+                        if documents:
+                            self._accept(kept, documents)
+                    writer.write(_answer(*stores.answer(self.store, method, target, body, documents), close))
                 if close:
                     await writer.drain()
                     return
@@ -91,13 +112,45 @@ class Receiver:
             self._writers.discard(writer)
             writer.close()
 
-    def _accept(self, text: bytes) -> None:
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A TCP stream (GELF, syslog): the lines found so far are kept; a line cut by a read waits for
+        the rest in ``carry``."""
+        self._writers.add(writer)
+        carry = b""
+        try:
+            while True:
+                try:
+                    data = await reader.read(1 << 20)
+                except ConnectionError:
+                    return
+                if not data:
+                    return
+                data = carry + data
+                kept, documents, end = stores.found(data)
+                if documents:
+                    self._accept(kept, documents)
+                carry = data[end:] if len(data) - end < 1 << 20 else data[-4096:]
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def _accept(self, text: bytes, lines: int | None = None) -> None:
         arrived = time.time()
         view = memoryview(text)
         while view:
             view = view[os.write(self._out, view):]
         self._offset += len(text)
-        os.write(self._index, b"%.6f %d %d\n" % (arrived, self._offset, text.count(b"\n")))
+        count = text.count(b"\n") if lines is None else lines
+        os.write(self._index, b"%.6f %d %d\n" % (arrived, self._offset, count))
+
+
+def _answer(status: bytes, content_type: bytes, body: bytes, close: bool) -> bytes:
+    head = b"HTTP/1.1 " + status + b"\r\nContent-Length: %d\r\n" % len(body)
+    if content_type:
+        head += b"Content-Type: " + content_type + b"\r\n"
+    if close:
+        head += b"Connection: close\r\n"
+    return head + b"\r\n" + body
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -112,7 +165,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 async def _main(args: argparse.Namespace) -> None:
-    receiver = Receiver(args.host, args.port, args.out, args.index)
+    receiver = Receiver(args.host, args.port, args.out, args.index, args.store)
     await receiver.up()
     print(f"listening on {receiver.port}", flush=True)
     loop = asyncio.get_running_loop()
@@ -144,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--out", required=True)
     parser.add_argument("--index", required=True)
+    parser.add_argument("--store", choices=("http", *stores.STORES), default="http",
+                        help="answer as this store does, keep the bench's lines found in the bodies (bench.stores)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(args))

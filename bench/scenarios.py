@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import workload
+from bench import stores, workload
 from bench.agent import DeliveryTail, Logship, ProcessError, ReceiverProcess, Sampler, machine_busy
 from bench.analysis import analyse, latency_figures
 from bench.engine import BENCH_LABEL, CASE_LABEL, CeilingReader, Docker, DockerError
@@ -191,7 +191,7 @@ class _Run:
         self.case = case
         self.work = work
         self.sink = sink
-        self.receiver = ReceiverProcess(work) if sink == "http" else None
+        self.receiver = ReceiverProcess(work, sink) if sink != "file" else None
         self._env = {**(env or {}), **ctx.logship_env}
         self._compression = compression
         self.logship: Logship | None = None
@@ -205,8 +205,9 @@ class _Run:
         env = dict(self._env)
         if self.receiver is not None:
             await self.receiver.start()
-            env.update({"LOGSHIP_SINK": "http", "LOGSHIP_HTTP_URL": self.receiver.url,
-                        "LOGSHIP_HTTP_COMPRESSION": self._compression})
+            env.update(stores.logship_env(self.sink, self.receiver.port))
+            if self.sink == "http":
+                env["LOGSHIP_HTTP_COMPRESSION"] = self._compression
         self.logship = Logship(self.work, self.ctx.case_selector(self.case), env)
         out = self.receiver.out if self.receiver is not None else self.logship.output
         self.tail = DeliveryTail(out)
@@ -272,6 +273,15 @@ class _Run:
             rows = [row for row in self.sampler.rows if "delivered_bytes" in row]
             for row, lines in zip(rows, self.tail.lines_at([row["delivered_bytes"] for row in rows]), strict=True):
                 row["delivered"] = lines
+
+
+def _host_us_per_line(rows: list[dict[str, Any]], start: float, end: float, lines: int) -> float | None:
+    """CPU of dockerd and logship between ``start`` and ``end`` per line (µs), from the sampler's rows."""
+    logship = _cpu_between(rows, "logship_cpu_s", start, end)
+    dockerd = _cpu_between(rows, "dockerd_cpu_s", start, end)
+    if logship is None or dockerd is None or not lines:
+        return None
+    return round((logship + dockerd) / lines * 1e6, 2)
 
 
 def _rss_median(rows: list[dict[str, Any]], start: float, end: float) -> float | None:
@@ -456,6 +466,31 @@ async def backlog(ctx: Context, *, containers: int, lines: int, sink: str = "fil
         ctx.finish_workdir(work)
 
 
+E2E_LIMIT = 1.3  # issue 15: a store's sink costs at most this times the file sink's CPU per line
+E2E_STORES = ("loki", "elasticsearch", "otlp")
+
+
+def relate_to_file(cases: list[dict[str, Any]]) -> None:
+    """Give each backlog case of another sink its CPU per line relative to the file sink's case of the
+    same run and size (same containers, lines, writers, pinning), and the issue's target for the stores."""
+    def size(case: dict[str, Any]) -> tuple[Any, ...]:
+        params = case["params"]
+        return (params["containers"], params["lines_per_container"], params["writers"], bool(params["pinned"]),
+                params["profile"])
+
+    files = {size(case): case for case in cases if case["scenario"] == "backlog" and case["params"]["sink"] == "file"}
+    for case in cases:
+        base = files.get(size(case)) if case["scenario"] == "backlog" else None
+        if base is None or case is base or "cpu_vs_file" in case["figures"]:
+            continue
+        figures, reference = case["figures"], base["figures"]
+        figures["cpu_vs_file"] = round(figures["cpu_us_per_line"] / reference["cpu_us_per_line"], 2)
+        figures["host_vs_file"] = round(figures["host_us_per_line"] / reference["host_us_per_line"], 2)
+        if case["params"]["sink"] in E2E_STORES:
+            case["targets"].append(_target(f"logship CPU per line ≤ {E2E_LIMIT} x the file sink's",
+                                           figures["cpu_vs_file"], E2E_LIMIT, "<=", True, "x"))
+
+
 def _keep_profile(ctx: Context, case: str, run: _Run) -> dict[str, str]:
     """Copy py-spy's raw profile next to the results and summarise it (top functions)."""
     from bench.profiling import summary
@@ -556,6 +591,9 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
             "cpu_pct_of_core": round(cpu_pct, 2),
             "cpu_us_per_line": round((cpu1 - cpu0) / max(paced.expected, 1) * 1e6, 2),
             "dockerd_cpu_pct_of_core": round((dockerd1 - dockerd0) / seconds * 100, 2),
+            "dockerd_us_per_line": round((dockerd1 - dockerd0) / max(paced.expected, 1) * 1e6, 2),
+            # What the host pays per line delivered: dockerd serving it plus logship shipping it.
+            "host_us_per_line": round((dockerd1 - dockerd0 + cpu1 - cpu0) / max(paced.expected, 1) * 1e6, 2),
             "rss_mb_max_in_window": round(max(window_rss) / MIB, 1) if window_rss else None,
             "rss_mb_end_of_window": round(rss_end_of_window / MIB, 1),
             "peak_rss_mb": round(peak / MIB, 1),
@@ -659,6 +697,7 @@ async def outage(ctx: Context, *, rate: float = 5000, containers: int = 50, befo
             "catch_up_s": round(backlog_done - t_up, 2) if backlog_done else None,
             "drain_after_writers_s": round(drained - (t0 + seconds), 2),
             "cpu_pct_of_core_during_outage": round(cpu_outage / (t_up - t_down) * 100, 2) if cpu_outage else None,
+            "host_us_per_line": _host_us_per_line(rows, t0, drained, paced.expected),
             "machine_busy_cores": round(machine_busy(rows, t0, t0 + seconds) or 0, 2),
             **latency_figures(delivery.latencies), **delivery.figures(),
         }
@@ -725,7 +764,7 @@ async def churn(ctx: Context, *, rate: float = 10, seconds: float = 60, life_ms:
                         failures.append(f"{index}: {exc}")
 
             t0 = time.time()
-            cpu0 = logship.cpu()
+            cpu0, dockerd0 = logship.cpu(), cpu_seconds(ctx.dockerd) if ctx.dockerd else 0.0
             tasks = []
             for index in range(count):
                 await _until(t0 + index / rate)
@@ -743,7 +782,7 @@ async def churn(ctx: Context, *, rate: float = 10, seconds: float = 60, life_ms:
             await run.tail.wait_for(expected, drain_timeout, check=logship.check_alive, stall=STALL)
             await run.tail.wait_quiet(2.0, 10)
             finished = time.time()
-            cpu1 = logship.cpu()
+            cpu1, dockerd1 = logship.cpu(), cpu_seconds(ctx.dockerd) if ctx.dockerd else 0.0
             peak = logship.peak_rss()
             run.sampler.rows.append(run.sampler.sample())
         finally:
@@ -758,6 +797,8 @@ async def churn(ctx: Context, *, rate: float = 10, seconds: float = 60, life_ms:
             "last_exit_after_launch_s": round(exited - launch_done, 2),
             "delivered_after_last_exit_s": round(finished - exited, 2),
             "cpu_pct_of_core": round((cpu1 - cpu0) / (finished - t0) * 100, 2),
+            # What the host pays per line delivered (dockerd also starts the containers here).
+            "host_us_per_line": round((dockerd1 - dockerd0 + cpu1 - cpu0) / max(delivery.unique, 1) * 1e6, 2),
             "peak_rss_mb": round(peak / MIB, 1),
             "machine_busy_cores": round(machine_busy(run.sampler.rows, t0, finished) or 0, 2),
             **latency_figures(delivery.latencies), **delivery.figures(),
@@ -785,4 +826,5 @@ def new_work_root() -> Path:
 
 
 Scenario = Callable[..., Awaitable[dict[str, Any]]]
-__all__ = ["BenchError", "Context", "ProcessError", "backlog", "churn", "new_work_root", "outage", "steady"]
+__all__ = ["BenchError", "Context", "ProcessError", "backlog", "churn", "new_work_root", "outage", "relate_to_file",
+           "steady"]

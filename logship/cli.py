@@ -99,8 +99,10 @@ def _status(url: str | None) -> int:
 
 
 def run_agent(config: Config) -> int:
-    """Run the agent until SIGTERM/SIGINT; a second signal forces the exit."""
-    return asyncio.run(_run_agent(config))
+    """Run the agent until SIGTERM/SIGINT (on the LOGSHIP_EVENT_LOOP loop); a second signal forces the exit."""
+    from logship import eventloop
+
+    return eventloop.run(_run_agent(config), config.event_loop)
 
 
 async def _run_agent(config: Config) -> int:
@@ -109,6 +111,7 @@ async def _run_agent(config: Config) -> int:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.info("event loop: %s (LOGSHIP_EVENT_LOOP=%s)", type(loop).__module__.split(".")[0], config.event_loop)
 
     def on_signal(signum: int) -> None:
         if stop.is_set():

@@ -19,7 +19,6 @@ Rules:
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 import sys
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from logship import eventloop
 from logship.parse import settings as parse_settings
 from logship.settings.forms import (
     at_least_16kib,
@@ -57,23 +57,7 @@ from logship.settings.types import (
 )
 from logship.settings.variable import Variable
 from logship.sinks._spec import SinkValues
-
-# The encoders (logship/sinks/<store>/encode.py) still import their sink's config from here: it lives in
-# ``logship.sinks.<store>.spec``. Answered lazily, and defined before the registry's import, because that
-# import loads the encoders while this module is half made. To go, with this mapping, once each encoder
-# imports from its spec (tests/test_imports.py: PENDING).
-_MOVED_TO_SPEC = {"LokiSinkConfig": "loki", "ElasticsearchSinkConfig": "elasticsearch", "OtlpSinkConfig": "otlp",
-                  "SyslogSinkConfig": "syslog", "GelfSinkConfig": "gelf"}
-
-
-def __getattr__(name: str) -> Any:
-    package = _MOVED_TO_SPEC.get(name)
-    if package is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"logship.sinks.{package}.spec"), name)
-
-
-from logship.sinks.registry import spec_of, specs  # noqa: E402 (after __getattr__: see above)
+from logship.sinks.registry import spec_of, specs
 
 # The general types and value forms, for the modules that read the configuration from here.
 __all__ = [
@@ -108,6 +92,13 @@ class ConfigError(Exception):
 
 
 
+def _event_loop(text: str) -> str:
+    value = choice(*eventloop.CHOICES)(text)
+    if value == "uvloop" and not eventloop.uvloop_available():
+        raise ValueError("auto or asyncio: uvloop is not installed (pip install 'logship[uvloop]')")
+    return value
+
+
 def _sinks(text: str) -> tuple[str, ...]:
     names = tuple(name.lower() for name in parse_list(text))
     unknown = [name for name in names if name not in SINK_NAMES]
@@ -132,6 +123,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_LOG_FORMAT", choice("json", "text"), "json", "Format of logship's own log on stderr."),
     Variable("LOGSHIP_SHUTDOWN_TIMEOUT", positive(parse_duration), "10s",
              "How long the first SIGTERM/SIGINT may take to drain; a second one exits at once."),
+    Variable("LOGSHIP_EVENT_LOOP", _event_loop, "asyncio",
+             "Event loop: asyncio (the standard library's), uvloop (needs `pip install 'logship[uvloop]'`) or "
+             "auto (uvloop when installed)."),
     # docker
     Variable("DOCKER_HOST", docker_host, "unix:///var/run/docker.sock",
              "The Docker engine, as the docker CLI reads it.", section="docker"),
@@ -216,6 +210,7 @@ class Config:
     sink_configs: Mapping[str, SinkConfig] = field(default_factory=dict)
     backlog: Mapping[str, BacklogLimits] = field(default_factory=dict)  # sinks with a limit only
     parse: parse_settings.ParseSettings = field(default_factory=parse_settings.ParseSettings)
+    event_loop: str = "asyncio"  # LOGSHIP_EVENT_LOOP (logship.eventloop)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -333,6 +328,7 @@ def _build(values: dict[str, Any], raw: Mapping[str, str], problems: list[str]) 
         retry=RetryConfig(values["LOGSHIP_RETRY_INITIAL"], values["LOGSHIP_RETRY_MAX"]),
         sink_configs=sinks,
         backlog=_backlog_limits(values, raw, buffer, problems),
+        event_loop=values["LOGSHIP_EVENT_LOOP"],
         parse=parse_settings.from_values(values),
     )
 

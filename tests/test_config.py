@@ -461,3 +461,30 @@ def test_every_network_sink_says_where_it_sends() -> None:
     # logship.plaintext reads each sink's address through its spec: a new network sink must give it.
     for spec in specs():
         assert (spec.required is None) == (spec.destination is None), spec.name
+
+
+# --- LOGSHIP_LOKI_STRUCTURED_METADATA (issue 15.4) ----------------------------------------------------
+
+LOKI = {"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": "http://loki:3100"}
+
+
+@pytest.mark.parametrize(("text", "structured", "names"), [
+    (None, True, frozenset({"container_name", "container_image_name", "swarm_task_slot"})),
+    ("all", True, None),
+    ("true", True, None),  # what the setting meant when it was a boolean
+    ("none", True, frozenset()),
+    ("false", False, None),
+    (" container_name , container_label_* ", True, frozenset({"container_name", "container_label_*"})),
+])
+def test_loki_structured_metadata_takes_all_none_or_a_list(text: str | None, structured: bool,
+                                                            names: frozenset[str] | None) -> None:
+    environ = LOKI if text is None else {**LOKI, "LOGSHIP_LOKI_STRUCTURED_METADATA": text}
+    config = load(environ).sink_configs["loki"]
+    assert (config.structured_metadata, config.metadata_names) == (structured, names)
+
+
+@pytest.mark.parametrize("text", ["container.name", "container_name,2x", "a-b", "*", ","])
+def test_a_bad_loki_structured_metadata_stops_at_start_naming_variable_value_and_choices(text: str) -> None:
+    [problem] = problems_of({**LOKI, "LOGSHIP_LOKI_STRUCTURED_METADATA": text})
+    assert problem.startswith(f"LOGSHIP_LOKI_STRUCTURED_METADATA={text!r}: expected all, none, false")
+    assert "comma list of metadata names" in problem

@@ -18,14 +18,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "logship"
 
-# Imports on their way out: (file, module) → why they stay for now. Each must still be there (so that the
-# entry goes with the import). The encoders import their sink's config from logship.config, which answers
-# it from the spec (logship.config.__getattr__); they are being rewritten on another branch (issue 15.1),
-# and change to ``from logship.sinks.<store>.spec import ...`` once that has landed.
-PENDING = {(f"sinks/{store}/encode.py", "logship.config"): "the encoder's config, from its spec module"
-           for store in ("loki", "elasticsearch", "otlp", "syslog", "gelf")}
-
-
 def part_of(module: str) -> str | None:
     """The direct part of ``logship`` that ``module`` (dotted, absolute) belongs to; None outside logship."""
     names = module.split(".")
@@ -62,8 +54,6 @@ def part_graph() -> dict[str, set[str]]:
             continue
         edges = graph.setdefault(source, set())
         for module in imported_modules(path):
-            if (str(relative), module.rpartition(".")[0]) in PENDING or (str(relative), module) in PENDING:
-                continue
             target = part_of(module)
             if target and target != source and ((PACKAGE / target).is_dir() or (PACKAGE / f"{target}.py").exists()):
                 edges.add(target)
@@ -120,12 +110,6 @@ def test_no_cycle_between_packages() -> None:
     assert not found, "\n".join(detail)
 
 
-def test_pending_imports_are_still_there() -> None:
-    # Once an import of PENDING is gone, its entry goes too (it would hide a new cycle otherwise).
-    for (file, module), why in PENDING.items():
-        assert module in set(imported_modules(PACKAGE / file)), f"{file} no longer imports {module}: drop it ({why})"
-
-
 def test_cycles_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -133,7 +117,7 @@ def test_cycles_finds_a_cycle() -> None:
 
 def test_modules_import_in_any_order() -> None:
     # A cycle between modules shows only in some import orders: each module where one is close (the
-    # configuration, the registry, every sink's spec and encoder: see PENDING) is imported first, alone.
+    # configuration, the registry, every sink's spec and encoder) is imported first, alone.
     paths = [PACKAGE / "config.py", PACKAGE / "sinks" / "registry.py", *PACKAGE.glob("sinks/*/spec.py"),
              *PACKAGE.glob("sinks/*/encode.py")]
     modules = sorted(".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts) for path in paths)

@@ -20,7 +20,7 @@ from logship.record import (
     split_utf8,
     timestamp_text,
 )
-from tests.sinks.records import LEVELS, METADATA, parsed, parsed_batch, records
+from tests.sinks.records import LEVELS, METADATA, parsed, parsed_batch, records, sample_batch
 
 
 def assembled() -> list[bytes]:
@@ -141,3 +141,66 @@ def test_utf8_cutting() -> None:
         assert all(len(piece) <= max(limit, 4) for piece in pieces)
         if limit >= 4:
             assert "".join(piece.decode() for piece in pieces) == text
+
+
+@pytest.mark.parametrize("levels", [False, True])
+def test_plain_records_split_into_bytes_as_read_reads_them(levels: bool) -> None:
+    """Reader.split (issue 15.1): a record with no per-line field but timestamp and message (and with
+    ``levels``, a lone level) gives its parts as bytes, equal to what the parsing view reads; every other
+    record gives None."""
+    view = Reader()
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000009Z", 'lone "level" \\ é\n')])
+    every = [*assembled(), *sample_batch().records, *parsed_batch().records,
+             *(parsed(base, level=level) for level in LEVELS), parsed(base, level="info", lines=2),
+             parsed(base, level="warn", attributes={"level": "x"})]
+    found = Reader().split(every, levels=levels)
+    plain = lone = 0
+    for record, parts in zip(every, found, strict=True):
+        line = view.read(record)
+        if set(line.head) != {"timestamp", "message"} and not (
+                levels and set(line.head) == {"timestamp", "message", "log"} and line.head["log"].keys() == {"level"}):
+            assert parts is None
+            continue
+        assert parts is not None
+        shared, stamp, raw, text, level = parts
+        plain += level is None
+        lone += level is not None
+        assert shared.key == line.shared.key and shared.fields == line.shared.fields
+        assert stamp.decode() == line.timestamp
+        assert text == line.message.encode()
+        assert b'"' + raw + b'"' == orjson.dumps(line.message)  # escaped as in the record: JSON-ready
+        assert level == line.level
+    assert plain >= 5 and any(parts[2] != parts[3] for parts in found if parts)
+    assert lone == (len(LEVELS) + 1 if levels else 0)  # the parsed batch's "WARN cache cold" too
+
+
+ODD_RECORDS = [
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"m","extra":"x","stream":"stdout"}',
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"a\\"b","extra":"c\\"","stream":"stdout"}',
+    b'{"timestamp":"2026-11-25T16:32:42Z","message":"short stamp","stream":"stdout"}',
+    b'{"message":"m","timestamp":"2026-11-25T16:32:42.000000001Z","stream":"stdout"}',
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"\xff","stream":"stdout"}',
+    b"not json",
+]
+
+
+@pytest.mark.parametrize("record", [
+    *ODD_RECORDS,
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"m","log":{"level":"loud"},"stream":"stdout"}',
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"m","x":1,"log":{"level":"info"},"stream":"stdout"}',
+    b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"m\\"","x":"\\","log":{"level":"info"},"stream":"s"}',
+])
+def test_split_refuses_records_whose_head_is_more_than_timestamp_and_message(record: bytes) -> None:
+    assert Reader().split([record], levels=True) == [None]
+
+
+def test_odd_records_among_escaped_ones_do_not_shift_the_others_messages() -> None:
+    """Two hand-made records whose quotes would move the boundaries of the batch's one decoding (one
+    splits in two, the other joins two) leave every other message its own."""
+    good = records([("stdout", f"2026-11-25T16:32:42.00000000{n}Z", f'say "{n}"\n') for n in range(4)])
+    splits = b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"p\\"q","r","stream":"stdout"}'
+    joins = b'{"timestamp":"2026-11-25T16:32:42.000000001Z","message":"s\\","stream":"stdout"}'
+    batch = [good[0], splits, good[1], joins, good[2], good[3]]
+    found = Reader().split(batch)
+    assert found[1] is None and found[3] is None
+    assert [parts[3] for parts in found if parts] == [f'say "{n}"'.encode() for n in range(4)]

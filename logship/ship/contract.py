@@ -8,18 +8,24 @@ a sink package.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from logship.ship.outcome import Outcome
 
 
 @dataclass(slots=True)
 class Batch:
-    """Records sent together; ``nbytes`` is the sum of their lengths."""
+    """Records sent together; ``nbytes`` is the sum of their lengths.
+
+    ``encoded`` is the sink's encoding of these records, ``(encode function, its setting, the result)``,
+    kept by ``logship.sinks._http.encode_off_loop``: the shipper sends the same Batch object again on a
+    retry of the same records, which then reuses the encoded, compressed body instead of encoding again.
+    """
 
     records: list[bytes]
     nbytes: int
+    encoded: tuple[Any, Any, Any] | None = field(default=None, compare=False, repr=False)
 
 
 class Sink(Protocol):

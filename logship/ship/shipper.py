@@ -264,12 +264,17 @@ class Shipper:
         once it raised ``attempts`` times on them, for the caller to dead-letter in one go."""
         unsettled = records
         raised = 0
+        batch: Batch | None = None
 
         async def attempt() -> Outcome:
-            nonlocal unsettled, nbytes, raised
-            if nbytes is None:
-                nbytes = sum(map(len, unsettled))
-            outcome = await self._send(unsettled, nbytes, log_exception=raised == 0 and attempts > 1)
+            nonlocal unsettled, nbytes, raised, batch
+            if batch is None or batch.records is not unsettled:
+                # The same Batch for every attempt at the same records: a sink keeps its encoded body in it
+                # (Batch.encoded), so a retry sends those bytes again instead of encoding them again.
+                if nbytes is None:
+                    nbytes = sum(map(len, unsettled))
+                batch = Batch(unsettled, nbytes)
+            outcome = await self._send(batch, log_exception=raised == 0 and attempts > 1)
             match outcome:
                 case Retry(reason=RetryReason.SINK_ERROR, detail=detail):
                     raised += 1
@@ -284,7 +289,7 @@ class Shipper:
                     return Retry(RetryReason.PARTIAL, after=after, detail=_describe(outcome))
                 case Delivered(dropped=dropped):
                     self._policy.delivered()  # the store answers: the batches in backoff go again now
-                    self._count_delivered(unsettled, nbytes)
+                    self._count_delivered(unsettled, batch.nbytes)
                     if dropped:  # the store dropped some without saying which: count them, once
                         self._metrics.lines_rejected.labels(self.name, "store_dropped").inc(dropped)
             return outcome
@@ -306,10 +311,10 @@ class Shipper:
             case Delivered() | Partial() | Retry():
                 pass  # settled above (a Retry is never final: the policy sends it again)
 
-    async def _send(self, records: list[bytes], nbytes: int, log_exception: bool = True) -> Outcome:
-        # ``nbytes`` is passed in, not summed here: a pass over a batch's records touches thousands of
+    async def _send(self, batch: Batch, log_exception: bool = True) -> Outcome:
+        # ``batch.nbytes`` is passed in, not summed here: a pass over a batch's records touches thousands of
         # objects that have left the CPU cache since they were read.
-        batch = Batch(records, nbytes)
+        records = batch.records
         started = time.monotonic()
         try:
             outcome = await self.sink.send(batch)

@@ -19,7 +19,7 @@ import base64
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import aiohttp
 
@@ -51,10 +51,17 @@ class Answer:
 async def encode_off_loop(encode: Callable[[Batch, _Setting], _Encoded], batch: Batch, setting: _Setting, *,
                           threaded: bool = True) -> _Encoded:
     """``encode(batch, setting)``, in a worker thread when the batch is large (and ``threaded``), so that
-    the other sinks and the collectors are not held up meanwhile."""
+    the other sinks and the collectors are not held up meanwhile. The result is kept in ``batch.encoded``:
+    a retry of the same Batch with the same encoding and setting gets it back without encoding again."""
+    cached = batch.encoded
+    if cached is not None and cached[0] is encode and (cached[1] is setting or cached[1] == setting):
+        return cast(_Encoded, cached[2])
     if threaded and batch.nbytes >= THREAD_ENCODE_BYTES:
-        return await asyncio.to_thread(encode, batch, setting)
-    return encode(batch, setting)
+        encoded = await asyncio.to_thread(encode, batch, setting)
+    else:
+        encoded = encode(batch, setting)
+    batch.encoded = (encode, setting, encoded)
+    return encoded
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

@@ -42,7 +42,10 @@ from tests.support import check_report, closed_port, report_line
 
 DELIVERED, RETRY, REJECTED = OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.REJECTED
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-DEFAULTS: LokiSinkConfig = load({"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": "http://127.0.0.1:9"}).sink_configs["loki"]
+# Every field as structured metadata, as the default was before issue 15.4 (the tests below check the mapping
+# of each); the default set is checked by tests/sinks/test_loki_metadata.py.
+DEFAULTS: LokiSinkConfig = load({"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": "http://127.0.0.1:9",
+                                 "LOGSHIP_LOKI_STRUCTURED_METADATA": "all"}).sink_configs["loki"]
 RETRY_STATUS = DEFAULTS.retry_status  # 408,429,500,502,503,504
 ENCODINGS = ("protobuf", "json")
 

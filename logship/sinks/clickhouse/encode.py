@@ -255,6 +255,25 @@ def _line_head(schema: str, seconds: int, nanos: int) -> bytes:
     return b'{"Timestamp":"%d.%09d","TimestampTime":%d,"Body":' % (seconds, nanos, seconds)
 
 
+def _head_of_second(schema: str, stamp: bytes, heads: dict[bytes, tuple[bytes, bytes, bool]]) -> tuple[
+        bytes, bytes, bool] | None:
+    """(the row's head up to the nanoseconds, from them to the message's opening quote, whether the
+    nanoseconds are a number: compat) for a timestamp in Docker's form, kept in ``heads`` by its second;
+    None for any other (read it whole)."""
+    parts = split_seconds(stamp.decode("utf-8", "replace"))
+    if (parts is None or not 0 <= parts[0] <= _MAX_DATETIME or len(stamp) != 30 or stamp[19] != 0x2E
+            or stamp[29] != 0x5A or not stamp[20:29].isdigit()):
+        return None
+    seconds = parts[0]
+    if schema == "compat":
+        head = (b'{"EventDate":"%b","Timestamp":%d,"TimestampNs":' % (_day_text(seconds).encode(), seconds),
+                b',"Body":"', True)
+    else:
+        head = (b'{"Timestamp":"%d.' % seconds, b'","TimestampTime":%d,"Body":"' % seconds, False)
+    heads[stamp[:20]] = head
+    return head
+
+
 def _shared_row(shared: dict[str, Any], schema: str) -> tuple[bytes, dict[str, Any]]:
     """(the row's columns but the per-line ones, as the end of a JSON object ``,"A":…}\\n``; the whole
     row) of the fields every line of a container and stream shares (consumed)."""
@@ -295,10 +314,28 @@ def encode(batch: Batch, schema: str) -> bytes:
     """
     build = ROW_BUILDERS[schema]
     dumps = orjson.dumps
-    read = Reader().read
+    reader = Reader()
+    read = reader.read
     with_partial: dict[tuple[bytes, bytes], tuple[bytes, dict[str, Any]]] = {}
-    lines = []
-    for record in batch.records:
+    heads: dict[bytes, tuple[bytes, bytes, bool]] = {}  # b"2026-11-25T16:32:42." → the row's head (_head_of_second)
+    lines: list[bytes] = []
+    records = batch.records
+    for record, plain in zip(records, reader.split(records), strict=True):
+        if plain is not None:
+            # A plain record: its columns are its timestamp's (the head, made once per second) and its message
+            # as escaped in the record (orjson's escaping, as dumps would give), then its container's.
+            shared, stamp, raw, _, _ = plain
+            encoded = shared.encoded
+            if encoded is None:
+                encoded = shared.encoded = _shared_row(shared.copy_fields(), schema)
+            row_head = heads.get(stamp[:20])
+            fraction = stamp[20:29]
+            if row_head is None or stamp[29] != 0x5A or not fraction.isdigit():  # "Z"
+                row_head = _head_of_second(schema, stamp, heads)
+            if row_head is not None:
+                lines += (row_head[0], fraction.lstrip(b"0") or b"0" if row_head[2] else fraction, row_head[1], raw,
+                          b'"', encoded[0])
+                continue
         line = read(record)
         head = line.head
         if not line.undecodable:

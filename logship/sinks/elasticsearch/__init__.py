@@ -38,9 +38,11 @@ Wire format (one request per batch)::
 
 Answers (``classify``):
 
-- 2xx with ``errors: false``: delivered. With ``errors: true`` every item is read by ``status``
-  (never by error type name: ES says ``es_rejected_execution_exception`` where OpenSearch says
-  ``rejected_execution_exception``): < 300 delivered; **409** delivered (the document is there
+- 2xx with ``errors: false``: delivered, read from the answer's start (``{"errors":false,``) without
+  parsing its items: for a 5,000-document batch that parse cost about as much as encoding it. With
+  ``errors: true`` every item is read by ``status`` (never by error type name: ES says
+  ``es_rejected_execution_exception`` where OpenSearch says ``rejected_execution_exception``): < 300
+  delivered; **409** delivered (the document is there
   already: an earlier attempt whose answer was lost); **429, 5xx** sent again, only those items;
   **401/402/403** sent again as well (privileges, a quota or a read-only block of the index:
   the cluster's state, not the record's fault; dead-lettering would throw away every record until

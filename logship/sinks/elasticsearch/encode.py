@@ -6,21 +6,22 @@ The wire format and the answers are described in ``logship.sinks.elasticsearch``
 from __future__ import annotations
 
 import re
-from base64 import urlsafe_b64encode as _b64
+from binascii import b2a_base64 as _b64
 from datetime import UTC, datetime
 from hashlib import blake2b as _blake2b
 from typing import Any
 
 import orjson
 
-from logship.config import ElasticsearchSinkConfig
 from logship.record import RECORD_OPEN, Reader
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.elasticsearch.spec import ElasticsearchSinkConfig
 from logship.sinks.gzip_body import gzip_compress
 from logship.timestamps import utc_second
 
 CONTENT_TYPE = "application/x-ndjson"
 _DOCUMENT_OPEN = b'{"@timestamp":"'  # the record's RECORD_OPEN with the first key renamed
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")  # base64 → base64url (binascii's C, then one translate)
 # What ES refuses in an index name (besides upper case and a leading -, _ or +).
 _INDEX_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:]')
 
@@ -35,7 +36,12 @@ def _id_text(container_id: Any, stream: Any, timestamp: Any, ordinal: Any, messa
 def document_id(container_id: str, stream: str, timestamp: str, ordinal: int | None, message: str) -> str:
     """The ``_id`` of one line (see the module docstring): 22 URL-safe base64 characters."""
     key = _id_text(container_id, stream, timestamp, ordinal, message)
-    return _b64(_blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest())[:22].decode("ascii")
+    return _id_of(_blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()).decode("ascii")
+
+
+def _id_of(digest: bytes) -> bytes:
+    """The ``_id`` of a 16-byte digest: its first 22 base64url characters (no padding)."""
+    return _b64(digest, newline=False)[:22].translate(_URL_SAFE)
 
 
 def is_dated(index: str) -> bool:
@@ -113,37 +119,64 @@ def _id_parts(shared: dict[str, Any]) -> tuple[Any, Any]:
 def bulk_lines(batch: Batch, index: str) -> bytes:
     """The uncompressed NDJSON ``_bulk`` body for ``batch`` (see the module docstring).
 
-    The hot loop of the sink (5,000 records in a few milliseconds): the record's per-line head is read
-    for the ``_id`` (the container's part once per batch); the document is the record's own bytes with
-    the first key renamed.
+    The hot loop of the sink: the document is the record's own bytes with the first key renamed, and a
+    plain record (``Reader.split``: nothing parsed) costs the hash of its ``_id``, whose container part
+    is encoded once per batch (``Shared.encoded``). Other records are read for the ``_id``'s fields.
     """
     names = IndexNames(index)
     constant_index = None if names.dated else names.json(None)
-    read = Reader().read
+    action = b'{"create":{"_index":' + constant_index + b',"_id":"' if constant_index else b""
+    reader = Reader()
     lines: list[bytes] = []
     append = lines.append
     prefix, prefix_length = RECORD_OPEN, len(RECORD_OPEN)
-    for record in batch.records:
-        line = read(record)
+    records = batch.records
+    for record, plain in zip(records, reader.split(records, levels=True), strict=True):
+        if plain is not None:
+            shared, stamp, _, text, _ = plain  # a lone level changes neither _id nor document
+            id_parts = shared.encoded
+            if id_parts is None:
+                id_parts = shared.encoded = _id_prefix(shared.fields)
+            digest = _blake2b(id_parts[0] + stamp + b"\x1f\x1f" + text, digest_size=16).digest()
+            if action:
+                append(action + _b64(digest, newline=False)[:22].translate(_URL_SAFE) + b'"}}')  # _id_of, inlined
+            else:
+                append(_action(names.json(stamp.decode()), digest))
+            append(_DOCUMENT_OPEN + record[prefix_length:])
+            continue
+        line = reader.read(record)
         if line.undecodable:
             # Not a record (a bug elsewhere): sent as a bare message, which ES refuses for that item alone
             # (no @timestamp), so it is dead-lettered instead of blocking the sink.
             record = orjson.dumps(line.head)
         shared = line.shared
-        if shared.encoded is None:
-            shared.encoded = _id_parts(shared.fields)
-        container_id, stream = shared.encoded
+        id_parts = shared.encoded
+        if id_parts is None:
+            id_parts = shared.encoded = _id_prefix(shared.fields)
         head = line.head
         part = head.get("partial")
-        key = _id_text(container_id, stream, head.get("timestamp", ""),
+        key = _id_text(id_parts[1], id_parts[2], head.get("timestamp", ""),
                        part.get("ordinal") if type(part) is dict else None, head.get("message", ""))
         digest = _blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        index_json = constant_index or names.json(head.get("timestamp"))
-        append(b'{"create":{"_index":%b,"_id":"%b"}}' % (index_json, _b64(digest)[:22]))
+        if action:
+            append(action + _b64(digest, newline=False)[:22].translate(_URL_SAFE) + b'"}}')  # _id_of, inlined
+        else:
+            append(_action(names.json(head.get("timestamp")), digest))
         append(_DOCUMENT_OPEN + record[prefix_length:] if record.startswith(prefix)
                else _renamed(record, line.fields()))
     append(b"")
     return b"\n".join(lines)
+
+
+def _action(index_json: bytes, digest: bytes) -> bytes:
+    """The ``create`` action line of a document whose ``_id`` hash is ``digest``."""
+    return b'{"create":{"_index":%b,"_id":"%b"}}' % (index_json, _id_of(digest))
+
+
+def _id_prefix(fields: dict[str, Any]) -> tuple[bytes, Any, Any]:
+    """The container's part of the ``_id`` key, encoded (``container.id ␟ stream ␟``), and its two fields."""
+    container_id, stream = _id_parts(fields)
+    return f"{container_id}\x1f{stream}\x1f".encode("utf-8", "surrogatepass"), container_id, stream
 
 
 def encode(batch: Batch, config: ElasticsearchSinkConfig) -> tuple[bytes, dict[str, str]]:

@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from logship.config import GelfSinkConfig
 from logship.record import SYSLOG_SEVERITY, Line, Reader
 from logship.sinks.base import Batch
+from logship.sinks.gelf.spec import GelfSinkConfig
 from logship.sinks.gzip_body import gzip_compress
 from logship.timestamps import unix_millis
 
@@ -101,10 +101,10 @@ class _Encoder:
     fields) is serialised once per container and stream (``Shared.encoded``)."""
 
     def __init__(self) -> None:
-        self._reader = Reader()
+        self.reader = Reader()
 
     def encode(self, record: bytes) -> bytes:
-        line = self._reader.read(record)
+        line = self.reader.read(record)
         message = line.message
         if type(message) is not str:
             message = "" if message is None else str(message)
@@ -112,7 +112,7 @@ class _Encoder:
         shared = line.shared
         if shared.encoded is None:
             shared.encoded = _shared_part(shared.fields)
-        host, default_level, fields, tail = shared.encoded
+        host, default_level, fields, tail, _, _ = shared.encoded
         short, full = split_message(message)
         head: dict[str, Any] = {"version": VERSION, "host": host, "short_message": short}
         if full is not None:
@@ -126,12 +126,16 @@ class _Encoder:
         return orjson.dumps(head)[:-1] + _line_part(line, extra, default_level, fields) + tail
 
 
-def _shared_part(metadata: dict[str, Any]) -> tuple[str, int, dict[str, Any], bytes]:
-    """(host, the stream's level, the additional fields, their JSON members + ``}``) of a container."""
+def _shared_part(metadata: dict[str, Any]) -> tuple[str, int, dict[str, Any], bytes, bytes, bytes]:
+    """(host, the stream's level, the additional fields, their JSON members + ``}``, and for a plain
+    message the bytes before its short_message's text and those after its timestamp) of a container."""
     level = LEVEL_ERROR if metadata.get("stream") == "stderr" else LEVEL_INFO
     fields = additional_fields(metadata)
     extra = orjson.dumps(fields)
-    return _host(metadata), level, fields, (b"," + extra[1:-1] if len(extra) > 2 else b"") + b"}"
+    host = _host(metadata)
+    tail = (b"," + extra[1:-1] if len(extra) > 2 else b"") + b"}"
+    plain_head = orjson.dumps({"version": VERSION, "host": host, "short_message": ""})[:-2]  # up to its quote
+    return host, level, fields, tail, plain_head, b',"level":%d' % level + tail
 
 
 def _line_part(line: Line, extra: dict[str, Any], default_level: int, shared: dict[str, Any]) -> bytes:
@@ -147,10 +151,51 @@ def _line_part(line: Line, extra: dict[str, Any], default_level: int, shared: di
     return b',"level":%d' % level + (b"," + members[1:-1] if len(members) > 2 else b"")
 
 
+_NOT_AN_END = frozenset(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f") | frozenset(range(0x80, 0x100))  # str.strip's, or unsure
+
+
 def messages(batch: Batch) -> list[bytes]:
-    """One GELF JSON message (bytes, no delimiter) per record of ``batch``."""
-    encode_one = _Encoder().encode
-    return [encode_one(record) for record in batch.records]
+    """One GELF JSON message (bytes, no delimiter) per record of ``batch``.
+
+    A plain record (``Reader.split``) whose message is its own ``short_message`` (one line, no space at
+    either end, at most SHORT_MESSAGE_CHARS) is written from its bytes: the message as escaped in the
+    record (orjson's escaping, as dumps gives) between the container's parts, made once per batch.
+    """
+    encoder = _Encoder()
+    encode_one = encoder.encode
+    reader = encoder.reader
+    out: list[bytes] = []
+    append = out.append
+    seconds: dict[bytes, int] = {}  # b"2026-11-25T16:32:42." → its Unix seconds in ms
+    dumps = orjson.dumps
+    records = batch.records
+    for record, plain in zip(records, reader.split(records), strict=True):
+        if plain is not None:
+            shared, stamp, raw, text, _ = plain
+            fraction = stamp[20:29]
+            if (text and len(text) <= SHORT_MESSAGE_CHARS and text[0] not in _NOT_AN_END
+                    and text[-1] not in _NOT_AN_END and b"\\n" not in raw and stamp[29] == 0x5A
+                    and fraction.isdigit()):
+                second = seconds.get(stamp[:20])
+                if second is None:
+                    second = _millis_of_second(stamp, seconds)
+                if second is not None:
+                    encoded = shared.encoded
+                    if encoded is None:
+                        encoded = shared.encoded = _shared_part(shared.fields)
+                    append(b"".join((encoded[4], raw, b'","timestamp":',
+                                     dumps((second + int(fraction[:3])) / 1000), encoded[5])))
+                    continue
+        append(encode_one(record))
+    return out
+
+
+def _millis_of_second(stamp: bytes, seconds: dict[bytes, int]) -> int | None:
+    """The Unix time in ms of a Docker timestamp's second (kept in ``seconds``); None for another form."""
+    millis = unix_millis(stamp[:20].decode("utf-8", "replace") + "000000000Z") if stamp[19] == 0x2E else None
+    if millis is not None:
+        seconds[stamp[:20]] = millis
+    return millis
 
 
 def encode(batch: Batch, config: GelfSinkConfig) -> tuple[list[bytes], dict[str, str]]:

@@ -30,7 +30,9 @@ What goes where, for each record:
   ``\\n``, ``\\r``, ``\\t``, other control characters as ``\\xNN``).
 - **line**: the record's ``message``.
 - **timestamp**: the record's ``timestamp`` (Docker's, nanoseconds kept).
-- **structured metadata** (``LOGSHIP_LOKI_STRUCTURED_METADATA=true``, Loki 3): every other field,
+- **structured metadata** (Loki 3): the other fields ``LOGSHIP_LOKI_STRUCTURED_METADATA`` names (by
+  default ``container_name``, ``container_image_name``, ``swarm_task_slot``; ``all``: every one; the
+  fields outside the container's metadata, ``LOGSHIP_EXTRA_FIELDS`` and ``partial``, always), each
   flattened: the dotted path joined with ``_`` and sanitised like a label name, a ``labels`` object
   read as ``label`` (``container.labels.team`` → ``container_label_team``,
   ``swarm.service.labels.tier`` → ``swarm_service_label_tier``); values as strings (numbers and
@@ -75,9 +77,9 @@ not ready: …`` comes with 503 while Loki starts).
 
 from __future__ import annotations
 
+from logship.sinks.loki.body import encode, push_request
 from logship.sinks.loki.classify import classify
 from logship.sinks.loki.encode import (
-    encode,
     encode_protobuf,
     escape_label_value,
     label_set,
@@ -94,6 +96,7 @@ __all__ = [
     "endpoints",
     "escape_label_value",
     "label_set",
+    "push_request",
     "request_headers",
     "sanitize_label_name",
     "streams",

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-import cramjam
 import orjson
 
-from logship.config import LokiSinkConfig
 from logship.record import PER_LINE_KEYS, Line, Reader, dotted, flatten, split_utf8
-from logship.sinks.base import Batch, SinkError
-from logship.sinks.gzip_body import gzip_compress
+from logship.sinks.base import Batch
+from logship.sinks.loki.spec import LokiSinkConfig
 from logship.sinks.protowire import length_delimited, timestamp_message, varint
 from logship.timestamps import record_time_ns
 
@@ -30,11 +28,15 @@ _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f]')
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _WIDEST_PART = "99999/99999"
+# The record's keys that hold the container's own metadata (LOGSHIP_LOKI_STRUCTURED_METADATA chooses among
+# them).
+CONTAINER_FIELDS = frozenset({"container", "service", "compose", "swarm", "host"})
 
 
 # --- labels and metadata ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # a batch's attributes repeat their names line after line
 def sanitize_label_name(name: str) -> str:
     """``name`` made valid for Loki: ``[a-zA-Z_][a-zA-Z0-9_]*`` and not starting with ``__``."""
     name = _INVALID_NAME_CHARS.sub("_", name)
@@ -82,15 +84,18 @@ def _lookup(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def _flatten(node: Mapping[str, Any], skip: frozenset[str], out: dict[str, str]) -> None:
+def _flatten(node: Mapping[str, Any], skip: frozenset[str], out: dict[str, str], plan: _Plan) -> None:
     """Structured metadata of ``node``'s leaves: the path joined with ``_``, an inner ``labels`` read as
-    ``label``, sanitised; the fields at the ``skip`` paths (the labels) and empty values left out."""
+    ``label``, sanitised; the fields at the ``skip`` paths (the labels), empty values and the names the
+    plan does not keep left out."""
     for path, value in flatten(node):
         if skip and ".".join(path) in skip:
             continue
         text = _text(value)
         if text is not None:
-            out.setdefault(sanitize_label_name(dotted(path, "label").replace(".", "_")), text)
+            name = sanitize_label_name(dotted(path, "label").replace(".", "_"))
+            if _kept(plan, path, name):
+                out.setdefault(name, text)
 
 
 def _without(node: Mapping[str, Any], dotted: str, skip: frozenset[str]) -> dict[str, Any]:
@@ -116,17 +121,34 @@ class _Plan:
     structured_metadata: bool
     max_line_bytes: int
     line_labels: frozenset[str]  # per-line fields a label reads (``level=log.level``): part of the shape
+    names: frozenset[str] | None  # the container's metadata names sent (None: all); see ``_kept``
+    prefixes: tuple[str, ...]  # the names given with a trailing ``*``, without it
 
 
 @functools.lru_cache(maxsize=16)
-def _plan(labels: tuple[tuple[str, str], ...], structured_metadata: bool, max_line_bytes: int) -> _Plan:
+def _plan(labels: tuple[tuple[str, str], ...], structured_metadata: bool, max_line_bytes: int,
+          names: frozenset[str] | None = None) -> _Plan:
     specs = tuple((sanitize_label_name(name), path, tuple(path.split("."))) for name, path in labels)
     line_labels = frozenset(path[0] for _, _, path in specs if path[0] in PER_LINE_KEYS)
-    return _Plan(specs, structured_metadata, max_line_bytes, line_labels)
+    prefixes = tuple(name[:-1] for name in names if name.endswith("*")) if names else ()
+    return _Plan(specs, structured_metadata, max_line_bytes, line_labels, names, prefixes)
+
+
+def plan_of(config: LokiSinkConfig) -> _Plan:
+    """The ``_Plan`` of a configuration (cached)."""
+    return _plan(config.labels, config.structured_metadata, config.max_line_bytes, config.metadata_names)
+
+
+def _kept(plan: _Plan, path: tuple[str, ...], name: str) -> bool:
+    """Whether the metadata ``name`` (of the field at ``path``) is sent: every one without a list; with one,
+    the names listed (or with a listed prefix), and always the fields that are not the container's own
+    metadata (LOGSHIP_EXTRA_FIELDS', a line's ``partial``): someone configured those to be sent."""
+    return (plan.names is None or name in plan.names or path[0] not in CONTAINER_FIELDS
+            or name.startswith(plan.prefixes))
 
 
 @dataclass(frozen=True, slots=True)
-class _Shape:
+class Shape:
     """What every record with the same fields (all but timestamp and message) shares."""
 
     labels: str  # the label-set string
@@ -137,12 +159,25 @@ class _Shape:
     rest_json: str  # the same as JSON members, ``,"a":1,"b":2`` (empty when there is none)
 
 
-def _pair(name: str, value: str) -> bytes:
+def metadata_pair(name: str, value: str) -> bytes:
     """One EntryAdapter.structuredMetadata field (LabelPairAdapter {name = 1; value = 2})."""
-    return length_delimited(3, length_delimited(1, name.encode()) + length_delimited(2, value.encode()))
+    text = value.encode()
+    pair = _name_field(name) + b"\x12" + varint(len(text)) + text
+    return b"\x1a" + varint(len(pair)) + pair
 
 
-def _shape(fields: dict[str, Any], plan: _Plan) -> _Shape:
+@functools.lru_cache(maxsize=4096)
+def _name_field(name: str) -> bytes:
+    """LabelPairAdapter.name = 1 (names repeat line after line; values mostly do not)."""
+    return length_delimited(1, name.encode())
+
+
+def pairs_pb(metadata: Mapping[str, str]) -> bytes:
+    """``metadata`` as repeated EntryAdapter.structuredMetadata fields."""
+    return b"".join(metadata_pair(name, value) for name, value in metadata.items())
+
+
+def shape_of(fields: dict[str, Any], plan: _Plan) -> Shape:
     label_map: dict[str, str] = {}
     used = set()  # the fields that became labels are not repeated as metadata
     for name, where, path in plan.labels:
@@ -157,12 +192,12 @@ def _shape(fields: dict[str, Any], plan: _Plan) -> _Shape:
     metadata: dict[str, str] = {}
     rest: dict[str, Any] = {}
     if plan.structured_metadata:
-        _flatten(fields, skip, metadata)
+        _flatten(fields, skip, metadata, plan)
     else:
         rest = _without(fields, "", skip)
-    metadata_pb = b"".join(_pair(name, value) for name, value in metadata.items())
+    metadata_pb = pairs_pb(metadata)
     rest_json = orjson.dumps(rest).decode()[1:-1]
-    return _Shape(label_set(label_map), label_map, metadata, metadata_pb, rest, "," + rest_json if rest_json else "")
+    return Shape(label_set(label_map), label_map, metadata, metadata_pb, rest, "," + rest_json if rest_json else "")
 
 
 # --- long lines -------------------------------------------------------------------------------
@@ -189,7 +224,7 @@ def split_message(message: str, limit: int, overhead: int, size: Callable[[str],
 _Entry = tuple[int, str, dict[str, str], bytes]
 
 
-def _lines(ns: int, message: str, shape: _Shape, plan: _Plan, own: dict[str, str] | None = None) -> list[_Entry]:
+def _lines(ns: int, message: str, shape: Shape, plan: _Plan, own: dict[str, str] | None = None) -> list[_Entry]:
     """The entries of one record: one, or one per part of a line too long for Loki. ``own`` is the
     line's own structured metadata (``line_metadata``), written before the container's."""
     limit = plan.max_line_bytes
@@ -197,7 +232,7 @@ def _lines(ns: int, message: str, shape: _Shape, plan: _Plan, own: dict[str, str
         metadata, metadata_pb = shape.metadata, shape.metadata_pb
         if own:
             metadata = {**own, **metadata}
-            metadata_pb = b"".join(_pair(name, value) for name, value in own.items()) + metadata_pb
+            metadata_pb = pairs_pb(own) + metadata_pb
         if len(message) * 4 <= limit or len(message.encode()) <= limit:
             return [(ns, message, metadata, metadata_pb)]
         parts = split_message(message, limit, 0, lambda part: len(part.encode()))
@@ -205,7 +240,8 @@ def _lines(ns: int, message: str, shape: _Shape, plan: _Plan, own: dict[str, str
         entries = []
         for index, part in enumerate(parts):
             marker = f"{index + 1}/{count}"
-            entries.append((ns + index, part, {**metadata, PART_KEY: marker}, metadata_pb + _pair(PART_KEY, marker)))
+            entries.append((ns + index, part, {**metadata, PART_KEY: marker},
+                            metadata_pb + metadata_pair(PART_KEY, marker)))
         return entries
     line = '{"message":' + orjson.dumps(message).decode() + shape.rest_json + "}"
     if len(line) * 4 <= limit or len(line.encode()) <= limit:
@@ -243,40 +279,47 @@ def line_metadata(line: Line, taken: Mapping[str, str]) -> dict[str, str]:
     return own
 
 
+def source(line: Line, plan: _Plan, shapes: dict[tuple[bytes, bytes], Shape]) -> tuple[
+        Shape, int, str, dict[str, str] | None]:
+    """(shape, time in ns, message, the line's own structured metadata or None) of one record read whole;
+    ``shapes`` keeps the shapes of lines whose per-line fields are part of it, for the batch."""
+    ns = record_time_ns(line.timestamp)
+    message = line.message
+    if not isinstance(message, str):
+        message = _text(message) or ""
+    shared = line.shared
+    own = None
+    extra = line.extra
+    if not extra:
+        shape = shared.encoded
+        if shape is None:
+            shape = shared.encoded = shape_of(shared.fields, plan)
+    else:
+        # What a label reads, ``partial`` and (for JSON lines) everything is part of the shape; the
+        # parsed fields are the line's own structured metadata.
+        keyed = extra if not plan.structured_metadata else {
+            key: value for key, value in extra.items() if key == "partial" or key in plan.line_labels}
+        key = (shared.key, orjson.dumps(keyed))
+        shape = shapes.get(key)
+        if shape is None:
+            shape = shapes[key] = shape_of({**keyed, **shared.fields}, plan)
+        if plan.structured_metadata and len(keyed) < len(extra):
+            own = line_metadata(line, {**shape.label_map, **shape.metadata})
+    return shape, ns, message, own
+
+
 def streams(batch: Batch, config: LokiSinkConfig) -> list[tuple[str, dict[str, str], list[_Entry]]]:
     """The batch as Loki streams: (label set, labels, entries sorted by time), sorted by label set.
 
-    A container's labels and metadata (its ``_Shape``) are made once per batch; per line only the
+    A container's labels and metadata (its ``Shape``) are made once per batch; per line only the
     timestamp, the message and the parsed fields' metadata are new.
     """
-    plan = _plan(config.labels, config.structured_metadata, config.max_line_bytes)
+    plan = plan_of(config)
     read = Reader().read
-    shapes: dict[tuple[bytes, bytes], _Shape] = {}
-    grouped: dict[str, tuple[dict[str, str], list[tuple[int, str, _Shape, dict[str, str] | None]]]] = {}
+    shapes: dict[tuple[bytes, bytes], Shape] = {}
+    grouped: dict[str, tuple[dict[str, str], list[tuple[int, str, Shape, dict[str, str] | None]]]] = {}
     for raw in batch.records:
-        line = read(raw)
-        ns = record_time_ns(line.timestamp)
-        message = line.message
-        if not isinstance(message, str):
-            message = _text(message) or ""
-        shared = line.shared
-        own = None
-        extra = line.extra
-        if not extra:
-            shape = shared.encoded
-            if shape is None:
-                shape = shared.encoded = _shape(shared.fields, plan)
-        else:
-            # What a label reads, ``partial`` and (for JSON lines) everything is part of the shape; the
-            # parsed fields are the line's own structured metadata.
-            keyed = extra if not plan.structured_metadata else {
-                key: value for key, value in extra.items() if key == "partial" or key in plan.line_labels}
-            key = (shared.key, orjson.dumps(keyed))
-            shape = shapes.get(key)
-            if shape is None:
-                shape = shapes[key] = _shape({**keyed, **shared.fields}, plan)
-            if plan.structured_metadata and len(keyed) < len(extra):
-                own = line_metadata(line, {**shape.label_map, **shape.metadata})
+        shape, ns, message, own = source(read(raw), plan, shapes)
         stream = grouped.get(shape.labels)
         if stream is None:
             stream = grouped[shape.labels] = (shape.label_map, [])
@@ -324,15 +367,3 @@ def encode_json(grouped: list[tuple[str, dict[str, str], list[_Entry]]]) -> byte
         {"stream": label_map,
          "values": [[str(ns), line, metadata] if metadata else [str(ns), line] for ns, line, metadata, _ in entries]}
         for _, label_map, entries in grouped]})
-
-
-def encode(batch: Batch, config: LokiSinkConfig) -> tuple[bytes, dict[str, str]]:
-    """The request body and its content headers for ``batch`` (see the module docstring)."""
-    grouped = streams(batch, config)
-    if config.encoding == "json":
-        body = gzip_compress(encode_json(grouped))
-        return body, {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    if config.encoding != "protobuf":
-        raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of {', '.join(ENCODINGS)}",
-                        retriable=False)
-    return bytes(cramjam.snappy.compress_raw(encode_protobuf(grouped))), {"Content-Type": "application/x-protobuf"}

@@ -10,8 +10,8 @@ from typing import get_args
 from logship.ship.outcome import DELIVERED, Outcome
 from logship.sinks._http import HttpTransport, auth_headers, body_excerpt, encode_off_loop
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.loki.body import encode
 from logship.sinks.loki.classify import classify
-from logship.sinks.loki.encode import encode
 from logship.sinks.loki.spec import LokiEncoding, LokiSinkConfig
 
 PUSH_PATH = "/loki/api/v1/push"

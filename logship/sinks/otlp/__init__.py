@@ -2,8 +2,9 @@
 
 Wire formats (``LOGSHIP_OTLP_ENCODING``), both an ``ExportLogsServiceRequest``:
 
-- ``protobuf`` (default): built with the ``opentelemetry-proto`` classes, ``Content-Type:
-  application/x-protobuf``;
+- ``protobuf`` (default): written on the wire by hand in one pass over the batch
+  (``logship.sinks.otlp.protobuf``, ``encode.export_request``), the bytes the ``opentelemetry-proto``
+  classes would give, ``Content-Type: application/x-protobuf``;
 - ``json``: OTLP/JSON, written directly with orjson because protobuf's ``MessageToDict`` gets it wrong
   (base64 ids, enum names): lowerCamelCase keys, 64-bit integers (``timeUnixNano``, ``intValue``) as
   decimal strings, enums as integers, ids in hex; ``Content-Type: application/json``.

@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from logship.config import SyslogSinkConfig
 from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8, dotted, flatten
 from logship.sinks.base import Batch
-from logship.timestamps import rfc3339_micros
+from logship.sinks.syslog.spec import SyslogSinkConfig
+from logship.timestamps import rfc3339_micros, split_seconds
 
 ENTERPRISE = "32473"
 SEVERITY = {"stdout": 6, "stderr": 3}  # informational, error
@@ -180,31 +180,40 @@ def _text(message: Any) -> bytes:
             ).encode()
 
 
-def encode_messages(batch: Batch, facility: int, max_message_bytes: int) -> list[bytes]:
-    """One RFC 5424 message per record (no framing), each at most ``max_message_bytes`` long."""
-    read = Reader().read
-    with_partial: dict[tuple[bytes, bytes], _Parts] = {}
-    log_elements: dict[tuple[str | None, int | None], bytes] = {}
-    messages = []
-    for record in batch.records:
-        line = read(record)
+class _Writer:
+    """Writes the RFC 5424 message of each record of one batch, reading it whole."""
+
+    def __init__(self, facility: int, max_message_bytes: int, reader: Reader) -> None:
+        self.facility = facility
+        self.limit = max_message_bytes
+        self.read = reader.read
+        self.with_partial: dict[tuple[bytes, bytes], _Parts] = {}
+        self.log_elements: dict[tuple[str | None, int | None], bytes] = {}
+
+    def message(self, record: bytes) -> bytes:
+        """The record's message (no framing), at most ``max_message_bytes`` long."""
+        line = self.read(record)
         shared = line.shared
         if shared.encoded is None:
-            shared.encoded = _Parts(shared.copy_fields(), facility)
+            shared.encoded = _Parts(shared.copy_fields(), self.facility)
         parts = shared.encoded
         head = line.head
         if len(head) > 2:  # partial, log or attributes
             partial = head.get("partial")
             if partial is not None:  # a cut line: its parts say so in fields@ (with the metadata)
                 key = (shared.key, orjson.dumps(partial))
-                parts = with_partial.get(key) or with_partial.setdefault(
-                    key, _Parts({"partial": partial, **shared.copy_fields()}, facility))
+                parts = self.with_partial.get(key) or self.with_partial.setdefault(
+                    key, _Parts({"partial": partial, **shared.copy_fields()}, self.facility))
             level = line.level
-            messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes,
-                                     line_elements(line, log_elements), SYSLOG_SEVERITY[level] if level else None))
-            continue
-        messages.append(_message(parts, syslog_timestamp(line.timestamp), _text(line.message), max_message_bytes))
-    return messages
+            return _message(parts, syslog_timestamp(line.timestamp), _text(line.message), self.limit,
+                            line_elements(line, self.log_elements), SYSLOG_SEVERITY[level] if level else None)
+        return _message(parts, syslog_timestamp(line.timestamp), _text(line.message), self.limit)
+
+
+def encode_messages(batch: Batch, facility: int, max_message_bytes: int) -> list[bytes]:
+    """One RFC 5424 message per record (no framing), each at most ``max_message_bytes`` long."""
+    message = _Writer(facility, max_message_bytes, Reader()).message
+    return [message(record) for record in batch.records]
 
 
 def frame(message: bytes) -> bytes:
@@ -213,9 +222,44 @@ def frame(message: bytes) -> bytes:
 
 
 def encode(batch: Batch, config: SyslogSinkConfig) -> bytes:
-    """The bytes written to a TCP or TLS connection for ``batch``: octet-counted messages."""
-    return b"".join([frame(message) for message in
-                     encode_messages(batch, config.facility, config.max_message_bytes)])
+    """The bytes written to a TCP or TLS connection for ``batch``: octet-counted messages.
+
+    A plain record (``Reader.split``) whose timestamp is Docker's is written from its bytes: its
+    container's header and structured data (made once per batch), its time cut to microseconds and its
+    message, as ``encode_messages`` would; any other record takes ``encode_messages``' way.
+    """
+    limit = config.max_message_bytes
+    reader = Reader()
+    whole = _Writer(config.facility, limit, reader).message
+    out: list[bytes] = []
+    valid: set[bytes] = set()  # the seconds (b"2026-11-25T16:32:42.") seen to be a real time
+    records = batch.records
+    for record, plain in zip(records, reader.split(records), strict=True):
+        if plain is not None:
+            shared, stamp, _, text, _ = plain
+            if stamp[:20] in valid or (stamp[19] == 0x2E and split_seconds(stamp[:20].decode("utf-8", "replace")
+                                                                           + "0Z") is not None):
+                fraction = stamp[20:29]
+                if stamp[29] == 0x5A and fraction.isdigit():
+                    valid.add(stamp[:20])
+                    parts = shared.encoded
+                    if parts is None:
+                        parts = shared.encoded = _Parts(shared.copy_fields(), config.facility)
+                    head = parts.pri + stamp[:26] + b"Z"
+                    tail = parts.tail
+                    if len(head) + len(tail) >= limit:
+                        tail = parts.untagged if len(head) + len(parts.untagged) < limit else parts.short
+                    message = head + tail + b" " + text if text else head + tail
+                    if len(message) > limit:
+                        message = cut_utf8(message, limit)
+                    out += (_COUNTS[len(message)] if len(message) < 16384 else b"%d " % len(message), message)
+                    continue
+        out.append(frame(whole(record)))
+    return b"".join(out)
+
+
+# "N " for every message length below 16384: the octet count of a frame, without formatting it per line.
+_COUNTS = [b"%d " % n for n in range(16384)]
 
 
 def encode_datagrams(batch: Batch, config: SyslogSinkConfig) -> list[bytes]:

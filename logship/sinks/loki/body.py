@@ -1,0 +1,186 @@
+"""The ``loki`` sink, the request body: the protobuf ``PushRequest`` written record by record in one pass.
+
+The wire format is described in ``logship.sinks.loki``; ``logship.sinks.loki.encode`` maps records to
+streams, labels and structured metadata. This module is the hot loop: a container's labels and
+structured metadata are encoded once per batch (``Shared.encoded``), and a plain record (``Reader.split``:
+no per-line field but timestamp and message) costs its timestamp, its message bytes and a few lengths,
+without parsing its JSON. A line with only a level reuses that level's metadata, made once per batch.
+
+``push_request`` gives the same bytes as ``encode_protobuf(streams(batch, config))`` (the tests compare
+them); it takes that way itself for the rare batch that needs sorting (a stream's records out of time
+order) or splitting (a line longer than ``LOGSHIP_LOKI_MAX_LINE_BYTES``), and for the JSON-line form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cramjam
+
+from logship.record import OTLP_SEVERITY, Reader
+from logship.sinks.base import Batch, SinkError
+from logship.sinks.gzip_body import gzip_compress
+from logship.sinks.loki.encode import (
+    ENCODINGS,
+    LEVEL_KEY,
+    Shape,
+    encode_json,
+    encode_protobuf,
+    metadata_pair,
+    pairs_pb,
+    plan_of,
+    shape_of,
+    source,
+    streams,
+)
+from logship.sinks.loki.spec import LokiSinkConfig
+from logship.sinks.protowire import FIELD_2, VARINTS, length_delimited, timestamp_message, varint
+from logship.timestamps import docker_ns, docker_second, record_time_ns
+
+_NANOS = 1_000_000_000
+
+
+class _Stream:
+    """One stream's encoded entries, in batch order (which must be time order: see ``push_request``)."""
+
+    __slots__ = ("last", "pieces", "size")
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0  # bytes of the entries
+        self.last = 0  # the latest entry's time (ns)
+
+
+def _stamp_field(message: bytes) -> bytes:
+    """EntryAdapter.timestamp = 1: the key, the length and the ``google.protobuf.Timestamp`` message."""
+    return b"\x0a" + VARINTS[len(message)] + message
+
+
+def _timestamp(stamp: bytes, seconds: dict[bytes, tuple[Any, ...]]) -> tuple[int, bytes]:
+    """(ns, the entry's timestamp field) of a record's timestamp. Docker's form adds its second to
+    ``seconds`` (the batch's cache, read inline by ``push_request``): its Unix time in ns, then the field
+    without nanoseconds, then for each length n (1..5) of the nanoseconds' varint, at 1 + n, the field up to it."""
+    second = seconds.get(stamp[:20])
+    if second is None or len(stamp) != 30 or stamp[29] != 0x5A or not stamp[20:29].isdigit():
+        whole = docker_second(stamp)
+        if whole is None:  # another form, or no such time ("now")
+            ns = docker_ns(stamp)
+            return ns, _stamp_field(timestamp_message(ns))
+        field = b"\x08" + varint(whole) if whole else b""
+        second = seconds[stamp[:20]] = (whole * _NANOS, _stamp_field(field), *(
+            b"\x0a" + VARINTS[len(field) + 1 + size] + field + b"\x10" for size in range(1, 6)))
+    nanos = int(stamp[20:29])
+    if not nanos:
+        return second[0], second[1]
+    nanos_pb = varint(nanos)
+    return second[0] + nanos, second[1 + len(nanos_pb)] + nanos_pb
+
+
+def _level_metadata(shape: Shape, level: str, levels: dict[tuple[int, str], bytes]) -> bytes:
+    """The structured metadata of a line whose only parsed field is ``level`` (``line_metadata``'s
+    ``detected_level``, then the container's), kept in ``levels`` for the batch."""
+    metadata_pb = levels[(id(shape), level)] = metadata_pair(LEVEL_KEY, level) + shape.metadata_pb
+    return metadata_pb
+
+
+def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
+    """The uncompressed protobuf ``PushRequest`` for ``batch`` (see the module docstring)."""
+    plan = plan_of(config)
+    if not plan.structured_metadata or plan.line_labels:
+        return encode_protobuf(streams(batch, config))
+    reader = Reader()
+    limit = plan.max_line_bytes
+    groups: dict[str, _Stream] = {}
+    shapes: dict[tuple[bytes, bytes], Shape] = {}
+    levels: dict[tuple[int, str], bytes] = {}  # (id of a shape, level) → the entry's structured metadata
+    seconds: dict[bytes, tuple[Any, ...]] = {}  # b"2026-11-25T16:32:42." → see _timestamp
+    field_2 = FIELD_2
+    last_shape: Shape | None = None
+    stream = _Stream()
+    records = batch.records
+    for record, plain in zip(records, reader.split(records, levels=True), strict=True):
+        if plain is not None:
+            shared, stamp, _, text, level = plain
+            shape = shared.encoded
+            if shape is None:
+                shape = shared.encoded = shape_of(shared.fields, plan)
+            if level is None:
+                metadata_pb = shape.metadata_pb
+            else:  # a lone level: its detected_level before the container's metadata, made once
+                metadata_pb = levels.get((id(shape), level)) or _level_metadata(shape, level, levels)
+            second = seconds.get(stamp[:20])
+            fraction = stamp[20:29]
+            if second is not None and stamp[29] == 0x5A and fraction.isdigit():  # "Z"
+                nanos = int(fraction)
+                ns = second[0] + nanos
+                if nanos:
+                    nanos_pb = varint(nanos)
+                    stamp_field = second[1 + len(nanos_pb)] + nanos_pb
+                else:
+                    stamp_field = second[1]
+            else:
+                ns, stamp_field = _timestamp(stamp, seconds)
+        else:
+            line = reader.read(record)
+            head = line.head
+            log = head.get("log")
+            message = head.get("message")
+            if len(head) == 3 and type(log) is dict and len(log) == 1 and type(message) is str and (
+                    log.get("level") in OTLP_SEVERITY):
+                # A line whose only parsed field is its level (the commonest): that metadata made once.
+                shared = line.shared
+                shape = shared.encoded
+                if shape is None:
+                    shape = shared.encoded = shape_of(shared.fields, plan)
+                metadata_pb = levels.get((id(shape), log["level"])) or _level_metadata(shape, log["level"], levels)
+                time_text = head.get("timestamp")
+                if type(time_text) is str:
+                    ns, stamp_field = _timestamp(time_text.encode(), seconds)
+                else:
+                    ns = record_time_ns(time_text)
+                    stamp_field = _stamp_field(timestamp_message(ns))
+                text = message.encode()
+            else:
+                shape, ns, message, own_metadata = source(line, plan, shapes)
+                metadata_pb = pairs_pb(own_metadata) + shape.metadata_pb if own_metadata else shape.metadata_pb
+                text = message.encode()
+                time_text = line.timestamp
+                if type(time_text) is str:
+                    ns, stamp_field = _timestamp(time_text.encode(), seconds)  # source()'s ns, from the cache
+                else:
+                    stamp_field = _stamp_field(timestamp_message(ns))
+        length = len(text)
+        if length > limit:
+            return encode_protobuf(streams(batch, config))  # a line to split into parts
+        if shape is not last_shape:
+            found = groups.get(shape.labels)
+            if found is None:
+                found = groups[shape.labels] = _Stream()
+            stream, last_shape = found, shape
+        if ns < stream.last:
+            return encode_protobuf(streams(batch, config))  # out of time order: the records must be sorted
+        stream.last = ns
+        line_key = field_2[length] if length < 16384 else b"\x12" + varint(length)
+        # EntryAdapter {timestamp = 1; line = 2; structuredMetadata = 3}, as StreamAdapter.entries = 2
+        size = len(stamp_field) + len(line_key) + length + len(metadata_pb)
+        entry_key = field_2[size] if size < 16384 else b"\x12" + varint(size)
+        stream.pieces += (entry_key, stamp_field, line_key, text, metadata_pb)
+        stream.size += len(entry_key) + size
+    out: list[bytes] = []
+    for labels in sorted(groups):
+        found = groups[labels]
+        label_field = length_delimited(1, labels.encode())
+        out += (b"\x0a", varint(len(label_field) + found.size), label_field)  # PushRequest.streams = 1
+        out += found.pieces
+    return b"".join(out)
+
+
+def encode(batch: Batch, config: LokiSinkConfig) -> tuple[bytes, dict[str, str]]:
+    """The request body and its content headers for ``batch`` (see ``logship.sinks.loki``)."""
+    if config.encoding == "json":
+        body = gzip_compress(encode_json(streams(batch, config)))
+        return body, {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    if config.encoding != "protobuf":
+        raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of {', '.join(ENCODINGS)}",
+                        retriable=False)
+    return bytes(cramjam.snappy.compress_raw(push_request(batch, config))), {"Content-Type": "application/x-protobuf"}

@@ -1,0 +1,96 @@
+"""The Loki sink's default structured metadata (issue 15.4) and its one-pass protobuf body (issue 15.1).
+
+The default set is what people filter Docker logs on beside the stream labels: the container's name, its
+image and the Swarm task slot; the parsed line's own fields and LOGSHIP_EXTRA_FIELDS always go.
+``push_request`` (the hot loop) must give the bytes the record-by-record mapping gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from logship.config import load
+from logship.ship.outcome import OutcomeKind
+from logship.sinks.base import Batch
+from logship.sinks.loki import LokiSink, encode_protobuf, push_request, streams
+from logship.sinks.loki.spec import LokiSinkConfig
+from tests.fakes.loki import FakeLoki
+from tests.sinks import running
+from tests.sinks.records import METADATA, parsed, parsed_batch, records, sample_batch
+
+LOKI = {"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": "http://127.0.0.1:9"}
+
+
+def config(url: str = "http://127.0.0.1:9", **environ: str) -> LokiSinkConfig:
+    return dataclasses.replace(load({**LOKI, **environ}).sink_configs["loki"], url=url, timeout=5.0)
+
+
+def batch(recs: list[bytes]) -> Batch:
+    return Batch(recs, sum(map(len, recs)))
+
+
+def metadata_names(sink_config: LokiSinkConfig, recs: Batch) -> list[set[str]]:
+    return [set(entry[2]) for _, _, entries in streams(recs, sink_config) for entry in entries]
+
+
+def test_the_default_is_what_people_filter_on() -> None:
+    assert metadata_names(config(), sample_batch()) == [
+        {"container_name", "container_image_name", "swarm_task_slot"}] * 3
+
+
+def test_parsed_fields_and_extra_fields_always_go() -> None:
+    [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")],
+                     {**METADATA, "env": {"name": "prod"}})
+    line = parsed(base, level="warn", attributes={"user": 7})
+    [names] = metadata_names(config(), batch([line]))
+    assert names == {"detected_level", "user", "env_name", "container_name", "container_image_name",
+                     "swarm_task_slot"}
+    [names] = metadata_names(config(LOGSHIP_LOKI_STRUCTURED_METADATA="none"), batch([line]))
+    assert names == {"detected_level", "user", "env_name"}
+
+
+def test_a_list_with_a_prefix_and_all() -> None:
+    listed = config(LOGSHIP_LOKI_STRUCTURED_METADATA="container_id,container_label_*,swarm_service_label_*")
+    assert metadata_names(listed, sample_batch())[0] == {"container_id", "container_label_team",
+                                                         "swarm_service_label_tier"}
+    everything = metadata_names(config(LOGSHIP_LOKI_STRUCTURED_METADATA="all"), sample_batch())[0]
+    assert {"container_id", "container_label_team", "swarm_task_id", "host_id"} < everything
+
+
+async def test_the_default_set_arrives_at_loki() -> None:
+    async with FakeLoki() as loki:
+        [outcome] = await running.send_all(LokiSink(config(loki.url)), [sample_batch()])
+    assert outcome.kind is OutcomeKind.DELIVERED
+    assert [entry.metadata for entry in loki.entries] == [
+        {"container_name": "shop_web.1.atuvfibd6g47", "container_image_name": "nginx:1.27", "swarm_task_slot": "1"}
+    ] * 3
+
+
+def _mixed_batch() -> list[bytes]:
+    """Plain records of two containers and both streams, parsed ones (a level alone, attributes, a joined
+    event), a record read whole, and escaped, non-ASCII and empty messages."""
+    other = {**METADATA, "container": {**METADATA["container"], "name": "other"}}
+    plain = records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f'line {n} "q" \\ é\n') for n in range(1, 6)])
+    plain += records([("stderr", "2026-11-25T16:32:43.000000001Z", "\n")], other)
+    return [plain[0], parsed(plain[1], level="error"), parsed(plain[2], level="info", attributes={"a": {"b": 1}}),
+            parsed(plain[3], level="warn", lines=2), plain[4], plain[5], *parsed_batch().records,
+            b'{"timestamp":"2026-11-25T16:32:44.000000001Z","stream":"stdout","message":"whole"}']
+
+
+@pytest.mark.parametrize("environ", [
+    {}, {"LOGSHIP_LOKI_STRUCTURED_METADATA": "all"}, {"LOGSHIP_LOKI_STRUCTURED_METADATA": "none"},
+    {"LOGSHIP_LOKI_STRUCTURED_METADATA": "false"}, {"LOGSHIP_LOKI_LABELS": "service_name,level=log.level"},
+    {"LOGSHIP_LOKI_MAX_LINE_BYTES": "8"},
+])
+@pytest.mark.parametrize("recs", [
+    pytest.param(lambda: sample_batch().records, id="sample"),
+    pytest.param(lambda: parsed_batch().records, id="parsed"),
+    pytest.param(_mixed_batch, id="mixed"),
+    pytest.param(lambda: list(reversed(_mixed_batch())), id="out-of-order"),
+])
+def test_the_one_pass_body_is_the_mapping_byte_for_byte(environ: dict[str, str], recs) -> None:
+    sink_config = config(**environ)
+    records_ = batch(recs())
+    assert push_request(records_, sink_config) == encode_protobuf(streams(records_, sink_config))
