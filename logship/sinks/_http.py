@@ -184,6 +184,13 @@ class HttpTransport:
         """POST ``body``; redirects are not followed (a 30x would turn the POST into a GET)."""
         return await self.request("POST", url, body=body, headers=headers, params=params)
 
+    async def post_batch(self, url: str, encode: Callable[[Batch, _Setting], tuple[bytes, Mapping[str, str]]],
+                         batch: Batch, setting: _Setting, params: Mapping[str, str] | None = None) -> Answer | Outcome:
+        """POST ``encode(batch, setting)`` (its body and headers; off the loop when large, see
+        ``encode_off_loop``)."""
+        body, headers = await encode_off_loop(encode, batch, setting)
+        return await self.post(url, body, headers, params=params)
+
     async def probe(self, url: str, method: str = "GET", params: Mapping[str, str] | None = None) -> Answer:
         """A healthcheck request: the answer, or SinkError saying why there was none."""
         try:
@@ -205,6 +212,20 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class TransportSink:
+    """The ``start`` and ``aclose`` of an HTTP sink: its ``HttpTransport`` (``self._transport``)."""
+
+    _transport: HttpTransport
+
+    async def start(self) -> None:
+        """Open the session (TLS files are loaded here)."""
+        await self._transport.start()
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        await self._transport.aclose()
 
 
 _EXCERPT_CHARS = 200

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import get_args
 
 from logship.ship.outcome import DELIVERED, Outcome
-from logship.sinks._http import HttpTransport, auth_headers, body_excerpt, encode_off_loop
+from logship.sinks._http import HttpTransport, TransportSink, auth_headers, body_excerpt
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.loki.body import encode
 from logship.sinks.loki.classify import classify
@@ -38,7 +38,7 @@ def request_headers(config: LokiSinkConfig) -> dict[str, str]:
     return headers
 
 
-class LokiSink:
+class LokiSink(TransportSink):
     """Pushes batches to Loki on one aiohttp session (at most ``concurrency`` connections)."""
 
     name = "loki"
@@ -53,16 +53,11 @@ class LokiSink:
         self._transport = HttpTransport(self.name, config.tls, config.timeout, config.concurrency,
                                         request_headers(config))
 
-    async def start(self) -> None:
-        """Open the session (TLS files are loaded here)."""
-        await self._transport.start()
-
     async def send(self, batch: Batch) -> Outcome:
         """Push ``batch`` and classify the answer; no answer at all becomes a RETRY."""
         if not batch.records:
             return DELIVERED
-        body, headers = await encode_off_loop(encode, batch, self.config)
-        answer = await self._transport.post(self.push_url, body, headers)
+        answer = await self._transport.post_batch(self.push_url, encode, batch, self.config)
         if isinstance(answer, Outcome):
             return answer
         return classify(answer.status, answer.headers, answer.body, self.config.retry_status)
@@ -78,7 +73,3 @@ class LokiSink:
             raise SinkError(f"{self.ready_url}: Loki is not ready ({said})")
         raise SinkError(f"{self.ready_url}: not Loki's readiness endpoint ({said}); LOGSHIP_LOKI_URL should be "
                         f"Loki's base URL, such as http://loki:3100", retriable=False)
-
-    async def aclose(self) -> None:
-        """Close the session and its connections."""
-        await self._transport.aclose()
