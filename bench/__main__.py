@@ -1,4 +1,4 @@
-"""``python -m bench {backlog,steady,churn,outage,all,encode,parse,cleanup} [options]`` — see bench/README.md."""
+"""``python -m bench {backlog,steady,churn,outage,all,encode,parse,faults,cleanup} [options]`` — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bench import encode, parse, report, scenarios
+from bench import encode, faults, parse, report, scenarios
 from bench.agent import ProcessError
 from bench.engine import BENCH_LABEL, Docker, DockerError
 from bench.machine import REPO_ROOT, dockerd_pid, engine_pids, git_state, machine_info, unpin
@@ -142,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
 
     parse.add_arguments(commands.add_parser(
         "parse", help="what understanding lines costs (multiline, JSON, levels), CPU µs per line, in-process"))
+
+    faults.add_arguments(commands.add_parser(
+        "faults", help="the fault table of issue 12: lines written, delivered, lost, duplicated, seconds to recover "
+                       "per fault (writes bench/RESULTS.md's faults section)"))
 
     commands.add_parser("cleanup", help=f"remove every container labelled {BENCH_LABEL} (any run), and let dockerd "
                                        "use every CPU again (after a --pin run that was killed)")
@@ -377,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         return encode.run(args)
     if args.command == "parse":
         return parse.run(args)
+    if args.command == "faults":
+        return faults.run(args, argv)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     try:
         return asyncio.run(_run(args, argv, run_id))

@@ -273,17 +273,28 @@ def charts(cases: list[dict[str, Any]], directory: Path) -> list[Path]:
 
 ANALYSIS_START = "<!-- analysis: written by hand, kept by --record -->"
 ANALYSIS_END = "<!-- end of analysis -->"
+# The fault table (``python -m bench faults``, bench/faults.py) lives between these and is kept by --record.
+FAULTS_START = "<!-- faults: written by `python -m bench faults`, kept by --record -->"
+FAULTS_END = "<!-- end of faults -->"
 
 
 def write_results_md(path: Path, document: dict[str, Any], note: str = "") -> None:
-    """Write RESULTS.md from ``document``, keeping the hand-written analysis of the file it replaces."""
-    analysis = ""
+    """Write RESULTS.md from ``document``, keeping the hand-written analysis and the fault table of the file it
+    replaces."""
+    analysis = faults = ""
     if path.exists():
         old = path.read_text()
         start, end = old.find(ANALYSIS_START), old.find(ANALYSIS_END)
         if 0 <= start < end:
             analysis = old[start:end + len(ANALYSIS_END)]
-    path.write_text(results_markdown(document, note, analysis))
+        start, end = old.find(FAULTS_START), old.find(FAULTS_END)
+        if 0 <= start < end:
+            faults = old[start:end + len(FAULTS_END)]
+    text = results_markdown(document, note, analysis)
+    if faults:
+        at = text.find(ANALYSIS_START)
+        text = text[:at] + faults + "\n\n" + text[at:]
+    path.write_text(text)
 
 
 def results_markdown(document: dict[str, Any], note: str = "", analysis: str = "") -> str:

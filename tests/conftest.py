@@ -8,7 +8,34 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import IN_CI, DockerHarness, LogshipProcess
+from tests.support import IN_CI, DockerHarness, LogshipProcess, wait_until
+
+RESTARTS_DOCKERD = "dockerd_restart"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``dockerd_restart`` run after every other test of the session, whatever their file names:
+    restarting dockerd stops every container, which would break the tests around them."""
+    items[:] = sorted(items, key=lambda item: item.get_closest_marker(RESTARTS_DOCKERD) is not None)
+
+
+@pytest.fixture(autouse=True)
+def _engine_back_after_a_restart(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a ``dockerd_restart`` test, wait until the engine answers again (and the swarm, when this node
+    is in one, is active), so that the next test finds the engine it expects."""
+    yield
+    if request.node.get_closest_marker(RESTARTS_DOCKERD) is None:
+        return
+    harness: DockerHarness = request.getfixturevalue("docker_harness")
+
+    def back() -> bool:
+        try:
+            swarm = harness.client.info().get("Swarm", {}).get("LocalNodeState", "inactive")
+        except Exception:
+            return False
+        return swarm in ("inactive", "active")
+
+    wait_until(back, 120, interval=0.5, message="dockerd (and its swarm) back after the restart")
 
 
 @pytest.fixture(scope="session")

@@ -143,6 +143,45 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError(f"no VmRSS for process {pid}")
 
 
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie child of ours counts, and is reaped)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def restart_dockerd(client: docker.DockerClient) -> None:
+    """Stop dockerd with SIGTERM and start it again with the same command line and environment; wait until
+    it answers.
+    Only for tests marked ``dockerd_restart`` (run last, see tests/conftest.py; by hand under ``flock -x``).
+
+    dockerd is started again even when stopping it fails, and detached (``setsid -f``: not our child), so
+    that a later restart in the same session sees it exit instead of a zombie of ours."""
+    pid = int(subprocess.check_output(["pidof", "dockerd"]).split()[0])
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    environ = dict(item.split(b"=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                   if b"=" in item)
+    os.kill(pid, signal.SIGTERM)
+    try:
+        wait_until(lambda: _gone(pid), 90, message="dockerd stopped")
+    finally:
+        log_dir = Path("/var/log/logship-ci")
+        with open(log_dir / "dockerd.log" if log_dir.is_dir() else os.devnull, "ab") as log:
+            subprocess.run([b"setsid", b"-f", *command], env=environ, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                           check=True)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+
+    wait_until(answers, 60, message="dockerd answers again")
+
+
 class DockerHarness:
     """The docker SDK client plus the labels that let a test clean up after itself."""
 
@@ -411,8 +450,17 @@ class ReceiverProcess:
     def set_delay(self, seconds: float) -> None:
         self.control("delay", {"seconds": seconds})
 
+    def set_mode(self, mode: str, retry_after: str | None = None) -> None:
+        """Answer every POST as ``mode`` says (``ok``, ``503``, ``429``, ``reset``, ``hang``, ``garbage``,
+        ``deaf``: see the receiver's module docstring); ends a flap."""
+        self.control("mode", {"mode": mode, **({"retry_after": retry_after} if retry_after else {})})
+
+    def flap(self, schedule: list[tuple[str, float]]) -> None:
+        """Cycle through ``(mode, seconds)`` steps until ``set_mode``."""
+        self.control("flap", {"schedule": schedule})
+
     def stats(self) -> dict[str, Any]:
-        """``{"listening", "pending", "requests", "lines", "scripted"}``."""
+        """``{"listening", "pending", "requests", "lines", "scripted", "mode", "faults"}``."""
         return self.control("stats")
 
     def lines(self) -> list[bytes]:

@@ -299,7 +299,7 @@ def _parsed_row(line: Line, shared_row: dict[str, Any], schema: str, seconds: in
     level = line.level
     if level is not None:
         row["SeverityText"], row["SeverityNumber"] = level.upper(), OTLP_SEVERITY[level]
-        log_fields = {key: value for key, value in log_fields.items() if key != "level"}
+        log_fields = {key: value for key, value in (log_fields or {}).items() if key != "level"}
     _add_line_attributes(row, schema, line_attributes(log_fields, head.get("attributes")))
     return row
 

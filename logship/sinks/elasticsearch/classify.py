@@ -88,7 +88,9 @@ def _classify_items(body: bytes, count: int) -> Outcome:
     rejected_items: list[tuple[int, str]] = []
     for index, item in enumerate(items):
         result = next(iter(item.values()), None) if isinstance(item, dict) and len(item) == 1 else None
-        item_status = result.get("status") if isinstance(result, dict) else None
+        if not isinstance(result, dict):
+            return _malformed(f"item {index} of the bulk answer has no status", body)
+        item_status = result.get("status")
         if not isinstance(item_status, int):
             return _malformed(f"item {index} of the bulk answer has no status", body)
         if item_status < 300 or item_status == 409:

@@ -121,9 +121,9 @@ class _Encoder:
         if millis is not None:
             head["timestamp"] = millis / 1000
         extra = line.extra
-        if not extra:
-            return orjson.dumps(head)[:-1] + b',"level":%d' % default_level + tail
-        return orjson.dumps(head)[:-1] + _line_part(line, extra, default_level, fields) + tail
+        middle = b',"level":%d' % default_level if not extra else _line_part(line, extra, default_level, fields)
+        message_bytes: bytes = orjson.dumps(head)[:-1] + middle + tail
+        return message_bytes
 
 
 def _shared_part(metadata: dict[str, Any]) -> tuple[str, int, dict[str, Any], bytes, bytes, bytes]:

@@ -82,9 +82,9 @@ class SyslogSink:
                 udp = self._udp
                 if udp is None or udp.is_closing():
                     loop = asyncio.get_running_loop()
-                    opened, _ = await asyncio.wait_for(loop.create_datagram_endpoint(
+                    endpoint = await asyncio.wait_for(loop.create_datagram_endpoint(
                         _Datagrams, remote_addr=(self.config.host, self.config.port)), self.config.timeout)
-                    self._udp = udp = opened
+                    udp = self._udp = endpoint[0]
                 for datagram in datagrams:
                     udp.sendto(datagram)
             except (OSError, TimeoutError) as exc:

@@ -1,24 +1,20 @@
 """Containers restarting, being removed, and dockerd itself restarting while logship runs.
 
-Named to run last in its folder: restarting dockerd stops every container for a moment.
+Marked ``dockerd_restart``: restarting dockerd stops every container for a moment, so tests/conftest.py runs
+it after every other test of the session.
 """
 
 from __future__ import annotations
 
 import collections
-import os
-import signal
-import subprocess
 import time
-from pathlib import Path
 
-import docker as docker_sdk
 import orjson
 import pytest
 
-from tests.support import DockerHarness, LogshipProcess, wait_until
+from tests.support import DockerHarness, LogshipProcess, restart_dockerd, wait_until
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.dockerd_restart]
 
 # Each run of the container numbers its lines from 1, prefixed by a run id: a gap inside a run is a lost line.
 RUN_WRITER = ("trap 'exit 0' TERM; run=$(cat /proc/sys/kernel/random/uuid); i=1; "
@@ -38,25 +34,6 @@ def assert_no_gaps(name: str, messages: list[str]) -> dict[str, list[int]]:
     for run, numbers in runs.items():
         assert numbers == list(range(1, len(numbers) + 1)), f"{name} run {run}: lines lost or repeated"
     return runs
-
-
-def restart_dockerd(client: docker_sdk.DockerClient) -> None:
-    """Stop dockerd with SIGTERM and start it again with the same command line."""
-    pid = int(subprocess.check_output(["pidof", "dockerd"]).split()[0])
-    command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 60, message="dockerd stopped")
-    log = open("/var/log/logship-ci/dockerd.log" if Path("/var/log/logship-ci").is_dir() else os.devnull, "ab")  # noqa: SIM115
-    subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
-    log.close()
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except Exception:
-            return False
-
-    wait_until(answers, 60, message="dockerd answers again")
 
 
 def test_restart_rm_and_dockerd_restart_lose_nothing(docker: DockerHarness, logship: LogshipProcess) -> None:
