@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.machine import REPO_ROOT, CpuTimes, busy_cores, cpu_seconds, peak_rss_bytes, rss_bytes
+from bench.machine import AGENT_TREE, REPO_ROOT, CpuTimes, busy_cores, cpu_seconds, peak_rss_bytes, rss_bytes
 
 
 class ProcessError(RuntimeError):
@@ -51,7 +51,7 @@ class Logship:
         base = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
         self.env = {
             **base,
-            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONPATH": str(AGENT_TREE),
             "LOGSHIP_DATA_DIR": str(self.data_dir),
             "LOGSHIP_SINK": "file",
             "LOGSHIP_FILE_PATH": str(self.output),
@@ -80,10 +80,10 @@ class Logship:
 
     async def start(self, timeout: float = 60) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        compileall.compile_dir(REPO_ROOT / "logship", quiet=1)  # only what changed since the last run
+        compileall.compile_dir(AGENT_TREE / "logship", quiet=1)  # only what changed since the last run
         self._log = open(self.log_path, "ab")  # noqa: SIM115, ASYNC230 - closed in stop()
         self.spawned_at = time.time()
-        self.process = subprocess.Popen([sys.executable, "-m", "logship"], env=self.env, cwd=REPO_ROOT,  # noqa: ASYNC220
+        self.process = subprocess.Popen([sys.executable, "-m", "logship"], env=self.env, cwd=AGENT_TREE,  # noqa: ASYNC220
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The logship source tree the agent runs from: this work tree, or another checkout (BENCH_AGENT_TREE) for
+# a before/after comparison driven by the same bench code, alternating in one session.
+AGENT_TREE = Path(os.environ.get("BENCH_AGENT_TREE") or REPO_ROOT).resolve()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -201,9 +204,10 @@ def unpin(engine: list[int]) -> int:
 
 
 def git_state() -> dict[str, object]:
-    """Commit of the work tree and the files that differ from it (a bench of a dirty tree says so)."""
+    """Commit of the agent's tree (``AGENT_TREE``) and the files that differ from it (a bench of a dirty
+    tree says so)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+        return subprocess.run(["git", *args], cwd=AGENT_TREE, capture_output=True, text=True,
                               check=False).stdout.strip()
 
     changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line[3:].startswith("logship/")]

@@ -33,8 +33,8 @@ from logship.engine import EngineClient
 from logship.metrics import TAILER_STATES, Metrics
 from logship.server import HealthServer
 from logship.ship.shipper import Shipper
-from logship.sinks import build_sinks
 from logship.sinks.base import Sink
+from logship.sinks.registry import build_sinks
 from logship.write_errors import CHECKPOINTS, WriteErrors
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Agent:
         self.metrics = metrics or Metrics()
         self.buffer = DiskBuffer(config.buffer, config.sinks, self.metrics, keep_until_checkpointed=True)
         self.checkpoints = CheckpointStore(config.checkpoint_path)
-        self.sinks: list[Sink] = build_sinks(config)
+        self.sinks: list[Sink] = build_sinks(config.sinks, config.sink_configs)
         self.supervisor: Supervisor | None = None
         self.discovery: Discovery | None = None
         self.enricher: Enricher | None = None
@@ -99,9 +99,9 @@ class Agent:
         shipper_tasks = []
         for sink in self.sinks:
             self.metrics.register_sink(sink.name)
-            sink_batch = getattr(config.sink_configs.get(sink.name), "batch", None)
-            shipper = Shipper(sink, self.buffer.reader(sink.name), sink_batch or config.batch, config.retry,
-                              _concurrency(sink), config.data_dir / "dead-letter", self.metrics,
+            sink_config = config.sink_configs[sink.name]
+            shipper = Shipper(sink, self.buffer.reader(sink.name), sink_config.batch or config.batch, config.retry,
+                              sink_config.concurrency, config.data_dir / "dead-letter", self.metrics,
                               backlog=config.backlog.get(sink.name))
             self.shippers.append(shipper)
             shipper_tasks.append(group.create_task(shipper.run(), name=f"shipper-{sink.name}"))
@@ -222,10 +222,3 @@ class Agent:
                         for cid, t in tailers.items()},
         }
 
-
-def _concurrency(sink: Sink) -> int:
-    fixed = getattr(sink, "concurrency", None)
-    if isinstance(fixed, int):
-        return fixed
-    config = getattr(sink, "config", None)
-    return int(getattr(config, "concurrency", 1))

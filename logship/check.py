@@ -13,8 +13,8 @@ from typing import TextIO
 from logship.config import Config
 from logship.engine import EngineClient, EngineError
 from logship.plaintext import plaintext_sinks
-from logship.sinks import build_sinks
 from logship.sinks.base import SinkError
+from logship.sinks.registry import build_sinks
 
 
 async def run_checks(config: Config, out: TextIO | None = None) -> bool:
@@ -45,7 +45,7 @@ async def run_checks(config: Config, out: TextIO | None = None) -> bool:
     except OSError as exc:
         report(False, "data dir", f"cannot create {config.data_dir}: {exc.strerror}")
     try:
-        sinks = build_sinks(config)
+        sinks = build_sinks(config.sinks, config.sink_configs)
     except SinkError as exc:
         report(False, "sinks", str(exc))
         return passed

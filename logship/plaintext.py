@@ -8,7 +8,8 @@ That is worth a warning only when the host is *remote*: neither loopback (``loca
 DNS answers them on the stack's overlay network, which compose.yaml encrypts (IPsec), so they never
 cross the wire in clear. Anything else (a dotted name, a routable or private address) does.
 
-Only the configuration is read: the sinks themselves are not touched, so that the rule lives here once.
+Only the configuration is read: each sink's spec says where its config sends (``SinkSpec.destination``)
+and which variable holds it; the sinks themselves are not touched, so that the rule lives here once.
 The credentials of a URL (``http://user:password@host``) never appear in a message.
 """
 
@@ -18,22 +19,13 @@ import ipaddress
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from logship.config import Config
+from logship.sinks.registry import spec_of
 
 log = logging.getLogger("logship.plaintext")
 
-# The variable holding each network sink's address, the attribute of its config, and how to turn TLS on.
-_URL_SINKS: dict[str, tuple[str, str]] = {
-    "http": ("LOGSHIP_HTTP_URL", "url"),
-    "loki": ("LOGSHIP_LOKI_URL", "url"),
-    "elasticsearch": ("LOGSHIP_ELASTICSEARCH_URL", "url"),
-    "clickhouse": ("LOGSHIP_CLICKHOUSE_URL", "url"),
-    "otlp": ("LOGSHIP_OTLP_ENDPOINT", "endpoint"),
-    "gelf": ("LOGSHIP_GELF_URL", "url"),
-}
 _PLAIN_SCHEMES = frozenset({"http", "tcp", "udp"})
 _TLS_HINT = {
     "http": "https://",
@@ -97,17 +89,12 @@ def _without_credentials(url: str) -> tuple[str, str, str]:
 def _addresses(config: Config) -> Iterator[tuple[str, str, str, str, str]]:
     """(sink, variable, scheme, host, shown address) of every configured network sink."""
     for sink in config.sinks:
-        sink_config: Any = config.sink_configs.get(sink)
-        if sink_config is None:
-            continue
-        if sink == "syslog":
-            transport, host, port = sink_config.transport, sink_config.host, sink_config.port
-            shown_host = f"[{host}]" if ":" in host else host
-            yield sink, "LOGSHIP_SYSLOG_ADDRESS", transport, host, f"{transport}://{shown_host}:{port}"
-        elif sink in _URL_SINKS:
-            variable, attribute = _URL_SINKS[sink]
-            scheme, host, shown = _without_credentials(getattr(sink_config, attribute))
-            yield sink, variable, scheme, host, shown
+        spec = spec_of(sink)
+        sink_config = config.sink_configs.get(sink)
+        if sink_config is None or spec.destination is None or spec.required is None:
+            continue  # not configured (a problem already reported), or not a network sink
+        scheme, host, shown = _without_credentials(spec.destination(sink_config))
+        yield sink, spec.required, scheme, host, shown
 
 
 def plaintext_sinks(config: Config) -> list[PlainTextSink]:

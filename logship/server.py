@@ -11,16 +11,31 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-if TYPE_CHECKING:
-    from logship.agent import Agent
+from logship.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+class Observed(Protocol):
+    """What the server reads of the agent (``logship.agent.Agent``): the server does not import the agent,
+    which owns it."""
+
+    metrics: Metrics
+
+    def readiness(self) -> dict[str, Any]:
+        """The /readyz document; its ``ready`` says 200 or 503."""
+
+    def refresh_gauges(self) -> None:
+        """Compute the gauges read on scrape."""
+
+    def status(self) -> dict[str, Any]:
+        """Its ``tailers`` are the /debug/tailers document."""
 
 
 def _json(document: Any, status: int = 200) -> web.Response:
@@ -31,7 +46,7 @@ def _json(document: Any, status: int = 200) -> web.Response:
 class HealthServer:
     """The agent's HTTP endpoints; ``start`` binds, ``aclose`` unbinds."""
 
-    def __init__(self, agent: Agent, host: str, port: int) -> None:
+    def __init__(self, agent: Observed, host: str, port: int) -> None:
         self._agent = agent
         self._host = host
         self._port = port

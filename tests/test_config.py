@@ -16,13 +16,17 @@ from logship.config import (
     BacklogLimits,
     BatchConfig,
     ConfigError,
-    FileSinkConfig,
-    HttpSinkConfig,
     load,
     markdown_table,
     parse_duration,
     parse_size,
 )
+from logship.settings.auth import auth_problems
+from logship.sinks._http import auth_headers
+from logship.sinks.base import SinkError
+from logship.sinks.file.spec import FileSinkConfig
+from logship.sinks.http.spec import HttpSinkConfig
+from logship.sinks.registry import specs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HTTP = {"LOGSHIP_SINK": "http", "LOGSHIP_HTTP_URL": "https://logs.example.com/ingest"}
@@ -437,6 +441,26 @@ def test_backlog_limits_reach_the_config_for_the_configured_sinks_only() -> None
 def test_bad_backlog_limits_are_reported(variable: str, value: str, expected: str) -> None:
     (problem,) = problems_of({**HTTP, variable: value})
     assert problem.startswith(expected), problem
+
+
+# --- authentication: one set of rules (issue 13.2) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", [{"USERNAME": "shipper:1", "PASSWORD": "p"}, {"USERNAME": "u", "BEARER_TOKEN": "t"},
+                                  {"PASSWORD": "p"}])
+def test_auth_rules_are_the_same_at_start_and_in_the_sink(auth: dict[str, str]) -> None:
+    problems = problems_of({**HTTP, **{f"LOGSHIP_HTTP_{name}": value for name, value in auth.items()}})
+    settings = {name.lower(): value for name, value in auth.items()}
+    assert problems == auth_problems("LOGSHIP_HTTP_", **settings)
+    with pytest.raises(SinkError) as caught:  # a config made in code meets the same rules
+        auth_headers("LOGSHIP_HTTP_", **settings)
+    assert str(caught.value) == "; ".join(problems) and not caught.value.retriable
+
+
+def test_every_network_sink_says_where_it_sends() -> None:
+    # logship.plaintext reads each sink's address through its spec: a new network sink must give it.
+    for spec in specs():
+        assert (spec.required is None) == (spec.destination is None), spec.name
 
 
 # --- LOGSHIP_LOKI_STRUCTURED_METADATA (issue 15.4) ----------------------------------------------------

@@ -56,8 +56,8 @@ from logship.buffer.segment import MAX_RECORD_BYTES, encode_records
 from logship.buffer.segment_log import Segment, SegmentLog
 from logship.buffer.segment_reader import Damage
 from logship.buffer.tail import MemoryTail, RecentGroup
-from logship.config import BufferConfig
 from logship.metrics import Metrics
+from logship.settings.types import BufferConfig
 
 log = logging.getLogger("logship.buffer")
 

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 
 from logship.buffer.cursor import Cursor
 from logship.buffer.segment_log import Segment, SegmentLog
-from logship.config import BufferConfig
 from logship.metrics import Metrics
+from logship.settings.types import BufferConfig
 
 log = logging.getLogger("logship.buffer")
 

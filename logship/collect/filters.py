@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from logship.config import CollectConfig
+from logship.settings.types import CollectConfig
 
 DISABLE_LABEL = "logship.enable"
 

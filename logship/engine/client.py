@@ -27,8 +27,8 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from logship.config import EngineConfig
 from logship.engine.errors import EngineError, error_for_status
+from logship.settings.types import EngineConfig
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from typing import Any
 from logship.parse.detectors import AUTO, Detector, regex_detector
 from logship.parse.redact import Redactor, parse_redact
 from logship.parse.structured import DEFAULT_LEVEL_KEYS, DEFAULT_MESSAGE_KEYS
+from logship.settings.forms import parse_duration, parse_list, parse_regex, parse_size
 
 PARSE_MODES = ("auto", "json", "logfmt", "none")
 MULTILINE_FORMS = "auto, off or regex:<a regular expression matching the first line of an event>"
@@ -71,14 +72,11 @@ def _multiline(text: str) -> tuple[Detector | None, str]:
     if value.lower() == "off":
         return None, "off"
     if value.startswith("regex:") and value[len("regex:"):]:
-        from logship.config import parse_regex  # config imports this module: imported when used
-
         return regex_detector(parse_regex(value[len("regex:"):])), value
     raise ValueError(MULTILINE_FORMS)
 
 
 def _keys(text: str) -> tuple[str, ...]:
-    from logship.config import parse_list
 
     keys = parse_list(text)
     if not keys:
@@ -87,7 +85,6 @@ def _keys(text: str) -> tuple[str, ...]:
 
 
 def _timeout(text: str) -> float:
-    from logship.config import parse_duration
 
     value = parse_duration(text)
     if value <= 0:
@@ -102,7 +99,6 @@ def _max_lines(text: str) -> int:
 
 
 def _max_bytes(text: str) -> int:
-    from logship.config import parse_size
 
     value = parse_size(text)
     if value < 1024:
@@ -111,13 +107,11 @@ def _max_bytes(text: str) -> int:
 
 
 def _drop(text: str) -> re.Pattern[str] | None:
-    from logship.config import parse_regex
 
     return parse_regex(text) if text else None
 
 
 def _redact(text: str) -> Redactor | None:
-    from logship.config import parse_regex
 
     return parse_redact(text, parse_regex)
 

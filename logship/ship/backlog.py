@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from logship.config import BacklogLimits
 from logship.metrics import Metrics
+from logship.settings.types import BacklogLimits
 from logship.timestamps import record_seconds
 
 log = logging.getLogger(__name__)

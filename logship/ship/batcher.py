@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from logship.config import BatchConfig
-from logship.sinks.base import Batch
+from logship.settings.types import BatchConfig
+from logship.ship.contract import Batch
 
 
 class BufferReader(Protocol):

@@ -31,8 +31,8 @@ from email.utils import parsedate_to_datetime
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_never, wait_random_exponential
 from tenacity.wait import wait_base
 
-from logship.config import RetryConfig
-from logship.ship.outcome import Outcome, OutcomeKind
+from logship.settings.types import RetryConfig
+from logship.ship.outcome import Outcome, Partial, Retry
 
 # RFC 9110 §10.2.3: Retry-After = HTTP-date / delay-seconds, delay-seconds = 1*DIGIT. A fraction is
 # not allowed by the RFC but some servers send one; it is harmless to accept.
@@ -70,13 +70,17 @@ def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
 
 
 def is_partial(outcome: Outcome) -> bool:
-    """Whether the outcome concerns only some records of the batch (``retry_items``/``rejected_items``)."""
-    return bool(outcome.retry_items or outcome.rejected_items)
+    """Whether the outcome concerns only some records of the batch (a ``Partial``)."""
+    return isinstance(outcome, Partial)
 
 
 def _needs_retry(outcome: Outcome) -> bool:
-    # A partial outcome is settled by the caller, which retries only the retry items itself.
-    return outcome.kind is OutcomeKind.RETRY and not is_partial(outcome)
+    # A Partial is settled by the caller, which retries only the retry items itself.
+    match outcome:
+        case Retry():
+            return True
+        case _:
+            return False
 
 
 class _WaitForOutcome(wait_base):
@@ -89,9 +93,10 @@ class _WaitForOutcome(wait_base):
     def __call__(self, retry_state: RetryCallState) -> float:
         attempt = retry_state.outcome
         outcome = attempt.result() if attempt is not None and not attempt.failed else None
-        if isinstance(outcome, Outcome) and outcome.after is not None:
-            delay = min(max(outcome.after, self._config.initial), self._config.maximum)
-            return delay * (1.0 + random.uniform(0.0, RETRY_AFTER_JITTER))
+        match outcome:
+            case Retry(after=after) if after is not None:  # the store's Retry-After
+                delay = min(max(after, self._config.initial), self._config.maximum)
+                return delay * (1.0 + random.uniform(0.0, RETRY_AFTER_JITTER))
         return self._backoff(retry_state)
 
 
@@ -170,7 +175,7 @@ class RetryPolicy:
         def before_sleep(retry_state: RetryCallState) -> None:
             nonlocal honour
             outcome = retry_state.outcome.result() if retry_state.outcome is not None else None
-            honour = paused and isinstance(outcome, Outcome) and outcome.after is not None
+            honour = paused and isinstance(outcome, Retry) and outcome.after is not None
             if honour and retry_state.next_action is not None:
                 self.pause(retry_state.next_action.sleep)
             self._before_sleep(retry_state)

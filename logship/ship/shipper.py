@@ -13,8 +13,8 @@ Life of a batch:
      record still refused is dead-lettered;
    - REJECTED: every record goes to the dead-letter file (``DeadLetterFile``), counted in
      ``lines_rejected``, with one WARNING per batch;
-   - partial (``retry_items`` / ``rejected_items``): rejected items are dead-lettered, the others
-     counted delivered, and only the retry items are sent again (with backoff).
+   - Partial (``retry_items`` / ``rejected_items``): rejected items are dead-lettered, the others
+     counted delivered, and only the retry items are sent again (with backoff, reason ``partial``).
    - the sink raised (in encode or send: a bug, or a record that triggers one): the batch is sent again
      with backoff, ``SINK_ERROR_ATTEMPTS`` times in all, then split in halves, recursively (one raise
      each), until the records it raises on are found. Those are dead-lettered with the exception's type
@@ -39,14 +39,24 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-from logship.config import BacklogLimits, BatchConfig, RetryConfig
 from logship.metrics import Metrics
+from logship.settings.types import BacklogLimits, BatchConfig, RetryConfig
 from logship.ship.backlog import CHECK_INTERVAL_SECONDS, BacklogLimiter, BacklogReader, lag
 from logship.ship.batcher import Batcher, BufferReader, PendingBatch
+from logship.ship.contract import Batch, Sink
 from logship.ship.deadletter import DeadLetterFile
-from logship.ship.outcome import DELIVERED, SINK_ERROR, Outcome, OutcomeKind, retry, sink_error
-from logship.ship.retry import RetryPolicy, is_partial
-from logship.sinks.base import Batch, Sink
+from logship.ship.outcome import (
+    DELIVERED,
+    SINK_ERROR,
+    Delivered,
+    Outcome,
+    Partial,
+    Rejected,
+    Retry,
+    RetryReason,
+    sink_error,
+)
+from logship.ship.retry import RetryPolicy
 from logship.timestamps import record_seconds
 
 log = logging.getLogger(__name__)
@@ -265,41 +275,41 @@ class Shipper:
                     nbytes = sum(map(len, unsettled))
                 batch = Batch(unsettled, nbytes)
             outcome = await self._send(batch, log_exception=raised == 0 and attempts > 1)
-            if outcome.reason == SINK_ERROR:
-                raised += 1
-                if raised >= attempts:  # final: find the records it raises on (below)
-                    return Outcome(OutcomeKind.REJECTED, reason=SINK_ERROR, detail=outcome.detail)
-                return outcome
-            if is_partial(outcome):
-                unsettled = await self._settle_partial(unsettled, outcome)
-                nbytes = None
-                if not unsettled:
-                    return DELIVERED
-                # Only the retry items go again, after the same backoff as a whole batch would.
-                return retry("partial", after=outcome.after, detail=_describe(outcome))
-            if outcome.kind is OutcomeKind.DELIVERED:
-                self._policy.delivered()  # the store answers: the batches in backoff go again now
-                self._count_delivered(unsettled, batch.nbytes)
-                if outcome.dropped:  # the store dropped some without saying which: count them, once
-                    self._metrics.lines_rejected.labels(self.name, "store_dropped").inc(outcome.dropped)
+            match outcome:
+                case Retry(reason=RetryReason.SINK_ERROR, detail=detail):
+                    raised += 1
+                    if raised >= attempts:  # final: find the records it raises on (below)
+                        return Rejected(SINK_ERROR, detail=detail)
+                case Partial(after=after):
+                    unsettled = await self._settle_partial(unsettled, outcome)
+                    nbytes = None
+                    if not unsettled:
+                        return DELIVERED
+                    # Only the retry items go again, after the same backoff as a whole batch would.
+                    return Retry(RetryReason.PARTIAL, after=after, detail=_describe(outcome))
+                case Delivered(dropped=dropped):
+                    self._policy.delivered()  # the store answers: the batches in backoff go again now
+                    self._count_delivered(unsettled, batch.nbytes)
+                    if dropped:  # the store dropped some without saying which: count them, once
+                        self._metrics.lines_rejected.labels(self.name, "store_dropped").inc(dropped)
             return outcome
 
-        outcome = await self._policy.call(attempt)
+        final = await self._policy.call(attempt)
         self._reader.store_answered()  # a final outcome: the store answers
-        if outcome.kind is not OutcomeKind.REJECTED:
-            return
-        if outcome.reason == SINK_ERROR and len(unsettled) == 1:
-            raising.append((unsettled[0], f"{SINK_ERROR}: {outcome.detail}"))
-        elif (outcome.split or outcome.reason == SINK_ERROR) and len(unsettled) > 1:
-            half = len(unsettled) // 2
-            # One after the other: the halves share this batch's send slot. While looking for the records
-            # a sink raises on, one raise is enough: the whole batch was tried SINK_ERROR_ATTEMPTS times.
-            again = 1 if outcome.reason == SINK_ERROR else attempts
-            await self._settle(unsettled[:half], raising, attempts=again)
-            await self._settle(unsettled[half:], raising, attempts=again)
-        else:
-            reason = outcome.reason or "rejected"
-            await self._dead_letter([(record, reason) for record in unsettled], "store")
+        match final:
+            case Rejected(reason=RetryReason.SINK_ERROR, detail=detail) if len(unsettled) == 1:
+                raising.append((unsettled[0], f"{SINK_ERROR}: {detail}"))
+            case Rejected(reason=reason, split=split) if (split or reason == SINK_ERROR) and len(unsettled) > 1:
+                half = len(unsettled) // 2
+                # One after the other: the halves share this batch's send slot. While looking for the records
+                # a sink raises on, one raise is enough: the whole batch was tried SINK_ERROR_ATTEMPTS times.
+                again = 1 if reason == SINK_ERROR else attempts
+                await self._settle(unsettled[:half], raising, attempts=again)
+                await self._settle(unsettled[half:], raising, attempts=again)
+            case Rejected(reason=reason):
+                await self._dead_letter([(record, reason or "rejected") for record in unsettled], "store")
+            case Delivered() | Partial() | Retry():
+                pass  # settled above (a Retry is never final: the policy sends it again)
 
     async def _send(self, batch: Batch, log_exception: bool = True) -> Outcome:
         # ``batch.nbytes`` is passed in, not summed here: a pass over a batch's records touches thousands of
@@ -320,7 +330,7 @@ class Shipper:
         self._note(outcome)
         return outcome
 
-    async def _settle_partial(self, records: list[bytes], outcome: Outcome) -> list[bytes]:
+    async def _settle_partial(self, records: list[bytes], outcome: Partial) -> list[bytes]:
         """Dead-letter the rejected items, count the delivered ones; return the records to send again."""
         count = len(records)
         rejected = {index: reason for index, reason in outcome.rejected_items if 0 <= index < count}
@@ -349,7 +359,7 @@ class Shipper:
             except OSError as exc:
                 # Acknowledging without the dead letter on disk would lose the records: keep trying.
                 log.error("sink %s: cannot write dead letters to %s: %s", self.name, self.dead_letter_path, exc)
-                return retry("dead_letter", detail=str(exc))
+                return Retry(RetryReason.DEAD_LETTER, detail=str(exc))
             return DELIVERED
 
         await self._policy.call(attempt, paused=False)  # not a request to the store: no Retry-After pause
@@ -366,19 +376,24 @@ class Shipper:
         """Keep the health attributes and log state changes (not every attempt)."""
         self.last_outcome = outcome
         self._progress.set()
-        if outcome.kind is OutcomeKind.DELIVERED and not is_partial(outcome):
-            self.last_error = None
-            if self._failing:
-                self._failing = False
-                log.info("sink %s: delivering again", self.name)
-            return
-        self.last_error = _describe(outcome)
-        if outcome.kind is OutcomeKind.RETRY and outcome.reason != SINK_ERROR and not self._failing:
-            self._failing = True
-            log.warning("sink %s: %s; retrying with backoff, records stay in the buffer", self.name,
-                        self.last_error)
+        match outcome:
+            case Delivered():
+                self.last_error = None
+                if self._failing:
+                    self._failing = False
+                    log.info("sink %s: delivering again", self.name)
+                return
+            case Retry(reason=reason) if reason != SINK_ERROR and not self._failing:
+                self._failing = True
+                self.last_error = _describe(outcome)
+                log.warning("sink %s: %s; retrying with backoff, records stay in the buffer", self.name,
+                            self.last_error)
+            case Retry() | Rejected() | Partial():
+                self.last_error = _describe(outcome)
 
     def _on_retry(self, outcome: Outcome, seconds: float) -> None:
         self._reader.store_failed()
-        self._metrics.retries.labels(self.name, outcome.reason or "unknown").inc()
+        match outcome:
+            case Retry(reason=reason):  # the label: a RetryReason, never a path or a message
+                self._metrics.retries.labels(self.name, reason.value).inc()
         log.debug("sink %s: retry in %.2fs (%s)", self.name, seconds, _describe(outcome))

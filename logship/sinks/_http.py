@@ -24,8 +24,9 @@ from typing import TypeVar, cast
 import aiohttp
 
 from logship import __version__
-from logship.config import TlsConfig
-from logship.ship.outcome import DELIVERED, Outcome, rejected, retry
+from logship.settings.auth import auth_problems
+from logship.settings.types import TlsConfig
+from logship.ship.outcome import DELIVERED, Outcome, RetryReason, rejected, retry
 from logship.ship.retry import parse_retry_after
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.tls import ssl_context
@@ -100,31 +101,31 @@ def classify_status(status: int, headers: Mapping[str, str], said: str, retry_st
     if status == 413:
         return rejected(said, split=True)
     if status in CREDENTIAL_STATUSES:
-        return retry(f"http_{status}", detail=f"credentials refused ({said}){credentials_hint}")
+        return retry(RetryReason.http(status), detail=f"credentials refused ({said}){credentials_hint}")
     if retriable or status in retry_status:
-        return retry(f"http_{status}", after=retry_after(headers), detail=said)
+        return retry(RetryReason.http(status), after=retry_after(headers), detail=said)
     return rejected(said)
 
 
 def auth_headers(prefix: str, *, username: str | None = None, password: str | None = None,
-                 bearer_token: str | None = None, api_key: str | None = None) -> dict[str, str]:
+                 bearer_token: str | None = None, api_key: str | None = None,
+                 password_needs_user: bool = True) -> dict[str, str]:
     """``Authorization`` for basic, bearer or API-key auth (aiohttp 3.14 deprecates BasicAuth).
 
-    ``prefix`` (``LOGSHIP_LOKI_``, …) names the variables in errors. Raises SinkError (not retriable)
-    for contradictory settings.
+    ``prefix`` (``LOGSHIP_LOKI_``, …) names the variables in errors. The rules are
+    ``logship.settings.auth.auth_problems`` (``config.load`` reports the same problems at start); a config
+    built otherwise that breaks them raises SinkError (not retriable).
     """
-    given = [name for name, value in (("USERNAME", username), ("BEARER_TOKEN", bearer_token),
-                                      ("API_KEY", api_key)) if value is not None]
-    if len(given) > 1:
-        raise SinkError(f"set only one of {', '.join(prefix + name for name in given)}", retriable=False)
+    problems = auth_problems(prefix, username=username, password=password, bearer_token=bearer_token,
+                             api_key=api_key, password_needs_user=password_needs_user)
+    if problems:
+        raise SinkError("; ".join(problems), retriable=False)
     if bearer_token is not None:
         return {"Authorization": f"Bearer {bearer_token}"}
     if api_key is not None:
         return {"Authorization": f"ApiKey {api_key}"}
     if username is not None or password is not None:
-        if not username or ":" in username:
-            raise SinkError(f"{prefix}USERNAME must be set, without ':', for basic authentication", retriable=False)
-        token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
+        token = base64.b64encode(f"{username or ''}:{password or ''}".encode()).decode("ascii")
         return {"Authorization": f"Basic {token}"}
     return {}
 
@@ -172,16 +173,23 @@ class HttpTransport:
                                             allow_redirects=False) as response:
                 return Answer(response.status, response.headers, await response.read())
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            return retry("timeout", detail=f"no answer within {self.timeout:g}s")
+            return retry(RetryReason.TIMEOUT, detail=f"no answer within {self.timeout:g}s")
         except aiohttp.ClientSSLError as exc:
-            return retry("tls", detail=tls_reason(exc))
+            return retry(RetryReason.TLS, detail=tls_reason(exc))
         except aiohttp.ClientError as exc:
-            return retry("connect", detail=f"{type(exc).__name__}: {exc}")
+            return retry(RetryReason.CONNECT, detail=f"{type(exc).__name__}: {exc}")
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None,
                    params: Mapping[str, str] | None = None) -> Answer | Outcome:
         """POST ``body``; redirects are not followed (a 30x would turn the POST into a GET)."""
         return await self.request("POST", url, body=body, headers=headers, params=params)
+
+    async def post_batch(self, url: str, encode: Callable[[Batch, _Setting], tuple[bytes, Mapping[str, str]]],
+                         batch: Batch, setting: _Setting, params: Mapping[str, str] | None = None) -> Answer | Outcome:
+        """POST ``encode(batch, setting)`` (its body and headers; off the loop when large, see
+        ``encode_off_loop``)."""
+        body, headers = await encode_off_loop(encode, batch, setting)
+        return await self.post(url, body, headers, params=params)
 
     async def probe(self, url: str, method: str = "GET", params: Mapping[str, str] | None = None) -> Answer:
         """A healthcheck request: the answer, or SinkError saying why there was none."""
@@ -204,6 +212,20 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class TransportSink:
+    """The ``start`` and ``aclose`` of an HTTP sink: its ``HttpTransport`` (``self._transport``)."""
+
+    _transport: HttpTransport
+
+    async def start(self) -> None:
+        """Open the session (TLS files are loaded here)."""
+        await self._transport.start()
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        await self._transport.aclose()
 
 
 _EXCERPT_CHARS = 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 
-from logship.config import TlsConfig
+from logship.settings.types import TlsConfig
 from logship.sinks.base import SinkError
 
 log = logging.getLogger(__name__)

@@ -16,12 +16,13 @@ import orjson
 import pytest
 
 from logship.buffer import DiskBuffer
-from logship.config import BatchConfig, BufferConfig, FileSinkConfig, RetryConfig
+from logship.config import BatchConfig, BufferConfig, RetryConfig
 from logship.metrics import Metrics
 from logship.ship.outcome import Outcome
 from logship.ship.shipper import SINK_ERROR_ATTEMPTS, Shipper
 from logship.sinks.base import Batch
 from logship.sinks.file import FileSink
+from logship.sinks.file.spec import FileSinkConfig
 from tests.ship.helpers import eventually
 
 

@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 
 import orjson
 
-from logship.config import HttpSinkConfig, RetryConfig, TlsConfig
+from logship.config import RetryConfig, TlsConfig
 from logship.sinks.http import HttpSink
+from logship.sinks.http.spec import HttpSinkConfig
 from tests.fakes.http_receiver import HttpReceiver
 
 FAST_RETRY = RetryConfig(initial=0.01, maximum=0.05)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from logship.config import RetryConfig
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, partial, rejected, retry
+from logship.ship.outcome import DELIVERED, Outcome, partial, rejected, retry
 from logship.ship.retry import RetryPolicy, parse_retry_after
 
 NOW = datetime(2026, 11, 25, 16, 0, 0, tzinfo=UTC)
@@ -117,7 +117,7 @@ async def test_call_retries_until_a_final_outcome() -> None:
     rejected("http 400: bad"),
     rejected("http 413", split=True),
     partial(retry_items=(1,)),
-    Outcome(OutcomeKind.RETRY, retry_items=(0,)),  # a partial RETRY: the caller settles it
+    partial(rejected_items=((0, "bad"),)),  # a Partial that retries nothing: the caller settles it
 ])
 async def test_call_returns_final_and_partial_outcomes_at_once(final: Outcome) -> None:
     policy = RetryPolicy(RetryConfig(initial=10.0, maximum=10.0))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,9 +16,12 @@ import pytest
 
 from logship.config import BatchConfig, RetryConfig
 from logship.metrics import Metrics
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, partial, rejected
+from logship.ship.outcome import DELIVERED, Delivered, Outcome, partial, rejected
 from logship.ship.shipper import Shipper
 from logship.sinks.base import Batch, Sink
+from logship.sinks.file import FileSink
+from logship.sinks.file.spec import FileSinkConfig
+from logship.sinks.stdout import StdoutSink
 from tests.fakes.http_receiver import HttpReceiver
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import FAST_RETRY, eventually, http_sink, record
@@ -163,7 +167,7 @@ class ScriptedSink:
 
 
 async def test_records_a_store_dropped_without_naming_them_count_as_rejected(tmp_path: Path) -> None:
-    sink = ScriptedSink(Outcome(OutcomeKind.DELIVERED, reason="partial_success", dropped=2))
+    sink = ScriptedSink(Delivered(reason="partial_success", dropped=2))
     buffer = FakeBuffer(sink="fake")
     async with shipping(sink, buffer, tmp_path) as running:
         buffer.append(*[record(i) for i in range(5)])
@@ -199,6 +203,42 @@ async def test_ack_waits_for_every_part(tmp_path: Path) -> None:
         await eventually(lambda: buffer.all_acked)
         await eventually(lambda: running.shipper.in_flight == 0)
     assert [len(sent) for sent in sink.sent] == [4, 2, 2]
+
+
+class _BrokenPipe(io.BytesIO):
+    """A standard output whose reader went away, until ``mend``."""
+
+    broken = True
+
+    def writelines(self, lines: Iterable[bytes]) -> None:  # type: ignore[override]
+        if self.broken:
+            raise BrokenPipeError(32, "Broken pipe")
+        super().writelines(lines)
+
+
+async def test_file_and_stdout_retries_are_labelled_write_not_with_a_path(tmp_path: Path) -> None:
+    # issue 13.3: the reason label of logship_retries_total was "write <path>: <error>" and "stdout: <error>",
+    # a new series for every path and message. Now the label is "write"; the path is in last_error.
+    folder = tmp_path / "out"
+    folder.write_text("not a folder")  # the file cannot be created until the folder is back
+    file_sink = FileSink(FileSinkConfig(path=folder / "logs.ndjson", max_bytes=1 << 20, keep=1))
+    stream = _BrokenPipe()
+    for sink, buffer_name in ((file_sink, "file"), (StdoutSink(stream=stream), "stdout")):
+        buffer = FakeBuffer(sink=buffer_name)
+        async with shipping(sink, buffer, tmp_path) as running:
+            buffer.append(record(1))
+            await eventually(lambda: running.sample("logship_retries_total", reason="write") >= 1)
+            labels = {sample.labels["reason"] for metric in running.metrics.registry.collect()
+                      if metric.name == "logship_retries" for sample in metric.samples}
+            assert labels == {"write"}, labels
+            last_error = running.shipper.last_error or ""
+            assert ("logs.ndjson" if buffer_name == "file" else "stdout") in last_error
+            if buffer_name == "file":
+                folder.unlink()
+                folder.mkdir()
+            else:
+                stream.broken = False
+            await eventually(lambda buffer=buffer: buffer.all_acked)
 
 
 async def test_a_sink_that_raises_is_retried(tmp_path: Path) -> None:

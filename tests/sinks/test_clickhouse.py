@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from logship.config import BatchConfig, ClickHouseSinkConfig, TlsConfig
+from logship.config import BatchConfig, TlsConfig
 from logship.metrics import Metrics
 from logship.ship.outcome import OutcomeKind
 from logship.ship.shipper import Shipper
@@ -37,6 +37,7 @@ from logship.sinks.clickhouse import (
     parse_version,
     split_timestamp,
 )
+from logship.sinks.clickhouse.spec import ClickHouseSinkConfig
 from tests.servers import common
 from tests.servers.clickhouse import PASSWORD, USER, ClickHouseServer, QueryError, clickhouse_server  # noqa: F401
 from tests.servers.common import free_port

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from logship.collect.lines import LineAssembler
-from logship.config import BatchConfig, ElasticsearchSinkConfig, TlsConfig, load
+from logship.config import BatchConfig, TlsConfig, load
 from logship.metrics import Metrics
 from logship.ship.outcome import DELIVERED as DELIVERED_OUTCOME
 from logship.ship.outcome import OutcomeKind
@@ -31,6 +31,7 @@ from logship.sinks.elasticsearch import (
     encode,
     request_headers,
 )
+from logship.sinks.elasticsearch.spec import ElasticsearchSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.elasticsearch import MAPPER_PARSING, REJECTED_EXECUTION, FakeElasticsearch, filter_path
 from tests.ship.fake_buffer import FakeBuffer

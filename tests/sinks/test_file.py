@@ -7,10 +7,10 @@ from pathlib import Path
 
 import orjson
 
-from logship.config import FileSinkConfig
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch
 from logship.sinks.file import FileSink
+from logship.sinks.file.spec import FileSinkConfig
 from logship.sinks.stdout import StdoutSink
 from tests.sinks.records import decoded, parsed_batch, sample_batch
 
@@ -67,7 +67,8 @@ async def test_file_sink_error_is_a_retry_and_recovers(tmp_path: Path) -> None:
     folder.write_text("not a folder")  # the path cannot be opened any more
     await sink.aclose()
     outcome = await sink.send(numbered(0, 3))
-    assert outcome.kind is OutcomeKind.RETRY and "logs.ndjson" in outcome.reason
+    assert outcome.kind is OutcomeKind.RETRY and "logs.ndjson" in outcome.detail
+    assert outcome.reason == "write"  # the metric label: never the path (issue 13.3)
     folder.unlink()
     folder.mkdir()
     assert (await sink.send(numbered(0, 3))).kind is OutcomeKind.DELIVERED

@@ -15,13 +15,14 @@ import orjson
 import pytest
 
 from logship.collect.lines import LineAssembler
-from logship.config import BatchConfig, GelfSinkConfig, TlsConfig, load
+from logship.config import BatchConfig, TlsConfig, load
 from logship.metrics import Metrics
 from logship.ship.outcome import DELIVERED as DELIVERED_OUTCOME
 from logship.ship.outcome import Outcome, OutcomeKind, rejected, retry
 from logship.ship.shipper import Shipper
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gelf import GelfSink, classify, combine, encode, messages, split_message
+from logship.sinks.gelf.spec import GelfSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.gelf import FakeGelfHttp, FakeGelfTcp, gelf_problems
 from tests.ship.fake_buffer import FakeBuffer

@@ -15,10 +15,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from logship.config import HttpSinkConfig, TlsConfig
+from logship.config import TlsConfig
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.http import HttpSink, classify, encode, request_headers
+from logship.sinks.http.spec import HttpSinkConfig
 from logship.sinks.tls import ssl_context
 from tests.fakes.certs import BACKENDS, CertificateAuthority, require_backend
 from tests.fakes.http_receiver import HttpReceiver, decode_body

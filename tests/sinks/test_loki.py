@@ -17,7 +17,7 @@ import cramjam
 import orjson
 import pytest
 
-from logship.config import LokiSinkConfig, TlsConfig, load
+from logship.config import TlsConfig, load
 from logship.record import split_utf8 as cut_utf8
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch, SinkError
@@ -33,6 +33,7 @@ from logship.sinks.loki import (
     sanitize_label_name,
     streams,
 )
+from logship.sinks.loki.spec import LokiSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.loki import NOT_READY, RATE_LIMITED, FakeLoki, PushRequest, parse_label_set
 from tests.sinks import running

@@ -11,10 +11,11 @@ import dataclasses
 
 import pytest
 
-from logship.config import LokiSinkConfig, load
+from logship.config import load
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch
 from logship.sinks.loki import LokiSink, encode_protobuf, push_request, streams
+from logship.sinks.loki.spec import LokiSinkConfig
 from tests.fakes.loki import FakeLoki
 from tests.sinks import running
 from tests.sinks.records import METADATA, parsed, parsed_batch, records, sample_batch

@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from logship import __version__
-from logship.config import OtlpSinkConfig, TlsConfig, load
+from logship.config import TlsConfig, load
 from logship.ship.outcome import OutcomeKind
 from logship.sinks import otlp
 from logship.sinks.base import Batch, SinkError
@@ -34,6 +34,7 @@ from logship.sinks.otlp import (
     record_attributes,
     resource_attributes,
 )
+from logship.sinks.otlp.spec import OtlpSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.otlp import FakeCollector, json_violations, status_body
 from tests.sinks import running

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from logship.config import SYSLOG_FACILITIES, BatchConfig, SyslogSinkConfig, TlsConfig
+from logship.config import BatchConfig, TlsConfig
 from logship.ship.outcome import OutcomeKind
 from logship.sinks import syslog
 from logship.sinks.base import Batch, SinkError
@@ -34,6 +34,7 @@ from logship.sinks.syslog import (
     sd_value,
     syslog_timestamp,
 )
+from logship.sinks.syslog.spec import SYSLOG_FACILITIES, SyslogSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.servers.common import free_port
 from tests.servers.rsyslog import RsyslogServer, rsyslog_server  # noqa: F401

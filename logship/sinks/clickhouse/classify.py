@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from logship.ship.outcome import DELIVERED, Outcome, rejected, retry
+from logship.ship.outcome import CLICKHOUSE_TRANSIENT_CODES, DELIVERED, Outcome, RetryReason, rejected, retry
 from logship.sinks._http import body_excerpt, classify_answer, header
 
 # Codes from ClickHouse's ErrorCodes.cpp.
@@ -43,22 +43,8 @@ CONFIG_CODES = frozenset({
     115,  # UNKNOWN_SETTING
     164,  # READONLY
 })
-TRANSIENT_CODES = frozenset({
-    159,  # TIMEOUT_EXCEEDED
-    201,  # QUOTA_EXCEEDED (QUOTA_EXPIRED in old servers)
-    202,  # TOO_MANY_SIMULTANEOUS_QUERIES
-    203,  # NO_FREE_CONNECTION
-    209,  # SOCKET_TIMEOUT
-    210,  # NETWORK_ERROR
-    241,  # MEMORY_LIMIT_EXCEEDED
-    242,  # TABLE_IS_READ_ONLY
-    252,  # TOO_MANY_PARTS
-    319,  # UNKNOWN_STATUS_OF_INSERT
-    394,  # QUERY_WAS_CANCELLED
-    425,  # SYSTEM_ERROR
-    439,  # CANNOT_SCHEDULE_TASK
-    999,  # KEEPER_EXCEPTION
-})
+# The codes retried with reason ``code_<n>`` (their names: logship.ship.outcome, where the labels are).
+TRANSIENT_CODES = frozenset(CLICKHOUSE_TRANSIENT_CODES)
 _CODE = re.compile(rb"Code: (\d+)")
 
 
@@ -99,7 +85,7 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status:
     if code in CONFIG_CODES:
         return retry("config", detail=said)
     if code in TRANSIENT_CODES:
-        return retry(f"code_{code}", detail=said)
+        return retry(RetryReason.clickhouse(code), detail=said)
     if status in retry_status:
-        return retry(f"http_{status}", detail=said)
+        return retry(RetryReason.http(status), detail=said)
     return rejected(f"clickhouse {said}")

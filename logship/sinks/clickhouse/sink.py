@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import orjson
 from yarl import URL
 
-from logship.config import ClickHouseSinkConfig
-from logship.ship.outcome import Outcome, OutcomeKind, retry
+from logship.ship.outcome import Outcome, Retry, retry
 from logship.sinks._http import Answer, HttpTransport, auth_headers, body_excerpt, encode_off_loop
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.clickhouse.classify import AUTH_CODES, _said, classify, error_code
 from logship.sinks.clickhouse.encode import _encode_compressed, deduplication_token
+from logship.sinks.clickhouse.spec import ClickHouseSinkConfig
 
 log = logging.getLogger(__package__)  # the sink's logger name: logship.sinks.clickhouse
 
@@ -223,7 +223,7 @@ class ClickHouseSink:
                 return answer
             if answer.status != 200:
                 outcome = classify(answer.status, answer.headers, answer.body, self.config.retry_status)
-                return outcome if outcome.kind is OutcomeKind.RETRY else retry(
+                return outcome if isinstance(outcome, Retry) else retry(
                     "config", detail=f"SELECT version(): {outcome.reason}")
             try:
                 server = parse_server_info(answer.body)

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from logship.config import ElasticsearchSinkConfig
 from logship.record import RECORD_OPEN, Reader
 from logship.sinks.base import Batch, SinkError
+from logship.sinks.elasticsearch.spec import ElasticsearchSinkConfig
 from logship.sinks.gzip_body import gzip_compress
 from logship.timestamps import utc_second
 

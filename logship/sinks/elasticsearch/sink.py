@@ -5,12 +5,12 @@ The wire format and the answers are described in ``logship.sinks.elasticsearch``
 
 from __future__ import annotations
 
-from logship.config import ElasticsearchSinkConfig
 from logship.ship.outcome import DELIVERED, Outcome
-from logship.sinks._http import HttpTransport, auth_headers, encode_off_loop
+from logship.sinks._http import HttpTransport, TransportSink, auth_headers
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.elasticsearch.classify import _request_error, classify
 from logship.sinks.elasticsearch.encode import check_index, encode
+from logship.sinks.elasticsearch.spec import ElasticsearchSinkConfig
 
 FILTER_PATH = "errors,items.*.status,items.*.error"
 
@@ -32,7 +32,7 @@ def request_headers(config: ElasticsearchSinkConfig) -> dict[str, str]:
                         bearer_token=config.bearer_token, api_key=config.api_key)
 
 
-class ElasticsearchSink:
+class ElasticsearchSink(TransportSink):
     """Sends each batch as one gzip-compressed ``_bulk`` request (at most ``concurrency`` in flight)."""
 
     name = "elasticsearch"
@@ -47,16 +47,11 @@ class ElasticsearchSink:
         self._transport = HttpTransport(self.name, config.tls, config.timeout, config.concurrency,
                                         request_headers(config))
 
-    async def start(self) -> None:
-        """Open the session (TLS files are loaded here)."""
-        await self._transport.start()
-
     async def send(self, batch: Batch) -> Outcome:
         """POST ``batch`` to ``_bulk`` and classify the answer item by item."""
         if not batch.records:
             return DELIVERED  # ES refuses an empty bulk request
-        body, headers = await encode_off_loop(encode, batch, self.config)
-        answer = await self._transport.post(self.bulk_url, body, headers, params=self._params)
+        answer = await self._transport.post_batch(self.bulk_url, encode, batch, self.config, params=self._params)
         if isinstance(answer, Outcome):
             return answer
         return classify(answer.status, answer.headers, answer.body, len(batch.records), self.config.retry_status)
@@ -67,7 +62,3 @@ class ElasticsearchSink:
         if not 200 <= answer.status < 300:
             raise SinkError(f"{self.info_url}: {_request_error(answer.status, answer.body)}",
                             retriable=answer.status >= 500 or answer.status == 429)
-
-    async def aclose(self) -> None:
-        """Close the session and its connections."""
-        await self._transport.aclose()

@@ -9,11 +9,11 @@ import asyncio
 import os
 from pathlib import Path
 
-from logship.config import FileSinkConfig
 from logship.files import write_all
-from logship.ship.outcome import DELIVERED, Outcome, retry
+from logship.ship.outcome import DELIVERED, Outcome, RetryReason, retry
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.file.encode import encode
+from logship.sinks.file.spec import FileSinkConfig
 
 
 def _write_and_sync(fd: int, pieces: list[bytes]) -> None:
@@ -58,7 +58,7 @@ class FileSink:
         except OSError as exc:
             # Disk full, folder gone: the records stay in the buffer and are written again.
             self._close()
-            return retry(f"write {self.config.path}: {exc.strerror or exc}")
+            return retry(RetryReason.WRITE, detail=f"{self.config.path}: {exc.strerror or exc}")
         return DELIVERED
 
     def _rotate(self) -> None:

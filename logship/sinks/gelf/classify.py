@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, partial, retry
+from logship.ship.outcome import DELIVERED, Outcome, Rejected, Retry, partial, retry
 from logship.sinks._http import body_excerpt, classify_status, retry_after, status_said
 
 # --- classify -----------------------------------------------------------------------------------
@@ -26,14 +26,15 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status:
 
 def combine(outcomes: Sequence[Outcome]) -> Outcome:
     """The outcome of a batch from the outcomes of its messages (in order; see the module docstring)."""
-    retries = [index for index, outcome in enumerate(outcomes) if outcome.kind is OutcomeKind.RETRY]
+    retries = [index for index, outcome in enumerate(outcomes) if isinstance(outcome, Retry)]
     refused = [(index, outcome.reason or "rejected") for index, outcome in enumerate(outcomes)
-               if outcome.kind is OutcomeKind.REJECTED]
+               if isinstance(outcome, Rejected)]
     if not retries and not refused:
         return DELIVERED
     afters = [after for index in retries if (after := outcomes[index].after) is not None]
     after = max(afters) if afters else None
     if len(retries) == len(outcomes):
         first = outcomes[retries[0]]
-        return retry(first.reason, after=after, detail=first.detail)
+        assert isinstance(first, Retry)
+        return Retry(first.reason, after=after, detail=first.detail)
     return partial(tuple(retries), tuple(refused), after=after)

@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from logship.config import GelfSinkConfig
 from logship.record import SYSLOG_SEVERITY, Line, Reader
 from logship.sinks.base import Batch
+from logship.sinks.gelf.spec import GelfSinkConfig
 from logship.sinks.gzip_body import gzip_compress
 from logship.timestamps import unix_millis
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from yarl import URL
 
-from logship.config import HttpSinkConfig
 from logship.ship.outcome import Outcome
-from logship.sinks._http import HttpTransport, auth_headers, encode_off_loop
+from logship.sinks._http import HttpTransport, TransportSink, auth_headers, encode_off_loop
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.http.classify import classify
 from logship.sinks.http.encode import check_compression, encode
+from logship.sinks.http.spec import HttpSinkConfig
 
 
 def request_headers(config: HttpSinkConfig) -> dict[str, str]:
@@ -29,7 +29,7 @@ def request_headers(config: HttpSinkConfig) -> dict[str, str]:
     return {**headers, **auth}
 
 
-class HttpSink:
+class HttpSink(TransportSink):
     """POSTs batches as NDJSON on one aiohttp session (at most ``concurrency`` connections)."""
 
     name = "http"
@@ -40,10 +40,6 @@ class HttpSink:
         self._origin = str(URL(config.url).origin()) + "/"
         self._transport = HttpTransport(self.name, config.tls, config.timeout, config.concurrency,
                                         request_headers(config))
-
-    async def start(self) -> None:
-        """Open the session (TLS files are loaded here)."""
-        await self._transport.start()
 
     async def send(self, batch: Batch) -> Outcome:
         """POST ``batch`` and classify the answer; no answer at all becomes a RETRY."""
@@ -59,7 +55,3 @@ class HttpSink:
         answer = await self._transport.probe(self._origin, method="HEAD")
         if answer.status >= 500:
             raise SinkError(f"{self._origin}: answered HTTP {answer.status}")
-
-    async def aclose(self) -> None:
-        """Close the session and its connections."""
-        await self._transport.aclose()

@@ -17,7 +17,6 @@ from typing import Any
 
 import cramjam
 
-from logship.config import LokiSinkConfig
 from logship.record import OTLP_SEVERITY, Reader
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
@@ -34,6 +33,7 @@ from logship.sinks.loki.encode import (
     source,
     streams,
 )
+from logship.sinks.loki.spec import LokiSinkConfig
 from logship.sinks.protowire import CONTINUED, FIELD_2, VARINTS, length_delimited, timestamp_message, varint
 from logship.timestamps import docker_ns, docker_second, record_time_ns
 

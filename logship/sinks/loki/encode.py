@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from logship.config import LokiSinkConfig
 from logship.record import PER_LINE_KEYS, Line, Reader, dotted, flatten, split_utf8
 from logship.sinks.base import Batch
+from logship.sinks.loki.spec import LokiSinkConfig
 from logship.sinks.protowire import length_delimited, timestamp_message, varint
 from logship.timestamps import record_time_ns
 

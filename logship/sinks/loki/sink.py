@@ -5,13 +5,14 @@ The wire format and the answers are described in ``logship.sinks.loki``.
 
 from __future__ import annotations
 
-from logship.config import LokiSinkConfig
+from typing import get_args
+
 from logship.ship.outcome import DELIVERED, Outcome
-from logship.sinks._http import HttpTransport, auth_headers, body_excerpt, encode_off_loop
+from logship.sinks._http import HttpTransport, TransportSink, auth_headers, body_excerpt
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.loki.body import encode
 from logship.sinks.loki.classify import classify
-from logship.sinks.loki.encode import ENCODINGS
+from logship.sinks.loki.spec import LokiEncoding, LokiSinkConfig
 
 PUSH_PATH = "/loki/api/v1/push"
 
@@ -37,30 +38,26 @@ def request_headers(config: LokiSinkConfig) -> dict[str, str]:
     return headers
 
 
-class LokiSink:
+class LokiSink(TransportSink):
     """Pushes batches to Loki on one aiohttp session (at most ``concurrency`` connections)."""
 
     name = "loki"
 
     def __init__(self, config: LokiSinkConfig) -> None:
-        if config.encoding not in ENCODINGS:
-            raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of {', '.join(ENCODINGS)}",
-                            retriable=False)
+        # A config made in code rather than by config.load is not held to its Literal type at run time.
+        if config.encoding not in get_args(LokiEncoding):
+            raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of "
+                            f"{', '.join(get_args(LokiEncoding))}", retriable=False)
         self.config = config
         self.push_url, self.ready_url = endpoints(config.url)
         self._transport = HttpTransport(self.name, config.tls, config.timeout, config.concurrency,
                                         request_headers(config))
 
-    async def start(self) -> None:
-        """Open the session (TLS files are loaded here)."""
-        await self._transport.start()
-
     async def send(self, batch: Batch) -> Outcome:
         """Push ``batch`` and classify the answer; no answer at all becomes a RETRY."""
         if not batch.records:
             return DELIVERED
-        body, headers = await encode_off_loop(encode, batch, self.config)
-        answer = await self._transport.post(self.push_url, body, headers)
+        answer = await self._transport.post_batch(self.push_url, encode, batch, self.config)
         if isinstance(answer, Outcome):
             return answer
         return classify(answer.status, answer.headers, answer.body, self.config.retry_status)
@@ -76,7 +73,3 @@ class LokiSink:
             raise SinkError(f"{self.ready_url}: Loki is not ready ({said})")
         raise SinkError(f"{self.ready_url}: not Loki's readiness endpoint ({said}); LOGSHIP_LOKI_URL should be "
                         f"Loki's base URL, such as http://loki:3100", retriable=False)
-
-    async def aclose(self) -> None:
-        """Close the session and its connections."""
-        await self._transport.aclose()

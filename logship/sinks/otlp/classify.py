@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind, rejected
+from logship.ship.outcome import DELIVERED, Delivered, Outcome, rejected
 from logship.sinks._http import body_excerpt, classify_status, header, status_said
 from logship.sinks.protowire import LENGTH_DELIMITED, fields
 
@@ -79,7 +79,7 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status:
     if 200 <= status < 300:
         partial = partial_success(headers, body)
         if partial is None:
-            return Outcome(OutcomeKind.DELIVERED, reason=UNREADABLE,
+            return Delivered(reason=UNREADABLE,
                            detail=f"http {status} with a body that is not an ExportLogsServiceResponse: "
                                   f"{body_excerpt(body)}")
         count, message = partial
@@ -88,10 +88,10 @@ def classify(status: int, headers: Mapping[str, str], body: bytes, retry_status:
                 return rejected(f"otlp partial success: the collector rejected all {count} log records"
                                 + (f": {message}" if message else ""))
             of = f" of {records}" if records is not None else ""
-            return Outcome(OutcomeKind.DELIVERED, reason=PARTIAL_SUCCESS, dropped=count,
+            return Delivered(reason=PARTIAL_SUCCESS, dropped=count,
                            detail=f"the collector rejected {count}{of} log records (not retried, as OTLP requires; "
                                   f"it does not say which)" + (f": {message}" if message else ""))
         if message:
-            return Outcome(OutcomeKind.DELIVERED, reason=WARNING, detail=message)
+            return Delivered(reason=WARNING, detail=message)
         return DELIVERED
     return classify_status(status, headers, status_said(status, status_message(headers, body)), retry_status)

@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 
 from logship import __version__
-from logship.config import OtlpSinkConfig
 from logship.record import OTLP_SEVERITY, Line, Reader, Shared, dotted, flatten
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.otlp.protobuf import delimited, key_values
+from logship.sinks.otlp.spec import OtlpSinkConfig
 from logship.sinks.protowire import FIELD_2, VARINTS, varint
 from logship.timestamps import docker_ns, docker_second, record_time_ns
 

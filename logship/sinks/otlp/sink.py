@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from logship.config import OtlpSinkConfig
-from logship.ship.outcome import DELIVERED, Outcome, OutcomeKind
-from logship.sinks._http import HttpTransport, encode_off_loop
+from logship.ship.outcome import DELIVERED, Delivered, Outcome
+from logship.sinks._http import HttpTransport, TransportSink
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.otlp.classify import PARTIAL_SUCCESS, UNREADABLE, WARNING, classify, status_message
 from logship.sinks.otlp.encode import _compressed, check, encode
+from logship.sinks.otlp.spec import OtlpSinkConfig
 
 log = logging.getLogger(__package__)  # the sink's logger name: logship.sinks.otlp
 
@@ -28,7 +28,7 @@ def logs_url(endpoint: str) -> str:
     return base if base.endswith(LOGS_PATH) else base + LOGS_PATH
 
 
-class OtlpSink:
+class OtlpSink(TransportSink):
     """Exports batches over OTLP/HTTP on one aiohttp session (at most ``concurrency`` connections)."""
 
     name = "otlp"
@@ -42,16 +42,11 @@ class OtlpSink:
         self._last_warning = ""
         self._unreadable_logged = False
 
-    async def start(self) -> None:
-        """Open the session (TLS files are loaded here)."""
-        await self._transport.start()
-
     async def send(self, batch: Batch) -> Outcome:
         """Export ``batch`` and classify the answer; no answer at all becomes a RETRY."""
         if not batch.records:
             return DELIVERED
-        body, headers = await encode_off_loop(encode, batch, self.config)
-        answer = await self._transport.post(self.url, body, headers)
+        answer = await self._transport.post_batch(self.url, encode, batch, self.config)
         if isinstance(answer, Outcome):
             return answer
         outcome = classify(answer.status, answer.headers, answer.body, self.config.retry_status,
@@ -62,7 +57,7 @@ class OtlpSink:
     def _log(self, outcome: Outcome) -> None:
         """One line per batch with rejected records; collector warnings when they change; an unreadable
         answer once."""
-        if outcome.kind is not OutcomeKind.DELIVERED:
+        if not isinstance(outcome, Delivered):
             return
         if outcome.reason == PARTIAL_SUCCESS:
             log.warning("sink otlp: %s", outcome.detail)
@@ -95,7 +90,3 @@ class OtlpSink:
         elif answer.status == 415:
             hint = "; try the other LOGSHIP_OTLP_ENCODING"
         raise SinkError(f"{self.url}: refused an empty export ({said}){hint}", retriable=False)
-
-    async def aclose(self) -> None:
-        """Close the session and its connections."""
-        await self._transport.aclose()

@@ -8,10 +8,10 @@ from __future__ import annotations
 import sys
 from typing import BinaryIO
 
-from logship.config import StdoutSinkConfig
-from logship.ship.outcome import DELIVERED, Outcome, retry
+from logship.ship.outcome import DELIVERED, Outcome, RetryReason, retry
 from logship.sinks.base import Batch
 from logship.sinks.file.encode import encode
+from logship.sinks.stdout.spec import StdoutSinkConfig
 
 
 class StdoutSink:
@@ -31,7 +31,7 @@ class StdoutSink:
             self._stream.writelines(encode(batch))
             self._stream.flush()
         except OSError as exc:
-            return retry(f"stdout: {exc.strerror or exc}")
+            return retry(RetryReason.WRITE, detail=f"stdout: {exc.strerror or exc}")
         return DELIVERED
 
     async def healthcheck(self) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from logship.config import SyslogSinkConfig
 from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8, dotted, flatten
 from logship.sinks.base import Batch
+from logship.sinks.syslog.spec import SyslogSinkConfig
 from logship.timestamps import rfc3339_micros, split_seconds
 
 ENTERPRISE = "32473"
