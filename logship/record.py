@@ -252,19 +252,25 @@ class Reader:
         append = out.append
         escaped: list[int] = []
         last = self._last
+        key = last.key if last is not None else b""
+        length = len(key)
         for record in records:
-            if last is not None and record.endswith(last.key):
-                shared, cut = last, len(record) - len(last.key)
+            # The previous record's suffix first (a batch is mostly runs of one container); the key and its
+            # length are locals, refreshed when the suffix changes: this loop runs for every line of every sink.
+            if length and record.endswith(key):
+                cut = len(record) - length
             else:
                 found = self.shared_of(record)
                 if found is None:
                     append(None)
                     continue
-                shared, cut = found
-                last = shared
+                last, cut = found
+                key = last.key
+                length = len(key)
             end = cut - 1  # the message's closing quote, when nothing follows it
-            level = None
-            if record[end] != _QUOTE:
+            if record[end] == _QUOTE:
+                level = None
+            else:
                 # A per-line object ends the head (partial, log, attributes): only a lone level is split.
                 at = record.rfind(LEVEL_OPEN, _MESSAGE_AT, cut) if levels and record[end] == _BRACE else -1
                 level = _LEVEL_TEXT.get(record[at + len(LEVEL_OPEN):cut - 2]) if at > 0 else None
@@ -272,20 +278,18 @@ class Reader:
                     append(None)
                     continue
                 end = at
-            if not record.startswith(MESSAGE_OPEN, 44) or not record.startswith(RECORD_OPEN):
-                append(None)  # another layout
+            stamp = record[14:44]
+            # Another layout, or an escape in the timestamp (not Docker's): read it whole.
+            if not record.startswith(MESSAGE_OPEN, 44) or not record.startswith(RECORD_OPEN) or _BACKSLASH in stamp:
+                append(None)
                 continue
             raw = record[_MESSAGE_AT:end]
-            stamp = record[14:44]
-            if _BACKSLASH in stamp:
-                append(None)  # an escape in the timestamp: not Docker's (read it whole)
-                continue
             if _BACKSLASH in raw:  # an int: a memchr, several times faster than looking for b"\\"
                 escaped.append(len(out))
             elif _QUOTE in raw or not (raw.isascii() or _is_utf8(raw)):
                 append(None)  # an unescaped quote ends the string: other keys follow the message
                 continue
-            append((shared, stamp, raw, raw, level))
+            append((last, stamp, raw, raw, level))  # type: ignore[arg-type]  # set: length > 0
         self._last = last
         if escaped:
             _unescape(out, escaped)
@@ -331,23 +335,25 @@ def _is_utf8(data: bytes) -> bool:
 def _unescape(out: list[Plain | None], escaped: list[int]) -> None:
     """Give the ``escaped`` entries of ``out`` their decoded text; one that is not exactly one JSON string
     (other keys between message and stream in a hand-made record) becomes None."""
-    items = [out[index] for index in escaped]
-    array = b'["' + b'","'.join([item[2] for item in items if item]) + b'"]'
+    items: list[Plain] = [out[index] for index in escaped]  # type: ignore[misc]
+    array = b'["' + b'","'.join([item[2] for item in items]) + b'"]'
     try:
         texts = orjson.loads(array)
     except orjson.JSONDecodeError:
         texts = None
     # The collector escapes with orjson: written again, the texts give the same array byte for byte, unless
     # an odd record's quote moved the boundaries between them (or it escapes otherwise, as \u0041).
-    if type(texts) is not list or len(texts) != len(items) or orjson.dumps(texts) != array:
-        texts = []
-        for item in items:  # one of them spoils the array: each on its own
-            try:
-                texts.append(orjson.loads(b'"' + item[2] + b'"') if item else None)
-            except orjson.JSONDecodeError:
-                texts.append(None)
-    for index, item, text in zip(escaped, items, texts, strict=True):
-        out[index] = (item[0], item[1], item[2], text.encode(), item[4]) if item and type(text) is str else None
+    if type(texts) is list and len(texts) == len(items) and orjson.dumps(texts) == array:
+        # Every text is a str (an array of strings written again): one tuple per line, no test.
+        for index, (shared, stamp, raw, _, level), text in zip(escaped, items, texts, strict=True):
+            out[index] = (shared, stamp, raw, text.encode(), level)
+        return
+    for index, item in zip(escaped, items, strict=True):  # one of them spoils the array: each on its own
+        try:
+            text = orjson.loads(b'"' + item[2] + b'"')
+        except orjson.JSONDecodeError:
+            text = None
+        out[index] = (item[0], item[1], item[2], text.encode(), item[4]) if type(text) is str else None
 
 
 def timestamp_text(record: bytes) -> str | None:

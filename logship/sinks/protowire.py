@@ -26,7 +26,7 @@ FIXED32 = 5
 # Tables for the hot loops (lengths, nanoseconds): the varint of every value below 2**14, and the first two
 # bytes of a larger value's varint (its low 14 bits, both bytes with the continuation bit). 0.7 MB.
 VARINTS = [bytes((n,)) if n < 128 else bytes((n & 0x7F | 0x80, n >> 7)) for n in range(1 << 14)]
-_C14 = [bytes((n & 0x7F | 0x80, n >> 7 | 0x80)) for n in range(1 << 14)]
+CONTINUED = [bytes((n & 0x7F | 0x80, n >> 7 | 0x80)) for n in range(1 << 14)]
 # The key of a length-delimited field 2 (0x12) and a length below 2**14: how most entries and lines start.
 FIELD_2 = [b"\x12" + length for length in VARINTS]
 
@@ -38,9 +38,9 @@ def varint(value: int) -> bytes:
             raise ValueError("negative values are not encoded by this module")
         return VARINTS[value]
     if value < 268435456:  # 2**28: two table look-ups
-        return _C14[value & 16383] + VARINTS[value >> 14]
+        return CONTINUED[value & 16383] + VARINTS[value >> 14]
     if value < 4398046511104:  # 2**42 (nanoseconds of a second, seconds since 1970): three
-        return _C14[value & 16383] + _C14[value >> 14 & 16383] + VARINTS[value >> 28]
+        return CONTINUED[value & 16383] + CONTINUED[value >> 14 & 16383] + VARINTS[value >> 28]
     out = bytearray()
     while value >= 128:
         out.append((value & 0x7F) | 0x80)

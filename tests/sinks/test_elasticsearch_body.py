@@ -57,3 +57,14 @@ def test_an_answer_with_errors_is_still_read_item_by_item() -> None:
     body = b'{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":429}}]}'
     outcome = classify(200, {}, body, 2)
     assert (outcome.reason, outcome.retry_items, outcome.rejected_items) == ("partial", (1,), ())
+
+
+def test_ids_in_one_pass_are_each_digests_own() -> None:
+    """``_ids`` base64-encodes the batch's digests together: each is still its digest's own ``_id``."""
+    from hashlib import blake2b
+
+    from logship.sinks.elasticsearch.encode import _id_of, _ids
+
+    digests = [blake2b(b"%d" % n, digest_size=16).digest() for n in range(300)]
+    digests += [b"\xff" * 16, b"\0" * 16, b"\xfb\xef\xbe" * 5 + b"\xfb"]  # every base64 character's edge
+    assert _ids(digests) == [_id_of(digest) for digest in digests]

@@ -34,7 +34,7 @@ from logship.sinks.loki.encode import (
     streams,
 )
 from logship.sinks.loki.spec import LokiSinkConfig
-from logship.sinks.protowire import FIELD_2, VARINTS, length_delimited, timestamp_message, varint
+from logship.sinks.protowire import CONTINUED, FIELD_2, VARINTS, length_delimited, timestamp_message, varint
 from logship.timestamps import docker_ns, docker_second, record_time_ns
 
 _NANOS = 1_000_000_000
@@ -94,9 +94,11 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     shapes: dict[tuple[bytes, bytes], Shape] = {}
     levels: dict[tuple[int, str], bytes] = {}  # (id of a shape, level) → the entry's structured metadata
     seconds: dict[bytes, tuple[Any, ...]] = {}  # b"2026-11-25T16:32:42." → see _timestamp
-    field_2 = FIELD_2
+    field_2, continued, varints = FIELD_2, CONTINUED, VARINTS
     last_shape: Shape | None = None
     stream = _Stream()
+    pieces = stream.pieces  # the stream's, and its latest time below: locals while its records follow each other
+    last_ns = 0
     records = batch.records
     for record, plain in zip(records, reader.split(records, levels=True), strict=True):
         if plain is not None:
@@ -113,7 +115,10 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
             if second is not None and stamp[29] == 0x5A and fraction.isdigit():  # "Z"
                 nanos = int(fraction)
                 ns = second[0] + nanos
-                if nanos:
+                if nanos >= 268435456:  # 2**28 (three lines in four): a five-byte varint, written inline
+                    stamp_field = (second[6] + continued[nanos & 16383] + continued[nanos >> 14 & 16383]
+                                   + varints[nanos >> 28])
+                elif nanos:
                     nanos_pb = varint(nanos)
                     stamp_field = second[1 + len(nanos_pb)] + nanos_pb
                 else:
@@ -153,18 +158,19 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
         if length > limit:
             return encode_protobuf(streams(batch, config))  # a line to split into parts
         if shape is not last_shape:
+            stream.last = last_ns
             found = groups.get(shape.labels)
             if found is None:
                 found = groups[shape.labels] = _Stream()
-            stream, last_shape = found, shape
-        if ns < stream.last:
+            stream, last_shape, pieces, last_ns = found, shape, found.pieces, found.last
+        if ns < last_ns:
             return encode_protobuf(streams(batch, config))  # out of time order: the records must be sorted
-        stream.last = ns
+        last_ns = ns
         line_key = field_2[length] if length < 16384 else b"\x12" + varint(length)
         # EntryAdapter {timestamp = 1; line = 2; structuredMetadata = 3}, as StreamAdapter.entries = 2
         size = len(stamp_field) + len(line_key) + length + len(metadata_pb)
         entry_key = field_2[size] if size < 16384 else b"\x12" + varint(size)
-        stream.pieces += (entry_key, stamp_field, line_key, text, metadata_pb)
+        pieces += (entry_key, stamp_field, line_key, text, metadata_pb)
         stream.size += len(entry_key) + size
     out: list[bytes] = []
     for labels in sorted(groups):

@@ -5,6 +5,7 @@ The wire format and the answers are described in ``logship.sinks.otlp``.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.otlp.protobuf import delimited, key_values
 from logship.sinks.otlp.spec import OtlpSinkConfig
-from logship.sinks.protowire import VARINTS, varint
+from logship.sinks.protowire import FIELD_2, VARINTS, varint
 from logship.timestamps import docker_ns, docker_second, record_time_ns
 
 ENCODINGS = ("protobuf", "json")
@@ -236,6 +237,16 @@ _SEVERITY_FIELDS = {level: b"\x10" + VARINTS[number] + delimited(b"\x1a", level.
                     for level, number in OTLP_SEVERITY.items()}
 
 
+_TIME = struct.Struct("<BQ")  # LogRecord.time_unix_nano = 1 (fixed64): its key 0x09, then the ns
+
+
+def _body_head(length: int) -> bytes:
+    """LogRecord.body = 5, an AnyValue holding only string_value = 1 of ``length`` bytes: the fields' keys and
+    lengths, up to the text."""
+    text_length = varint(length)
+    return b"\x2a" + varint(1 + len(text_length) + length) + b"\x0a" + text_length
+
+
 def _ns(stamp: bytes, seconds: dict[bytes, int]) -> int:
     """A record's time in ns from its timestamp's bytes; Docker's form adds its second to ``seconds`` (the
     batch's cache, read inline by ``export_request``)."""
@@ -266,10 +277,12 @@ def export_request(batch: Batch, observed_ns: int) -> bytes:
     observed_pb = b"\x59" + observed_ns.to_bytes(8, "little") if observed_ns else b""
     with_partial: dict[tuple[bytes, bytes], tuple[bytes, bytes, bytes]] = {}
     seconds: dict[bytes, int] = {}  # b"2026-11-25T16:32:42." → its Unix seconds in ns
-    table = VARINTS
+    body_heads: dict[int, bytes] = {}  # a body's length → its fields up to the text (_body_head)
+    field_2 = FIELD_2
     last_shared: Shared | None = None
     group_of_last = _Group(b"")
-    shared_attributes = b""
+    pieces = group_of_last.pieces
+    shared_attributes = shared_tail = b""
     records = batch.records
     for record, plain in zip(records, reader.split(records, levels=True), strict=True):
         head_pb = own_pb = b""
@@ -316,17 +329,15 @@ def export_request(batch: Batch, observed_ns: int) -> bytes:
             group = groups.get(resource_key)
             if group is None:
                 group = groups[resource_key] = _Group(resource_pb)
-            group_of_last = group
-        attributes = shared_attributes + own_pb if own_pb else shared_attributes
+            group_of_last, pieces = group, group.pieces
+            shared_tail = shared_attributes + observed_pb  # a plain record's fields after its body
+        tail = shared_attributes + own_pb + observed_pb if own_pb else shared_tail
         length = len(text)
-        text_length = table[length] if length < 16384 else varint(length)
-        body = 1 + len(text_length) + length
-        body_length = table[body] if body < 16384 else varint(body)
-        size = (9 if ns else 0) + len(head_pb) + 1 + len(body_length) + body + len(attributes) + len(observed_pb)
-        size_pb = table[size] if size < 16384 else varint(size)
-        group_of_last.pieces += (b"\x12", size_pb, b"\x09" + ns.to_bytes(8, "little") if ns else b"", head_pb,
-                                 b"\x2a", body_length, b"\x0a", text_length, text, attributes, observed_pb)
-        group_of_last.size += 1 + len(size_pb) + size
+        body_head = body_heads.get(length) or body_heads.setdefault(length, _body_head(length))
+        size = (9 if ns else 0) + len(head_pb) + len(body_head) + length + len(tail)
+        size_pb = field_2[size] if size < 16384 else b"\x12" + varint(size)  # ScopeLogs.log_records = 2
+        pieces += (size_pb, _TIME.pack(9, ns) if ns else b"", head_pb, body_head, text, tail)
+        group_of_last.size += len(size_pb) + size
     scope = delimited(b"\x0a", delimited(b"\x0a", SCOPE_NAME.encode()) + delimited(b"\x12", __version__.encode()))
     out: list[bytes] = []
     for group in groups.values():

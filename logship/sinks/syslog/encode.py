@@ -122,7 +122,7 @@ def structured_data(record: dict[str, Any]) -> tuple[str, str]:
 class _Parts:
     """The parts of a message that depend only on the record's metadata (shared by a container's lines)."""
 
-    __slots__ = ("facility", "head", "pri", "sd", "severity", "short", "tail", "untagged")
+    __slots__ = ("facility", "head", "plain", "pri", "sd", "severity", "short", "tail", "untagged")
 
     def __init__(self, record: dict[str, Any], facility: int) -> None:
         stream = record.get("stream")
@@ -142,6 +142,19 @@ class _Parts:
         self.tail = f" {head} {docker + extra or '-'}".encode()
         self.untagged = f" {head} {docker or '-'}".encode()  # when the whole SD does not fit
         self.short = f" {head} -".encode()
+        self.plain: tuple[int, bytes, bytes, int] | None = None  # see plain_parts
+
+    def plain_parts(self, limit: int) -> tuple[int, bytes, bytes, int]:
+        """What a plain line's message is made of under ``limit``, made once: (limit, what follows the 26
+        characters of the time up to the text, the same for an empty text, that message's length). The
+        time is Docker's cut to microseconds and ``Z`` (27 bytes), as ``_message`` writes it."""
+        if self.plain is None or self.plain[0] != limit:
+            start = len(self.pri) + 27
+            tail = self.tail
+            if start + len(tail) >= limit:
+                tail = self.untagged if start + len(self.untagged) < limit else self.short
+            self.plain = (limit, b"Z" + tail + b" ", b"Z" + tail, start + len(tail))
+        return self.plain
 
 
 def _message(parts: _Parts, timestamp: str, text: bytes, limit: int, line_sd: bytes = b"",
@@ -237,25 +250,31 @@ def encode(batch: Batch, config: SyslogSinkConfig) -> bytes:
     for record, plain in zip(records, reader.split(records), strict=True):
         if plain is not None:
             shared, stamp, _, text, _ = plain
-            if stamp[:20] in valid or (stamp[19] == 0x2E and split_seconds(stamp[:20].decode("utf-8", "replace")
-                                                                           + "0Z") is not None):
-                fraction = stamp[20:29]
-                if stamp[29] == 0x5A and fraction.isdigit():
-                    valid.add(stamp[:20])
-                    parts = shared.encoded
-                    if parts is None:
-                        parts = shared.encoded = _Parts(shared.copy_fields(), config.facility)
-                    head = parts.pri + stamp[:26] + b"Z"
-                    tail = parts.tail
-                    if len(head) + len(tail) >= limit:
-                        tail = parts.untagged if len(head) + len(parts.untagged) < limit else parts.short
-                    message = head + tail + b" " + text if text else head + tail
-                    if len(message) > limit:
-                        message = cut_utf8(message, limit)
-                    out += (_COUNTS[len(message)] if len(message) < 16384 else b"%d " % len(message), message)
+            fraction = stamp[20:29]
+            if stamp[29] == 0x5A and fraction.isdigit() and (stamp[:20] in valid or _valid_second(stamp, valid)):
+                parts = shared.encoded
+                if parts is None:
+                    parts = shared.encoded = _Parts(shared.copy_fields(), config.facility)
+                _, before_text, alone, size = parts.plain_parts(limit)
+                if text:
+                    size += 1 + len(text)
+                if size <= limit:  # the message in pieces: PRI, time, header and SD, text; no copy of them joined
+                    out += (_COUNTS[size] if size < 16384 else b"%d " % size, parts.pri, stamp[:26],
+                            *((before_text, text) if text else (alone,)))
                     continue
+                message = cut_utf8(parts.pri + stamp[:26] + (before_text + text if text else alone), limit)
+                out += (_COUNTS[len(message)] if len(message) < 16384 else b"%d " % len(message), message)
+                continue
         out.append(frame(whole(record)))
     return b"".join(out)
+
+
+def _valid_second(stamp: bytes, valid: set[bytes]) -> bool:
+    """Whether the second of a Docker timestamp (``stamp[:20]``) is a real time; kept in ``valid`` if so."""
+    if stamp[19] == 0x2E and split_seconds(stamp[:20].decode("utf-8", "replace") + "0Z") is not None:
+        valid.add(stamp[:20])
+        return True
+    return False
 
 
 # "N " for every message length below 16384: the octet count of a frame, without formatting it per line.
