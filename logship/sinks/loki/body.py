@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import cramjam
-
 from logship.record import OTLP_SEVERITY, Reader
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
@@ -189,4 +187,6 @@ def encode(batch: Batch, config: LokiSinkConfig) -> tuple[bytes, dict[str, str]]
     if config.encoding != "protobuf":
         raise SinkError(f"LOGSHIP_LOKI_ENCODING={config.encoding!r}: expected one of {', '.join(ENCODINGS)}",
                         retriable=False)
+    import cramjam  # here: every sink package is imported at start (its spec), configured or not
+
     return bytes(cramjam.snappy.compress_raw(push_request(batch, config))), {"Content-Type": "application/x-protobuf"}

@@ -8,10 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import orjson
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceResponse,
-)
 
 from logship.ship.outcome import DELIVERED, Delivered, Outcome, rejected
 from logship.sinks._http import body_excerpt, classify_status, header, status_said
@@ -48,6 +44,11 @@ def partial_success(headers: Mapping[str, str], body: bytes) -> tuple[int, str] 
             return int(count or 0), str(partial.get("errorMessage", partial.get("error_message", "")) or "")
         except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             return None
+    # Imported here, on the first protobuf answer: the generated classes cost ~9 MB of RSS, and every sink
+    # package is imported at start (its spec) whether it is configured or not.
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
     try:
         response = ExportLogsServiceResponse.FromString(body)
     except DecodeError:
