@@ -59,8 +59,20 @@ class _Stream(Protocol):
 class StreamParser:
     """Parses and joins the lines of one stream of one container (see the module docstring)."""
 
-    __slots__ = ("_first", "_joiner", "_leading", "_level", "_out", "_parse", "_settings", "_slow", "_stream",
-                 "_words", "filtered")
+    __slots__ = (
+        "_any_word",
+        "_first",
+        "_joiner",
+        "_leading",
+        "_level",
+        "_out",
+        "_parse",
+        "_settings",
+        "_slow",
+        "_stream",
+        "_words",
+        "filtered",
+    )
 
     def __init__(self, settings: ParseSettings, stream: _Stream) -> None:
         self._settings = settings
@@ -81,10 +93,13 @@ class StreamParser:
         starts = [_LEVEL_STARTS] if self._leading else [r"\{"] if self._level else []
         if auto:
             starts.append(_TRACE_STARTS)
+        # After a "\n": one search over "\n" + a run's lines joined with "\n" (the literal "\n" first lets
+        # the regular expression engine skip to the line starts; a "(?m)^" anchor tries every position).
         self._first = re.compile(r"(?m)\n(?:" + "|".join(starts) + ")") if starts else None
         # A line with one of these words may start a trace (held until the next line says): looked for in
         # single lines and in the last line of a run (in a run, a frame line points at the line before it).
         self._words = CANDIDATE_WORDS if auto else ()
+        self._any_word = re.compile("|".join(CANDIDATE_WORDS)) if auto else None
 
     # --- lines in ---------------------------------------------------------------------------------
 
@@ -129,7 +144,7 @@ class StreamParser:
         stream = self._stream
         if (self._slow or (self._joiner is not None and self._joiner.lines)
                 or (self._first is not None and self._first.match("\n" + text))
-                or (self._words and any(word in text for word in self._words))):
+                or (self._any_word is not None and self._any_word.search(text))):
             self._push(stamp, text, (stream.done_ts, stream.done_count), time.monotonic())
             return
         out.append(b"".join((_OPEN, stamp, _MESSAGE, orjson.dumps(text), stream.suffix)))
@@ -185,23 +200,30 @@ class StreamParser:
             self._emit(stamp, stamp, [text])
 
     def _scan(self, texts: list[str], start: int) -> list[int]:
-        """Indexes (≥ start) of the lines that need a look, in order: one regular expression over the run."""
+        """Indexes (≥ start) of the lines that need a look, in order: one regular expression over the run.
+
+        Called once per run of ordinary lines, which in a steady stream is a read of a few lines: the
+        common answer (nothing to look at) costs one search and one word search, nothing per line.
+        """
         lines = texts[start:] if start else texts
-        found: set[int] = set()
-        if self._first is not None:
-            matches = list(self._first.finditer("\n" + "\n".join(lines)))
-            if matches:
+        found: list[int] = []
+        first = self._first
+        if first is not None:
+            joined = "\n" + "\n".join(lines)
+            if first.search(joined) is not None:
                 # Where each line starts in the joined text: after its "\n", past the lines before it.
                 starts = list(map(add, accumulate(map(len, lines), initial=0), range(1, len(lines) + 2)))
-                for match in matches:
+                for match in first.finditer(joined):
                     index = bisect_right(starts, match.start() + 1) - 1
                     if match.lastgroup != "frame":
-                        found.add(index)
+                        found.append(index)
                     elif index:  # the exception line before the first frame
-                        found.add(index - 1)
-        if self._words and any(word in lines[-1] for word in self._words):
-            found.add(len(lines) - 1)  # the next run may start with its frames
-        return sorted(index + start for index in found)
+                        found.append(index - 1)
+        if self._any_word is not None and self._any_word.search(lines[-1]):
+            found.append(len(lines) - 1)  # the next run may start with its frames
+        if not found:
+            return found
+        return sorted({index + start for index in found})
 
     def _emit(self, stamp: bytes, end: bytes, lines: list[str]) -> None:
         settings = self._settings
