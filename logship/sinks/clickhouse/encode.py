@@ -14,7 +14,7 @@ import orjson
 from logship.record import OTLP_SEVERITY, Line, Reader, decode, flatten
 from logship.sinks.base import Batch
 from logship.sinks.gzip_body import gzip_compress
-from logship.timestamps import split_seconds
+from logship.timestamps import docker_second, split_seconds
 
 _MAX_DATETIME = 2**32 - 1  # DateTime is a UInt32 of seconds: 1970..2106
 
@@ -260,11 +260,9 @@ def _head_of_second(schema: str, stamp: bytes, heads: dict[bytes, tuple[bytes, b
     """(the row's head up to the nanoseconds, from them to the message's opening quote, whether the
     nanoseconds are a number: compat) for a timestamp in Docker's form, kept in ``heads`` by its second;
     None for any other (read it whole)."""
-    parts = split_seconds(stamp.decode("utf-8", "replace"))
-    if (parts is None or not 0 <= parts[0] <= _MAX_DATETIME or len(stamp) != 30 or stamp[19] != 0x2E
-            or stamp[29] != 0x5A or not stamp[20:29].isdigit()):
+    seconds = docker_second(stamp)
+    if seconds is None or not 0 <= seconds <= _MAX_DATETIME:
         return None
-    seconds = parts[0]
     if schema == "compat":
         head = (b'{"EventDate":"%b","Timestamp":%d,"TimestampNs":' % (_day_text(seconds).encode(), seconds),
                 b',"Body":"', True)

@@ -16,7 +16,7 @@ from logship.record import SYSLOG_SEVERITY, Line, Reader
 from logship.sinks.base import Batch
 from logship.sinks.gelf.spec import GelfSinkConfig
 from logship.sinks.gzip_body import gzip_compress
-from logship.timestamps import unix_millis
+from logship.timestamps import docker_second, unix_millis
 
 VERSION = "1.1"
 SHORT_MESSAGE_CHARS = 250
@@ -192,9 +192,10 @@ def messages(batch: Batch) -> list[bytes]:
 
 def _millis_of_second(stamp: bytes, seconds: dict[bytes, int]) -> int | None:
     """The Unix time in ms of a Docker timestamp's second (kept in ``seconds``); None for another form."""
-    millis = unix_millis(stamp[:20].decode("utf-8", "replace") + "000000000Z") if stamp[19] == 0x2E else None
-    if millis is not None:
-        seconds[stamp[:20]] = millis
+    whole = docker_second(stamp)
+    if whole is None:
+        return None
+    millis = seconds[stamp[:20]] = whole * 1000
     return millis
 
 

@@ -13,7 +13,7 @@ import orjson
 from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8, dotted, flatten
 from logship.sinks.base import Batch
 from logship.sinks.syslog.spec import SyslogSinkConfig
-from logship.timestamps import rfc3339_micros, split_seconds
+from logship.timestamps import docker_second, rfc3339_micros
 
 ENTERPRISE = "32473"
 SEVERITY = {"stdout": 6, "stderr": 3}  # informational, error
@@ -271,10 +271,10 @@ def encode(batch: Batch, config: SyslogSinkConfig) -> bytes:
 
 def _valid_second(stamp: bytes, valid: set[bytes]) -> bool:
     """Whether the second of a Docker timestamp (``stamp[:20]``) is a real time; kept in ``valid`` if so."""
-    if stamp[19] == 0x2E and split_seconds(stamp[:20].decode("utf-8", "replace") + "0Z") is not None:
-        valid.add(stamp[:20])
-        return True
-    return False
+    if docker_second(stamp) is None:
+        return False
+    valid.add(stamp[:20])
+    return True
 
 
 # "N " for every message length below 16384: the octet count of a frame, without formatting it per line.
