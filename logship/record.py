@@ -375,6 +375,15 @@ def flatten(node: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[tup
             yield here, value
 
 
+def lookup(node: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in nested objects (a record's fields), or None where the path leaves them."""
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
 def dotted(path: tuple[str, ...], labels: str = "labels") -> str:
     """``("container", "labels", "team")`` → ``container.labels.team`` (``labels`` as an inner key
     renamed to ``labels``'s value, e.g. ``label`` for OpenTelemetry's names)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from logship.record import PER_LINE_KEYS, Line, Reader, dotted, flatten, split_utf8
+from logship.record import PER_LINE_KEYS, Line, Reader, dotted, flatten, lookup, split_utf8
 from logship.sinks.base import Batch
 from logship.sinks.loki.spec import LokiSinkConfig
 from logship.sinks.protowire import length_delimited, timestamp_message, varint
@@ -73,15 +73,6 @@ def _text(value: Any) -> str | None:
     if isinstance(value, int | float):
         return orjson.dumps(value).decode()
     return orjson.dumps(value, default=str).decode()
-
-
-def _lookup(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = record
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def _flatten(node: Mapping[str, Any], skip: frozenset[str], out: dict[str, str], plan: _Plan) -> None:
@@ -181,7 +172,7 @@ def shape_of(fields: dict[str, Any], plan: _Plan) -> Shape:
     label_map: dict[str, str] = {}
     used = set()  # the fields that became labels are not repeated as metadata
     for name, where, path in plan.labels:
-        value = _lookup(fields, path)
+        value = lookup(fields, path)
         text = None if isinstance(value, list) else _text(value)
         if text is not None and name not in label_map:
             label_map[name] = text

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8, dotted, flatten
+from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8, dotted, flatten, lookup
 from logship.sinks.base import Batch
 from logship.sinks.syslog.spec import SyslogSinkConfig
 from logship.timestamps import docker_second, rfc3339_micros
@@ -76,14 +76,6 @@ def sd_element(sd_id: str, params: list[tuple[str, Any]]) -> str:
     return "[" + sd_id + "".join(f' {sd_name(name)}="{sd_value(value)}"' for name, value in params) + "]"
 
 
-def _get(record: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(record, dict):
-            return None
-        record = record.get(key)
-    return record
-
-
 def _pop(record: Any, path: tuple[str, ...]) -> None:
     *parents, leaf = path
     for key in parents:
@@ -96,17 +88,17 @@ def structured_data(record: dict[str, Any]) -> tuple[str, str]:
     """(the docker@ element, the label@ and fields@ elements) of a record's metadata (consumes ``record``)."""
     docker = []
     for path, name in DOCKER_PARAMS:
-        value = _get(record, path)
+        value = lookup(record, path)
         if value is not None and value != "":
             docker.append((name, value))
-    node = _get(record, ("swarm", "node", "id"))
-    if node is None and _get(record, ("host", "id")):
-        docker.append(("node_id", _get(record, ("host", "id"))))
+    node = lookup(record, ("swarm", "node", "id"))
+    if node is None and lookup(record, ("host", "id")):
+        docker.append(("node_id", lookup(record, ("host", "id"))))
     for path, _ in DOCKER_PARAMS:
         _pop(record, path)
     labels: dict[str, Any] = {}
     for path in (("swarm", "service", "labels"), ("container", "labels")):  # the container's own win
-        found = _get(record, path)
+        found = lookup(record, path)
         if isinstance(found, dict):
             labels.update(found)
         _pop(record, path)
@@ -129,10 +121,10 @@ class _Parts:
         self.facility = facility
         self.severity = SEVERITY.get(stream if isinstance(stream, str) else "", DEFAULT_SEVERITY)
         self.pri = b"<%d>1 " % (facility * 8 + self.severity)
-        container_id = _get(record, ("container", "id"))
+        container_id = lookup(record, ("container", "id"))
         head = " ".join((
-            header_field(_get(record, ("host", "name")), 255),
-            header_field(_get(record, ("service", "name")), 48, sanitise=True),
+            header_field(lookup(record, ("host", "name")), 255),
+            header_field(lookup(record, ("service", "name")), 48, sanitise=True),
             header_field(container_id[:12] if isinstance(container_id, str) else None, 128, sanitise=True),
             header_field(stream, 32, sanitise=True),
         ))
