@@ -31,7 +31,7 @@ def combine(outcomes: Sequence[Outcome]) -> Outcome:
                if isinstance(outcome, Rejected)]
     if not retries and not refused:
         return DELIVERED
-    afters = [after for index in retries if (after := outcomes[index].after) is not None]
+    afters = [wait for index in retries if (wait := outcomes[index].after) is not None]
     after = max(afters) if afters else None
     if len(retries) == len(outcomes):
         first = outcomes[retries[0]]
