@@ -36,3 +36,18 @@ def test_example_env_file(path: Path, tmp_path: Path) -> None:
 def test_there_is_an_example_for_every_network_sink() -> None:
     names = {path.stem for path in CONFIGS}
     assert {"http", "loki", "elasticsearch", "clickhouse", "otlp", "syslog", "gelf"} <= names
+
+
+def _statement(sql: str) -> str:
+    """A SQL text without its comments, its white space folded, no trailing semicolon."""
+    return " ".join(re.sub(r"--[^\n]*", "", sql).split()).rstrip(";").strip()
+
+
+@pytest.mark.parametrize("schema", ["compat", "modern"])
+def test_clickhouse_sql_files_are_the_statements_the_sink_runs(schema: str) -> None:
+    """configs/clickhouse/<schema>.sql (for a user creating the table by hand) and the statement the sink
+    runs with LOGSHIP_CLICKHOUSE_CREATE_TABLE=true are the same, comments aside: one cannot drift."""
+    from logship.sinks.clickhouse.sink import COMPAT_DDL, MODERN_DDL
+
+    sql = (CONFIGS[0].parent / "clickhouse" / f"{schema}.sql").read_text()
+    assert _statement(sql) == _statement({"compat": COMPAT_DDL, "modern": MODERN_DDL}[schema])
