@@ -70,7 +70,14 @@ def with_parsed_fields(record: bytes, i: int) -> bytes:
 
 def encoders() -> dict[str, Callable[[Batch], Any]]:
     """Each sink's encode step, uncompressed, with its default configuration."""
-    from logship.sinks import clickhouse, elasticsearch, file, gelf, http, loki, otlp, syslog
+    from logship.sinks.clickhouse import encode as clickhouse
+    from logship.sinks.elasticsearch import encode as elasticsearch
+    from logship.sinks.file import encode as file
+    from logship.sinks.gelf import encode as gelf
+    from logship.sinks.http import encode as http
+    from logship.sinks.loki import body as loki
+    from logship.sinks.otlp import encode as otlp
+    from logship.sinks.syslog import encode as syslog
 
     def config(sink: str, env: dict[str, str]) -> Any:
         return load({"LOGSHIP_SINK": sink, **env}).sink_configs[sink]

@@ -21,7 +21,7 @@ from logship.metrics import Metrics
 from logship.ship.outcome import Outcome
 from logship.ship.shipper import SINK_ERROR_ATTEMPTS, Shipper
 from logship.sinks.base import Batch
-from logship.sinks.file import FileSink
+from logship.sinks.file.sink import FileSink
 from logship.sinks.file.spec import FileSinkConfig
 from tests.ship.helpers import eventually
 

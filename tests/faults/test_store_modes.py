@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from logship.ship.outcome import OutcomeKind
-from logship.sinks.http import HttpSink
+from logship.sinks.http.sink import HttpSink
 from tests.fakes.http_receiver import HttpReceiver
 from tests.ship.helpers import eventually
 from tests.sinks import running

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import orjson
 
 from logship.config import RetryConfig, TlsConfig
-from logship.sinks.http import HttpSink
+from logship.sinks.http.sink import HttpSink
 from logship.sinks.http.spec import HttpSinkConfig
 from tests.fakes.http_receiver import HttpReceiver
 

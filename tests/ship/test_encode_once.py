@@ -15,8 +15,8 @@ from logship.metrics import Metrics
 from logship.ship.shipper import Shipper
 from logship.sinks import _http
 from logship.sinks.base import Batch
-from logship.sinks.loki import LokiSink
 from logship.sinks.loki import sink as loki_sink
+from logship.sinks.loki.sink import LokiSink
 from tests.fakes.loki import FakeLoki
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import eventually

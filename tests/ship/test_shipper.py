@@ -19,9 +19,9 @@ from logship.metrics import Metrics
 from logship.ship.outcome import DELIVERED, Delivered, Outcome, partial, rejected
 from logship.ship.shipper import Shipper
 from logship.sinks.base import Batch, Sink
-from logship.sinks.file import FileSink
+from logship.sinks.file.sink import FileSink
 from logship.sinks.file.spec import FileSinkConfig
-from logship.sinks.stdout import StdoutSink
+from logship.sinks.stdout.sink import StdoutSink
 from tests.fakes.http_receiver import HttpReceiver
 from tests.ship.fake_buffer import FakeBuffer
 from tests.ship.helpers import FAST_RETRY, eventually, http_sink, record

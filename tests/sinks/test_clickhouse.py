@@ -22,20 +22,19 @@ from logship.config import BatchConfig, TlsConfig
 from logship.metrics import Metrics
 from logship.ship.outcome import OutcomeKind
 from logship.ship.shipper import Shipper
-from logship.sinks import clickhouse
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.clickhouse import (
+from logship.sinks.clickhouse import encode as clickhouse_encode
+from logship.sinks.clickhouse import sink as clickhouse_sink
+from logship.sinks.clickhouse.classify import classify
+from logship.sinks.clickhouse.encode import deduplication_token, encode, split_timestamp
+from logship.sinks.clickhouse.sink import (
     ClickHouseSink,
     ServerInfo,
     choose_schema,
-    classify,
     create_table_sql,
-    deduplication_token,
-    encode,
     insert_params,
     parse_server_info,
     parse_version,
-    split_timestamp,
 )
 from logship.sinks.clickhouse.spec import ClickHouseSinkConfig
 from tests.servers import common
@@ -207,7 +206,7 @@ def test_deduplication_token_is_a_hash_of_the_records() -> None:
 
 
 def ddl_columns(schema: str) -> list[str]:
-    body = clickhouse.DDL[schema].split("(", 1)[1].rsplit(")", 1)[0]
+    body = clickhouse_sink.DDL[schema].split("(", 1)[1].rsplit(")", 1)[0]
     body = body.split("\n)\nENGINE")[0]
     names = []
     for line in body.splitlines():
@@ -234,7 +233,7 @@ def test_every_column_is_always_sent(schema: str) -> None:
 def test_shipped_sql_files_are_the_built_in_statements(schema: str) -> None:
     text = (REPO / "configs" / "clickhouse" / f"{schema}.sql").read_text()
     statement = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
-    assert statement.strip() == clickhouse.DDL[schema].strip()
+    assert statement.strip() == clickhouse_sink.DDL[schema].strip()
     assert "{database}.{table}" in statement
 
 
@@ -288,7 +287,7 @@ def test_fast_path_rows_equal_the_row_builders(schema: str) -> None:
     cut = records([("stdout", "2026-11-25T16:32:44.000000000Z", "x" * 300 + "\n")])
     recs = [*sample_batch().records, *cut, b'{"timestamp":"2026-11-25T16:32:42.1Z","message":"short form"}']
     fast = encode(batch(recs), schema).splitlines()
-    slow = [clickhouse.ROW_BUILDERS[schema](orjson.loads(record)) for record in recs]
+    slow = [clickhouse_encode.ROW_BUILDERS[schema](orjson.loads(record)) for record in recs]
     assert [orjson.loads(line) for line in fast] == slow
 
 
@@ -298,12 +297,12 @@ def test_other_fields_are_kept_as_attributes() -> None:
     record["env"] = {"name": "prod"}
     record["container"]["runtime"] = "runc"
     record["swarm"]["task"]["slot"] = "not a number"
-    row = clickhouse.compat_row(copy.deepcopy(record))
+    row = clickhouse_encode.compat_row(copy.deepcopy(record))
     attributes = dict(zip(row["AttributeKeys"], row["AttributeValues"], strict=True))
     assert attributes == {"container.runtime": "runc", "partial.ordinal": "2", "partial.last": "false",
                           "env.name": "prod", "swarm.service.labels.tier": "front"}
     assert row["SwarmTaskSlot"] == 0
-    modern = clickhouse.modern_row(record)
+    modern = clickhouse_encode.modern_row(record)
     assert modern["LogAttributes"] == {"log.iostream": "stdout", "container.runtime": "runc",
                                        "partial.ordinal": "2", "partial.last": "false", "env.name": "prod"}
 
@@ -331,7 +330,7 @@ def test_encode_20000_records_well_under_200ms(schema: str) -> None:
     best = min(_timed(lambda: encode(big, schema)) for _ in range(3))
     assert best < 0.2, f"encode took {best * 1000:.0f} ms"
     body = encode(big, schema)
-    assert gzip.decompress(clickhouse.compress(body)) == body
+    assert gzip.decompress(clickhouse_encode.compress(body)) == body
 
 
 def _timed(function: Any) -> float:
@@ -589,7 +588,7 @@ def test_a_missing_server_binary_fails_in_ci_and_skips_elsewhere(monkeypatch: py
 @pytest.mark.parametrize("schema", ["compat", "modern"])
 def test_shipped_table_definitions_are_the_ones_logship_creates(schema: str) -> None:
     """configs/clickhouse/<schema>.sql (for people) and the sink's DDL (for CREATE_TABLE) stay one statement."""
-    from logship.sinks.clickhouse import DDL
+    from logship.sinks.clickhouse.sink import DDL
 
     path = Path(__file__).resolve().parents[2] / "configs" / "clickhouse" / f"{schema}.sql"
     statement = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
@@ -607,7 +606,7 @@ PARSED_ATTRIBUTES = [
 @pytest.mark.parametrize("schema", ["compat", "modern"])
 def test_parsed_rows_equal_the_row_builders(schema: str) -> None:
     body = encode(parsed_batch(), schema).splitlines()
-    built = [clickhouse.ROW_BUILDERS[schema](record) for record in decoded(parsed_batch())]
+    built = [clickhouse_encode.ROW_BUILDERS[schema](record) for record in decoded(parsed_batch())]
     assert [orjson.loads(line) for line in body] == [orjson.loads(orjson.dumps(row)) for row in built]
 
 

@@ -21,16 +21,9 @@ from logship.ship.outcome import DELIVERED as DELIVERED_OUTCOME
 from logship.ship.outcome import OutcomeKind
 from logship.ship.shipper import Shipper
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.elasticsearch import (
-    FILTER_PATH,
-    ElasticsearchSink,
-    bulk_lines,
-    check_index,
-    classify,
-    document_id,
-    encode,
-    request_headers,
-)
+from logship.sinks.elasticsearch.classify import classify
+from logship.sinks.elasticsearch.encode import bulk_lines, check_index, document_id, encode
+from logship.sinks.elasticsearch.sink import FILTER_PATH, ElasticsearchSink, request_headers
 from logship.sinks.elasticsearch.spec import ElasticsearchSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.elasticsearch import MAPPER_PARSING, REJECTED_EXECUTION, FakeElasticsearch, filter_path

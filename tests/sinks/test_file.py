@@ -9,9 +9,9 @@ import orjson
 
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch
-from logship.sinks.file import FileSink
+from logship.sinks.file.sink import FileSink
 from logship.sinks.file.spec import FileSinkConfig
-from logship.sinks.stdout import StdoutSink
+from logship.sinks.stdout.sink import StdoutSink
 from tests.sinks.records import decoded, parsed_batch, sample_batch
 
 

@@ -21,7 +21,9 @@ from logship.ship.outcome import DELIVERED as DELIVERED_OUTCOME
 from logship.ship.outcome import Outcome, OutcomeKind, rejected, retry
 from logship.ship.shipper import Shipper
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.gelf import GelfSink, classify, combine, encode, messages, split_message
+from logship.sinks.gelf.classify import classify, combine
+from logship.sinks.gelf.encode import encode, messages, split_message
+from logship.sinks.gelf.sink import GelfSink
 from logship.sinks.gelf.spec import GelfSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.gelf import FakeGelfHttp, FakeGelfTcp, gelf_problems

@@ -18,7 +18,9 @@ import pytest
 from logship.config import TlsConfig
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.http import HttpSink, classify, encode, request_headers
+from logship.sinks.http.classify import classify
+from logship.sinks.http.encode import encode
+from logship.sinks.http.sink import HttpSink, request_headers
 from logship.sinks.http.spec import HttpSinkConfig
 from logship.sinks.tls import ssl_context
 from tests.fakes.certs import BACKENDS, CertificateAuthority, require_backend

@@ -21,18 +21,10 @@ from logship.config import TlsConfig, load
 from logship.record import split_utf8 as cut_utf8
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.loki import (
-    LokiSink,
-    classify,
-    encode,
-    encode_protobuf,
-    endpoints,
-    escape_label_value,
-    label_set,
-    request_headers,
-    sanitize_label_name,
-    streams,
-)
+from logship.sinks.loki.body import encode
+from logship.sinks.loki.classify import classify
+from logship.sinks.loki.encode import encode_protobuf, escape_label_value, label_set, sanitize_label_name, streams
+from logship.sinks.loki.sink import LokiSink, endpoints, request_headers
 from logship.sinks.loki.spec import LokiSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.loki import NOT_READY, RATE_LIMITED, FakeLoki, PushRequest, parse_label_set

@@ -14,7 +14,9 @@ import pytest
 from logship.config import load
 from logship.ship.outcome import OutcomeKind
 from logship.sinks.base import Batch
-from logship.sinks.loki import LokiSink, encode_protobuf, push_request, streams
+from logship.sinks.loki.body import push_request
+from logship.sinks.loki.encode import encode_protobuf, streams
+from logship.sinks.loki.sink import LokiSink
 from logship.sinks.loki.spec import LokiSinkConfig
 from tests.fakes.loki import FakeLoki
 from tests.sinks import running

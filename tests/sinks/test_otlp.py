@@ -23,17 +23,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from logship import __version__
 from logship.config import TlsConfig, load
 from logship.ship.outcome import OutcomeKind
-from logship.sinks import otlp
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.otlp import (
-    OtlpSink,
-    classify,
-    encode,
-    logs_url,
-    parse_image,
-    record_attributes,
-    resource_attributes,
-)
+from logship.sinks.otlp import encode as otlp_encode
+from logship.sinks.otlp.classify import classify
+from logship.sinks.otlp.encode import encode, parse_image, record_attributes, resource_attributes
+from logship.sinks.otlp.sink import OtlpSink, logs_url
 from logship.sinks.otlp.spec import OtlpSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.fakes.otlp import FakeCollector, json_violations, status_body
@@ -500,6 +494,6 @@ async def test_level_and_attributes_arrive_as_severity_and_key_values(encoding: 
 def test_every_level_maps_to_its_severity_number() -> None:
     [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
     recs = [parsed(base, level=level) for level in ("trace", "debug", "info", "warn", "error", "fatal")]
-    groups = otlp.group(batch(*recs))
+    groups = otlp_encode.group(batch(*recs))
     assert [record[5] for resource in groups for record in resource.records] == [
         (1, "TRACE"), (5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR"), (21, "FATAL")]

@@ -20,12 +20,11 @@ import orjson
 import pytest
 
 from logship.config import BatchConfig, TlsConfig
+from logship.record import cut_utf8
 from logship.ship.outcome import OutcomeKind
-from logship.sinks import syslog
 from logship.sinks.base import Batch, SinkError
-from logship.sinks.syslog import (
-    SyslogSink,
-    cut_utf8,
+from logship.sinks.syslog import encode as syslog_encode
+from logship.sinks.syslog.encode import (
     encode,
     encode_datagrams,
     encode_messages,
@@ -34,6 +33,7 @@ from logship.sinks.syslog import (
     sd_value,
     syslog_timestamp,
 )
+from logship.sinks.syslog.sink import SyslogSink
 from logship.sinks.syslog.spec import SYSLOG_FACILITIES, SyslogSinkConfig
 from tests.fakes.certs import CertificateAuthority
 from tests.servers.common import free_port
@@ -206,7 +206,7 @@ def test_fast_path_equals_the_general_path() -> None:
     for record in recs:
         value = orjson.loads(record)
         timestamp, text = syslog_timestamp(value["timestamp"]), value["message"].encode()
-        general.append(syslog._message(syslog._Parts(value, DAEMON), timestamp, text, 8000))
+        general.append(syslog_encode._message(syslog_encode._Parts(value, DAEMON), timestamp, text, 8000))
     assert encode_messages(batch(recs), DAEMON, 8000) == general
 
 

@@ -60,20 +60,3 @@ Answers (``classify``):
 
 Healthcheck: ``GET {url}/`` (cluster info): 2xx is healthy; 401/403 "credentials refused".
 """
-
-from __future__ import annotations
-
-from logship.sinks.elasticsearch.classify import classify
-from logship.sinks.elasticsearch.encode import bulk_lines, check_index, document_id, encode
-from logship.sinks.elasticsearch.sink import FILTER_PATH, ElasticsearchSink, request_headers
-
-__all__ = [
-    "FILTER_PATH",
-    "ElasticsearchSink",
-    "bulk_lines",
-    "check_index",
-    "classify",
-    "document_id",
-    "encode",
-    "request_headers",
-]

@@ -4,10 +4,3 @@ Rotation by size: when ``PATH`` would grow past ``max_bytes``, it becomes ``PATH
 becomes ``PATH.2``, …) and a new ``PATH`` starts; at most ``keep`` rotated files are kept.
 Records are written whole: a rotation never splits a batch's record in two files.
 """
-
-from __future__ import annotations
-
-from logship.sinks.file.encode import encode
-from logship.sinks.file.sink import FileSink
-
-__all__ = ["FileSink", "encode"]

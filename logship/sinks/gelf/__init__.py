@@ -49,11 +49,3 @@ Transports, by the scheme of ``LOGSHIP_GELF_URL``:
 Healthcheck: HTTP: ``HEAD`` on the URL, any answer counts as reachable (Graylog's input answers only
 POST) except 401/403, "credentials refused"; TCP/TLS: a connection opened and closed.
 """
-
-from __future__ import annotations
-
-from logship.sinks.gelf.classify import classify, combine
-from logship.sinks.gelf.encode import encode, messages, split_message
-from logship.sinks.gelf.sink import GelfSink
-
-__all__ = ["GelfSink", "classify", "combine", "encode", "messages", "split_message"]

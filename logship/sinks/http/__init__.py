@@ -13,12 +13,3 @@ someone fixes them, while retrying keeps them in the buffer); a status in ``retr
 honouring ``Retry-After``; any other status rejected. No answer: ``connect``, ``tls`` or ``timeout``
 retry.
 """
-
-from __future__ import annotations
-
-from logship.sinks._http import body_excerpt
-from logship.sinks.http.classify import classify
-from logship.sinks.http.encode import encode
-from logship.sinks.http.sink import HttpSink, request_headers
-
-__all__ = ["HttpSink", "body_excerpt", "classify", "encode", "request_headers"]

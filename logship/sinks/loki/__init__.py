@@ -74,30 +74,3 @@ Answers (``classify``), from Loki's distributor and Promtail's client:
 Healthcheck: ``GET {url}/ready``: 200 is ready; otherwise a ``SinkError`` with Loki's text (``Ingester
 not ready: …`` comes with 503 while Loki starts).
 """
-
-from __future__ import annotations
-
-from logship.sinks.loki.body import encode, push_request
-from logship.sinks.loki.classify import classify
-from logship.sinks.loki.encode import (
-    encode_protobuf,
-    escape_label_value,
-    label_set,
-    sanitize_label_name,
-    streams,
-)
-from logship.sinks.loki.sink import LokiSink, endpoints, request_headers
-
-__all__ = [
-    "LokiSink",
-    "classify",
-    "encode",
-    "encode_protobuf",
-    "endpoints",
-    "escape_label_value",
-    "label_set",
-    "push_request",
-    "request_headers",
-    "sanitize_label_name",
-    "streams",
-]

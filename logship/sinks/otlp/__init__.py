@@ -66,20 +66,3 @@ Answers (``classify``), per the OTLP/HTTP specification:
 Healthcheck: an empty ``ExportLogsServiceRequest`` (valid per the spec) POSTed like a batch; any 2xx is
 healthy.
 """
-
-from __future__ import annotations
-
-from logship.sinks.otlp.classify import classify
-from logship.sinks.otlp.encode import encode, group, parse_image, record_attributes, resource_attributes
-from logship.sinks.otlp.sink import OtlpSink, logs_url
-
-__all__ = [
-    "OtlpSink",
-    "classify",
-    "encode",
-    "group",
-    "logs_url",
-    "parse_image",
-    "record_attributes",
-    "resource_attributes",
-]
