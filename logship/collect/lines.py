@@ -92,12 +92,13 @@ class _Stream:
         self.parse: StreamParser | None = None  # logship.parse: joins and parses the whole lines
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AssemblerState:
-    """What ``LineAssembler.state()`` took: per stream (the stream, its fields, a copy of its held pieces),
-    and the assembler's counts."""
+    """What ``LineAssembler.state()`` took: per stream (the stream, its fields, a copy of its held pieces or
+    None when it held none, the parse stage's snapshot or None), and the assembler's counts. Not frozen:
+    a frozen dataclass costs twice as much to make, and one is made for every chunk read."""
 
-    streams: tuple[tuple[Any, ...], ...]
+    streams: list[tuple[Any, ...]]
     counts: tuple[int, int, int, int]
 
 
@@ -137,10 +138,11 @@ class LineAssembler:
 
     def state(self) -> AssemblerState:
         """A copy of the streams' positions and counts, to ``restore`` if the next records are not stored."""
-        # ``pending`` is a list that feed() appends to: copied (empty on nearly every call).
-        streams = tuple((stream, _get_state(stream), stream.pending[:],
-                         stream.parse.snapshot() if stream.parse is not None else None)
-                        for stream in self._streams.values())
+        # Taken before every chunk (in a steady stream, a read of a few lines): a list comprehension, and
+        # ``pending`` (a list feed() appends to) copied only when it holds pieces, which it seldom does.
+        streams = [(stream, _get_state(stream), stream.pending[:] if stream.pending else None,
+                    stream.parse.snapshot() if stream.parse is not None else None)
+                   for stream in self._streams.values()]
         return AssemblerState(streams, (self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps))
 
     def restore(self, state: AssemblerState) -> None:
@@ -149,7 +151,7 @@ class LineAssembler:
         for stream, values, pending, parse in state.streams:
             for name, value in zip(_STATE_FIELDS, values, strict=True):
                 setattr(stream, name, value)
-            stream.pending = pending[:]
+            stream.pending = pending[:] if pending is not None else []
             if stream.parse is not None:
                 stream.parse.restore(parse)
         self.skipped, self.cut, self.invalid_utf8, self.bad_timestamps = state.counts

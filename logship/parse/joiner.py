@@ -102,8 +102,13 @@ class Joiner:
         return (self.lines[:], self.tentative[:], self.stamp, self.end, self.mark, self.size, self.state,
                 self.touched)
 
-    def restore(self, snapshot: tuple[Any, ...]) -> None:
-        """Go back to a ``snapshot``."""
+    def restore(self, snapshot: tuple[Any, ...] | None) -> None:
+        """Go back to a ``snapshot``; None: to holding nothing (the other fields matter only while lines are
+        held, and ``push`` sets them all when an event starts)."""
+        if snapshot is None:
+            self.lines = []
+            self.tentative = []
+            return
         lines, tentative, self.stamp, self.end, self.mark, self.size, self.state, self.touched = snapshot
         self.lines = lines[:]
         self.tentative = tentative[:]

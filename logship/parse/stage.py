@@ -180,14 +180,15 @@ class StreamParser:
         return just_before(joiner.stamp), 1  # type: ignore[union-attr]  # held since the stream's first line
 
     def snapshot(self) -> Any:
-        """State for ``restore``."""
-        return (self._joiner.snapshot() if self._joiner is not None else None), self.filtered
+        """State for ``restore`` (taken before every chunk: the joiner's only when it holds an event)."""
+        joiner = self._joiner
+        return (joiner.snapshot() if joiner is not None and joiner.lines else None), self.filtered
 
     def restore(self, snapshot: Any) -> None:
         """Go back to a ``snapshot``."""
         joiner, self.filtered = snapshot
         if self._joiner is not None:
-            self._joiner.restore(joiner)
+            self._joiner.restore(joiner)  # None: it held nothing
 
     # --- inside -----------------------------------------------------------------------------------
 
