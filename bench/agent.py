@@ -42,7 +42,8 @@ class ProcessError(RuntimeError):
 class Logship:
     """One logship process for one case."""
 
-    def __init__(self, workdir: Path, case_label: str, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, case_label: str, env: dict[str, str], tree: Path = AGENT_TREE) -> None:
+        self.tree = tree  # the logship source tree it runs from (BENCH_AGENT_TREE, or a twin's)
         self.extra = set(env)
         self.workdir = workdir
         self.data_dir = workdir / "data"
@@ -51,7 +52,7 @@ class Logship:
         base = {k: v for k, v in os.environ.items() if not k.startswith("LOGSHIP_")}
         self.env = {
             **base,
-            "PYTHONPATH": str(AGENT_TREE),
+            "PYTHONPATH": str(tree),
             "LOGSHIP_DATA_DIR": str(self.data_dir),
             "LOGSHIP_SINK": "file",
             "LOGSHIP_FILE_PATH": str(self.output),
@@ -80,10 +81,10 @@ class Logship:
 
     async def start(self, timeout: float = 60) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        compileall.compile_dir(AGENT_TREE / "logship", quiet=1)  # only what changed since the last run
+        compileall.compile_dir(self.tree / "logship", quiet=1)  # only what changed since the last run
         self._log = open(self.log_path, "ab")  # noqa: SIM115, ASYNC230 - closed in stop()
         self.spawned_at = time.time()
-        self.process = subprocess.Popen([sys.executable, "-m", "logship"], env=self.env, cwd=AGENT_TREE,  # noqa: ASYNC220
+        self.process = subprocess.Popen([sys.executable, "-m", "logship"], env=self.env, cwd=self.tree,  # noqa: ASYNC220
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:

@@ -185,7 +185,8 @@ class _Run:
     """logship (and the receiver for ``http``), the delivery tail and the sampler of one case."""
 
     def __init__(self, ctx: Context, case: str, work: Path, sink: str, env: dict[str, str] | None = None,
-                 compression: str = "gzip", interval: float = 0.5) -> None:
+                 compression: str = "gzip", interval: float = 0.5, tree: Path | None = None) -> None:
+        self.tree = tree  # None: the bench's agent tree
         self.interval = interval
         self.ctx = ctx
         self.case = case
@@ -208,7 +209,8 @@ class _Run:
             env.update(stores.logship_env(self.sink, self.receiver.port))
             if self.sink == "http":
                 env["LOGSHIP_HTTP_COMPRESSION"] = self._compression
-        self.logship = Logship(self.work, self.ctx.case_selector(self.case), env)
+        self.logship = (Logship(self.work, self.ctx.case_selector(self.case), env) if self.tree is None
+                        else Logship(self.work, self.ctx.case_selector(self.case), env, self.tree))
         out = self.receiver.out if self.receiver is not None else self.logship.output
         self.tail = DeliveryTail(out)
         self.sampler = Sampler(self.logship, self.ctx.dockerd, self.tail, self.interval)
@@ -542,7 +544,8 @@ def _docker_span(delivery: Any) -> float | None:
 
 async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, sink: str = "file",
                  batch_max_wait: str = "1s", tick_ms: int = 100, drain_timeout: float = 120,
-                 writer_cpus: float = 0, compression: str = "gzip", profile: str = "") -> dict[str, Any]:
+                 writer_cpus: float = 0, compression: str = "gzip", profile: str = "",
+                 twin: Path | None = None) -> dict[str, Any]:
     case = f"steady-{sink}-{round(rate)}" + ("-profiled" if profile else "")
     params = {"rate": rate, "containers": containers, "seconds": seconds, "sink": sink,
               "batch_max_wait": batch_max_wait, "tick_ms": tick_ms, "writer_cpus": writer_cpus}
@@ -554,19 +557,28 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
         paced = await _paced_writers(ctx, case, work, containers, rate, seconds, tick_ms,
                                      int(writer_cpus * 1e9))
         run = _Run(ctx, case, work, sink, {"LOGSHIP_BATCH_MAX_WAIT": batch_max_wait}, compression)
+        # A twin: a second logship from another tree, following the same writers over the same window
+        # (side by side in one run: the machine's drift between runs does not enter the comparison).
+        other = (_Run(ctx, case, work / "twin", sink, {"LOGSHIP_BATCH_MAX_WAIT": batch_max_wait}, compression,
+                      tree=twin) if twin is not None else None)
+        twin_figures: dict[str, Any] = {}
         try:
             logship = await run.start()
             assert run.tail is not None and run.sampler is not None
             await logship.wait_following(containers, 180)
+            if other is not None:
+                await (await other.start()).wait_following(containers, 180)
             await asyncio.sleep(2)
             t0 = _open_gate(paced.gate)
             await _until(t0)
             if profile:
                 run.start_profiler(profile)
             cpu0, dockerd0 = logship.cpu(), cpu_seconds(ctx.dockerd) if ctx.dockerd else 0.0
+            twin_cpu0 = other.logship.cpu() if other is not None and other.logship is not None else 0.0
             counters0 = counters(logship.pid)
             await _until(t0 + seconds)
             cpu1, dockerd1 = logship.cpu(), cpu_seconds(ctx.dockerd) if ctx.dockerd else 0.0
+            twin_cpu1 = other.logship.cpu() if other is not None and other.logship is not None else 0.0
             counters1 = counters(logship.pid)
             await run.stop_profiler()
             rss_end_of_window = logship.rss()
@@ -577,8 +589,13 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
             await run.tail.wait_quiet(1.0, 5)
             peak = logship.peak_rss()
             run.sampler.rows.append(run.sampler.sample())
+            if other is not None:
+                twin_figures = await _twin_figures(other, paced, twin_cpu1 - twin_cpu0, seconds, cpu1 - cpu0,
+                                                   drain_timeout)
         finally:
             await run.stop()
+            if other is not None:
+                await other.stop()
         delivery = analyse([run.delivered_path], run.arrival_marks(),
                            dict.fromkeys(range(containers), paced.per_container))
         rows = run.sampler.rows
@@ -600,6 +617,7 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
             "machine_busy_cores": round(machine_busy(rows, t0, t0 + seconds) or 0, 2),
             **counter_deltas(counters0, counters1, seconds, paced.expected),
             **lat, **delivery.figures(),
+            **twin_figures,
         }
         at_size = rate == 10000 and containers == 100 and seconds >= 60
         targets = [
@@ -612,6 +630,10 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
         ctx.log(f"  CPU {cpu_pct:.1f} % of a core, peak RSS {figures['peak_rss_mb']} MB, latency p50 "
                 f"{lat.get('latency_p50_s')} s p99 {lat.get('latency_p99_s')} s, delivered "
                 f"{figures['delivered_share']:.4%}")
+        if twin_figures:
+            ctx.log(f"  twin ({twin}): CPU {twin_figures['twin_cpu_pct_of_core']} % of a core, peak RSS "
+                    f"{twin_figures['twin_peak_rss_mb']} MB, delivered {twin_figures['twin_delivered_share']:.4%}; "
+                    f"this tree's CPU is {twin_figures['cpu_ratio_to_twin']}x the twin's")
         ctx.check_dockerd(case, figures)
         result = {"case": case, "scenario": "steady", "params": params, "figures": figures, "targets": targets,
                   "series": {"logship": _series(rows, t0)}, "latencies": _latency_hist(delivery.latencies),
@@ -622,6 +644,24 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
     finally:
         await ctx.remove_case(case)
         ctx.finish_workdir(work)
+
+
+async def _twin_figures(other: _Run, paced: _Paced, cpu: float, seconds: float, own_cpu: float,
+                        drain_timeout: float) -> dict[str, Any]:
+    """The twin's figures, once it has delivered every line: CPU over the same window, peak RSS, the share
+    delivered, and the CPU of the measured tree over the twin's."""
+    assert other.tail is not None and other.logship is not None
+    await other.tail.wait_for(paced.expected, drain_timeout, check=other.logship.check_alive, stall=STALL)
+    await other.tail.wait_quiet(1.0, 5)
+    delivery = analyse([other.delivered_path], other.arrival_marks(),
+                       dict.fromkeys(range(len(paced.ids)), paced.per_container))
+    return {
+        "twin_tree": str(other.tree),
+        "twin_cpu_pct_of_core": round(cpu / seconds * 100, 2),
+        "twin_peak_rss_mb": round(other.logship.peak_rss() / MIB, 1),
+        "twin_delivered_share": delivery.figures()["delivered_share"],
+        "cpu_ratio_to_twin": round(own_cpu / cpu, 3) if cpu else None,
+    }
 
 
 def _latency_hist(latencies: Any) -> dict[str, Any]:
