@@ -105,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     steady.add_argument("--twin-tree", type=Path, default=None,
                         help="also run logship from this checkout, following the same writers at the same time "
                              "(a before/after pair measured over one window)")
+    steady.add_argument("--twin-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="the twin's extra environment (--env is the measured tree's only)")
 
     churn = commands.add_parser("churn", parents=[common], help="short-lived containers: share of lines delivered")
     churn.add_argument("--rate", type=float, default=10, help="containers started per second (default 10)")
@@ -174,7 +176,8 @@ def _plan(args: argparse.Namespace) -> Plan:
             plan.append(lambda ctx, r=rate: scenarios.steady(
                 ctx, rate=r, containers=args.containers, seconds=args.seconds, sink=args.sink,
                 batch_max_wait=args.batch_max_wait, tick_ms=args.tick_ms, drain_timeout=args.drain_timeout,
-                writer_cpus=args.writer_cpus, compression=gz, profile=args.profile, twin=args.twin_tree))
+                writer_cpus=args.writer_cpus, compression=gz, profile=args.profile, twin=args.twin_tree,
+                twin_env=_env(args.twin_env)))
     elif args.command == "churn":
         plan.append(lambda ctx: scenarios.churn(
             ctx, rate=args.rate, seconds=args.seconds, life_ms=args.life_ms, lines=args.lines_per_container,

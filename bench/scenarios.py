@@ -185,7 +185,8 @@ class _Run:
     """logship (and the receiver for ``http``), the delivery tail and the sampler of one case."""
 
     def __init__(self, ctx: Context, case: str, work: Path, sink: str, env: dict[str, str] | None = None,
-                 compression: str = "gzip", interval: float = 0.5, tree: Path | None = None) -> None:
+                 compression: str = "gzip", interval: float = 0.5, tree: Path | None = None,
+                 twin_env: dict[str, str] | None = None) -> None:
         self.tree = tree  # None: the bench's agent tree
         self.interval = interval
         self.ctx = ctx
@@ -193,7 +194,8 @@ class _Run:
         self.work = work
         self.sink = sink
         self.receiver = ReceiverProcess(work, sink) if sink != "file" else None
-        self._env = {**(env or {}), **ctx.logship_env}
+        # A twin (another tree) takes --twin-env instead of --env: the other tree may not know a variable.
+        self._env = {**(env or {}), **(ctx.logship_env if tree is None else twin_env or {})}
         self._compression = compression
         self.logship: Logship | None = None
         self.tail: DeliveryTail | None = None
@@ -545,7 +547,7 @@ def _docker_span(delivery: Any) -> float | None:
 async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, sink: str = "file",
                  batch_max_wait: str = "1s", tick_ms: int = 100, drain_timeout: float = 120,
                  writer_cpus: float = 0, compression: str = "gzip", profile: str = "",
-                 twin: Path | None = None) -> dict[str, Any]:
+                 twin: Path | None = None, twin_env: dict[str, str] | None = None) -> dict[str, Any]:
     case = f"steady-{sink}-{round(rate)}" + ("-profiled" if profile else "")
     params = {"rate": rate, "containers": containers, "seconds": seconds, "sink": sink,
               "batch_max_wait": batch_max_wait, "tick_ms": tick_ms, "writer_cpus": writer_cpus}
@@ -560,7 +562,7 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
         # A twin: a second logship from another tree, following the same writers over the same window
         # (side by side in one run: the machine's drift between runs does not enter the comparison).
         other = (_Run(ctx, case, work / "twin", sink, {"LOGSHIP_BATCH_MAX_WAIT": batch_max_wait}, compression,
-                      tree=twin) if twin is not None else None)
+                      tree=twin, twin_env=twin_env) if twin is not None else None)
         twin_figures: dict[str, Any] = {}
         try:
             logship = await run.start()
