@@ -113,6 +113,8 @@ class LineAssembler:
         if parse is not None and parse.active:
             for stream in self._streams.values():
                 stream.parse = StreamParser(parse, stream)
+        # The streams' parse stages (none when parsing is off): what the per-chunk questions below loop over.
+        self._parsers = tuple(stream.parse for stream in self._streams.values() if stream.parse is not None)
         self.set_metadata(metadata)
         # Counted here, moved to metrics once per chunk by the caller.
         self.skipped = 0
@@ -175,28 +177,26 @@ class LineAssembler:
 
     def deadline(self) -> float | None:
         """When (``time.monotonic``) a held multiline event times out and ``expire`` emits it; None: none held."""
-        deadlines = [d for s in self._streams.values() if s.parse is not None and (d := s.parse.deadline())]
+        deadlines = [d for parser in self._parsers if (d := parser.deadline())]
         return min(deadlines) if deadlines else None
 
     def expire(self, now: float) -> list[bytes]:
         """The held multiline events whose timeout has passed at ``now``."""
         out: list[bytes] = []
-        for stream in self._streams.values():
-            if stream.parse is not None:
-                stream.parse.expire(now, out)
+        for parser in self._parsers:
+            parser.expire(now, out)
         return out
 
     def dropped_pending(self) -> bool:
         """Whether lines were dropped (``LOGSHIP_DROP``) since the last ``take_filtered``."""
-        return any(stream.parse is not None and stream.parse.filtered for stream in self._streams.values())
+        return any(parser.filtered for parser in self._parsers)
 
     def take_filtered(self) -> int:
         """Lines dropped by ``LOGSHIP_DROP``/``logship.drop`` since the last call."""
         total = 0
-        for stream in self._streams.values():
-            if stream.parse is not None:
-                total += stream.parse.filtered
-                stream.parse.filtered = 0
+        for parser in self._parsers:
+            total += parser.filtered
+            parser.filtered = 0
         return total
 
     def take_line_counts(self) -> dict[str, int]:
