@@ -130,3 +130,24 @@ def test_modules_import_in_any_order() -> None:
     with ThreadPoolExecutor(8) as pool:
         failed = {module: error for module, error in pool.map(import_alone, modules) if error}
     assert not failed, failed
+
+
+def test_only_the_configured_sinks_code_is_loaded() -> None:
+    # Every sink's spec is read at start (the configuration knows every variable), but a sink's code and
+    # its dependencies (protobuf tables, snappy, zstandard, opentelemetry) load only when it is configured:
+    # a node shipping to a file should not carry the Loki encoder in its RSS. Fresh interpreter: the
+    # test process has imported everything.
+    script = (
+        "import sys\n"
+        "from logship.config import load\n"
+        "from logship.sinks.registry import build_sinks\n"
+        "config = load({'LOGSHIP_SINK': 'file', 'LOGSHIP_FILE_PATH': '/nonexistent/out.ndjson'})\n"
+        "build_sinks(config.sinks, config.sink_configs)\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('logship.sinks.'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PACKAGE.parent,
+                            timeout=60, check=True)
+    loaded = set(result.stdout.split())
+    sink_code = {module for module in loaded if module.count(".") == 3 and not module.endswith(".spec")}
+    assert sink_code == {"logship.sinks.file.encode", "logship.sinks.file.sink"}, sorted(loaded)
+    assert {"logship.sinks.loki.spec", "logship.sinks.otlp.spec"} <= loaded  # every spec, for the variables
