@@ -239,25 +239,40 @@ def encode(batch: Batch, config: SyslogSinkConfig) -> bytes:
     out: list[bytes] = []
     valid: set[bytes] = set()  # the seconds (b"2026-11-25T16:32:42.") seen to be a real time
     records = batch.records
+    add = out.append
+    counts = _COUNTS
+    # The latest record's container (its Shared) and the pieces of its messages: locals while its records
+    # follow each other, as they do in nearly every batch; and the latest second seen to be a real time.
+    last: Any = None
+    pri = before_text = alone = b""
+    fixed = 0
+    second = b""
     for record, plain in zip(records, reader.split(records), strict=True):
         if plain is not None:
             shared, stamp, _, text, _ = plain
-            fraction = stamp[20:29]
-            if stamp[29] == 0x5A and fraction.isdigit() and (stamp[:20] in valid or _valid_second(stamp, valid)):
-                parts = shared.encoded
-                if parts is None:
-                    parts = shared.encoded = _Parts(shared.copy_fields(), config.facility)
-                _, before_text, alone, size = parts.plain_parts(limit)
+            if stamp[29] == 0x5A and stamp[20:29].isdigit() and (
+                    stamp[:20] == second or stamp[:20] in valid or _valid_second(stamp, valid)):
+                second = stamp[:20]
+                if shared is not last:
+                    parts = shared.encoded
+                    if parts is None:
+                        parts = shared.encoded = _Parts(shared.copy_fields(), config.facility)
+                    _, before_text, alone, fixed = parts.plain_parts(limit)
+                    pri = parts.pri
+                    last = shared
+                # The message in pieces (PRI, time, header and SD, text), no copy of them joined.
                 if text:
-                    size += 1 + len(text)
-                if size <= limit:  # the message in pieces: PRI, time, header and SD, text; no copy of them joined
-                    out += (_COUNTS[size] if size < 16384 else b"%d " % size, parts.pri, stamp[:26],
-                            *((before_text, text) if text else (alone,)))
+                    size = fixed + 1 + len(text)
+                    if size <= limit:
+                        out += (counts[size] if size < 16384 else b"%d " % size, pri, stamp[:26], before_text, text)
+                        continue
+                elif fixed <= limit:
+                    out += (counts[fixed] if fixed < 16384 else b"%d " % fixed, pri, stamp[:26], alone)
                     continue
-                message = cut_utf8(parts.pri + stamp[:26] + (before_text + text if text else alone), limit)
-                out += (_COUNTS[len(message)] if len(message) < 16384 else b"%d " % len(message), message)
+                message = cut_utf8(pri + stamp[:26] + (before_text + text if text else alone), limit)
+                out += (counts[len(message)] if len(message) < 16384 else b"%d " % len(message), message)
                 continue
-        out.append(frame(whole(record)))
+        add(frame(whole(record)))
     return b"".join(out)
 
 
