@@ -204,3 +204,50 @@ def test_odd_records_among_escaped_ones_do_not_shift_the_others_messages() -> No
     found = Reader().split(batch)
     assert found[1] is None and found[3] is None
     assert [parts[3] for parts in found if parts] == [f'say "{n}"'.encode() for n in range(4)]
+
+
+def _comparable(found: list[Any] | None) -> list[Any] | None:
+    """Split parts with each ``Shared`` as its key (each Reader makes its own objects)."""
+    return None if found is None else [parts and (parts[0].key, *parts[1:]) for parts in found]
+
+
+def _split_one_by_one(monkeypatch: pytest.MonkeyPatch, batch: list[bytes]) -> list[Any] | None:
+    with monkeypatch.context() as patched:
+        patched.setattr(Reader, "_split_all", lambda self, records: None)
+        return _comparable(Reader().split(batch))
+
+
+@pytest.mark.parametrize("streams", [("stdout",), ("stdout", "stderr")])
+def test_a_batch_of_one_container_splits_at_once_as_record_by_record(monkeypatch: pytest.MonkeyPatch,
+                                                                    streams: tuple[str, ...]) -> None:
+    """The whole-batch path of ``Reader.split`` (one container's stdout and stderr, every record plain)
+    gives exactly the loop's parts: escapes, quotes, non-ASCII, empty and multi-line messages."""
+    texts = ["plain\n", 'say "hi" \\ \t\n', "é 日本 \U0001F600\n", "\n", "multi\nline\n", "x" * 300 + "\n"]
+    batch = records([(streams[n % len(streams)], f"2026-11-25T16:32:42.{n:09d}Z", text)
+                     for n, text in enumerate(texts * 3)])
+    reader = Reader()
+    whole = reader._split_all(batch)
+    assert whole is not None
+    assert _comparable(whole) == _split_one_by_one(monkeypatch, batch) == _comparable(Reader().split(batch))
+    assert _comparable(Reader().split(batch, levels=True)) == _comparable(whole)
+    assert [parts[3].decode() for parts in whole] == [orjson.loads(r)["message"] for r in batch]
+
+
+def test_a_batch_the_whole_batch_path_cannot_take_is_split_record_by_record(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A third suffix, a record with more than timestamp and message, a record that ends a message with a
+    quote of its own, an escaped timestamp: the whole-batch path declines and the loop decides each."""
+    base = records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f'line "{n}"\n') for n in range(4)])
+    other = records([("stdout", "2026-11-25T16:32:43.000000001Z", "other container\n")],
+                    metadata={**METADATA, "host": {"name": "elsewhere"}})
+    stderr = records([("stderr", "2026-11-25T16:32:44.000000001Z", "on stderr\n")])
+    cases = [
+        [*base, *stderr, *other],  # three suffixes
+        [*base, parsed(base[0], level="info")],  # a parsed line
+        [*base, base[1].replace(b'\\"1\\"', b'1", "x":"')],  # a quote of its own: another key follows
+        [*base, base[2].replace(b"16:32:42", b"16:32\\u003a42", 1)],  # an escape in the timestamp
+    ]
+    for batch in cases:
+        assert Reader()._split_all(batch) is None
+        assert _comparable(Reader().split(batch)) == _split_one_by_one(monkeypatch, batch)
+    assert Reader().split(cases[2])[-1] is None and Reader().split(cases[3])[-1] is None
