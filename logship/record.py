@@ -49,6 +49,13 @@ from typing import Any
 
 import orjson
 
+# The UTF-8 cutting every sink uses lives in logship.utf8; re-exported here, where sinks read records.
+from logship.utf8 import complete_utf8_prefix as complete_utf8_prefix
+from logship.utf8 import cut_utf8 as cut_utf8
+from logship.utf8 import is_utf8
+from logship.utf8 import split_utf8 as split_utf8
+from logship.utf8 import utf8_boundary as utf8_boundary
+
 SPLIT = b',"stream":"'
 RECORD_OPEN = b'{"timestamp":"'
 MESSAGE_OPEN = b'","message":"'  # after the 30-byte timestamp, at byte 44
@@ -292,7 +299,7 @@ class Reader:
             raw = record[_MESSAGE_AT:end]
             if _BACKSLASH in raw:  # an int: a memchr, several times faster than looking for b"\\"
                 escaped.append(len(out))
-            elif _QUOTE in raw or not (raw.isascii() or _is_utf8(raw)):
+            elif _QUOTE in raw or not (raw.isascii() or is_utf8(raw)):
                 append(None)  # an unescaped quote ends the string: other keys follow the message
                 continue
             append((last, stamp, raw, raw, level))  # type: ignore[arg-type]  # set: length > 0
@@ -377,14 +384,6 @@ class Reader:
 Plain = tuple[Shared, bytes, bytes, bytes, str | None]
 
 
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _unescape(out: list[Plain | None], escaped: list[int]) -> None:
     """Give the ``escaped`` entries of ``out`` their decoded text; one that is not exactly one JSON string
     (other keys between message and stream in a hand-made record) becomes None."""
@@ -443,48 +442,3 @@ def dotted(path: tuple[str, ...], labels: str = "labels") -> str:
     if labels != "labels" and "labels" in path[:-1]:
         path = tuple(labels if key == "labels" else key for key in path[:-1]) + path[-1:]
     return ".".join(path)
-
-
-def utf8_boundary(data: bytes, start: int, limit: int) -> int:
-    """The end of the longest piece ``data[start:end]`` of at most ``limit`` bytes that does not end
-    inside a UTF-8 character (``len(data)`` when the rest fits; ``start`` when no character fits)."""
-    end = start + limit
-    if end >= len(data):
-        return len(data)
-    while end > start and data[end] & 0xC0 == 0x80:  # a continuation byte: the character started before
-        end -= 1
-    return end
-
-
-def cut_utf8(data: bytes, limit: int) -> bytes:
-    """``data`` cut to at most ``limit`` bytes, never inside a UTF-8 character."""
-    return data if len(data) <= limit else data[:utf8_boundary(data, 0, limit)]
-
-
-def split_utf8(data: bytes, limit: int) -> list[bytes]:
-    """``data`` in pieces of at most ``limit`` bytes, never inside a UTF-8 character (bytes that are not
-    UTF-8 at all are cut at ``limit``)."""
-    pieces = []
-    start = 0
-    while len(data) - start > limit:
-        end = utf8_boundary(data, start, limit)
-        if end == start:
-            end = start + limit
-        pieces.append(data[start:end])
-        start = end
-    pieces.append(data[start:])
-    return pieces
-
-
-def complete_utf8_prefix(data: bytes) -> int:
-    """Length of ``data`` without a UTF-8 character cut off at its end (never 0 for non-empty data)."""
-    start = len(data) - 1
-    while start > 0 and len(data) - start < 4 and data[start] & 0xC0 == 0x80:
-        start -= 1
-    if start < 0:
-        return 0
-    lead = data[start]
-    width = 4 if lead >= 0xF0 else 3 if lead >= 0xE0 else 2 if lead >= 0xC0 else 1
-    if start + width > len(data) and start > 0:
-        return start
-    return len(data)
