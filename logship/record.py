@@ -313,9 +313,9 @@ class Reader:
         container's stdout and stderr: the common batch), in a few passes in C over the whole batch instead
         of a Python loop per record; None when a record is not like that (``split`` then looks at each).
 
-        The messages are checked as ``_unescape`` checks them: all of them as one JSON array, which written
-        again must give the same bytes (no quote ends a message early, the escapes are the collector's,
-        the text is UTF-8), so every part is exactly what the loop would give.
+        The messages are checked as ``_unescape`` checks them (``_decoded``: all of them as one JSON array,
+        which written again must give the same bytes: no quote ends a message early, the escapes are the
+        collector's, the text is UTF-8), so every part is exactly what the loop would give.
         """
         found = self.shared_of(records[0])
         if found is None:
@@ -345,12 +345,8 @@ class Reader:
         stamps = [record[14:44] for record in records]
         if _BACKSLASH in b"".join(stamps):
             return None
-        array = b'["' + b'","'.join(raws) + b'"]'
-        try:
-            texts = orjson.loads(array)
-        except orjson.JSONDecodeError:
-            return None
-        if type(texts) is not list or len(texts) != len(raws) or orjson.dumps(texts) != array:
+        texts = _decoded(raws)
+        if texts is None:
             return None
         self._last = shared if ends[-1] else other
         return list(zip(shareds, stamps, raws, map(str.encode, texts), repeat(None)))
@@ -384,28 +380,37 @@ class Reader:
 Plain = tuple[Shared, bytes, bytes, bytes, str | None]
 
 
+def _decoded(raws: list[bytes]) -> list[str] | None:
+    """The texts of messages as escaped in records, decoded by one ``orjson.loads`` of them all as a JSON
+    array; None unless each is exactly one JSON string as the collector escapes it. The collector escapes
+    with orjson: written again, the texts give the same array byte for byte, unless an odd record's quote
+    moved the boundaries between them (or it escapes otherwise, as \\u0041)."""
+    array = b'["' + b'","'.join(raws) + b'"]'
+    try:
+        texts = orjson.loads(array)
+    except orjson.JSONDecodeError:
+        return None
+    if type(texts) is list and len(texts) == len(raws) and orjson.dumps(texts) == array:
+        return texts
+    return None
+
+
 def _unescape(out: list[Plain | None], escaped: list[int]) -> None:
     """Give the ``escaped`` entries of ``out`` their decoded text; one that is not exactly one JSON string
     (other keys between message and stream in a hand-made record) becomes None."""
     items: list[Plain] = [out[index] for index in escaped]  # type: ignore[misc]
-    array = b'["' + b'","'.join([item[2] for item in items]) + b'"]'
-    try:
-        texts = orjson.loads(array)
-    except orjson.JSONDecodeError:
-        texts = None
-    # The collector escapes with orjson: written again, the texts give the same array byte for byte, unless
-    # an odd record's quote moved the boundaries between them (or it escapes otherwise, as \u0041).
-    if type(texts) is list and len(texts) == len(items) and orjson.dumps(texts) == array:
+    texts = _decoded([item[2] for item in items])
+    if texts is not None:
         # Every text is a str (an array of strings written again): one tuple per line, no test.
         for index, (shared, stamp, raw, _, level), text in zip(escaped, items, texts, strict=True):
             out[index] = (shared, stamp, raw, text.encode(), level)
         return
     for index, item in zip(escaped, items, strict=True):  # one of them spoils the array: each on its own
         try:
-            text = orjson.loads(b'"' + item[2] + b'"')
+            value = orjson.loads(b'"' + item[2] + b'"')
         except orjson.JSONDecodeError:
-            text = None
-        out[index] = (item[0], item[1], item[2], text.encode(), item[4]) if type(text) is str else None
+            value = None
+        out[index] = (item[0], item[1], item[2], value.encode(), item[4]) if type(value) is str else None
 
 
 def timestamp_text(record: bytes) -> str | None:
