@@ -239,7 +239,6 @@ def encode(batch: Batch, config: SyslogSinkConfig) -> bytes:
     out: list[bytes] = []
     valid: set[bytes] = set()  # the seconds (b"2026-11-25T16:32:42.") seen to be a real time
     records = batch.records
-    add = out.append
     counts = _COUNTS
     # The latest record's container (its Shared) and the pieces of its messages: locals while its records
     # follow each other, as they do in nearly every batch; and the latest second seen to be a real time.
@@ -272,7 +271,7 @@ def encode(batch: Batch, config: SyslogSinkConfig) -> bytes:
                 message = cut_utf8(pri + stamp[:26] + (before_text + text if text else alone), limit)
                 out += (counts[len(message)] if len(message) < 16384 else b"%d " % len(message), message)
                 continue
-        add(frame(whole(record)))
+        out.append(frame(whole(record)))
     return b"".join(out)
 
 
