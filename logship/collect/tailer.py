@@ -269,10 +269,7 @@ class Tailer:
                             await _linger_unread(response, linger)
                         else:
                             await asyncio.sleep(linger)
-                    if self._read_task is None and assembler.deadline() is None:
-                        data = await body.read(READ_BYTES)  # the common case of _next_chunk, without its frame
-                    else:
-                        data = await self._next_chunk(body, assembler)
+                    data = await self._next_chunk(body, assembler)
                     if not data:
                         break
                     if trickle:
