@@ -32,6 +32,7 @@ from bench.agent import DeliveryTail, Logship, ProcessError, ReceiverProcess, Sa
 from bench.analysis import analyse, latency_figures
 from bench.engine import BENCH_LABEL, CASE_LABEL, CeilingReader, Docker, DockerError
 from bench.machine import (
+    AGENT_TREE,
     CpuTimes,
     busy_cores,
     counter_deltas,
@@ -211,8 +212,7 @@ class _Run:
             env.update(stores.logship_env(self.sink, self.receiver.port))
             if self.sink == "http":
                 env["LOGSHIP_HTTP_COMPRESSION"] = self._compression
-        self.logship = (Logship(self.work, self.ctx.case_selector(self.case), env) if self.tree is None
-                        else Logship(self.work, self.ctx.case_selector(self.case), env, self.tree))
+        self.logship = Logship(self.work, self.ctx.case_selector(self.case), env, self.tree or AGENT_TREE)
         out = self.receiver.out if self.receiver is not None else self.logship.output
         self.tail = DeliveryTail(out)
         self.sampler = Sampler(self.logship, self.ctx.dockerd, self.tail, self.interval)
@@ -568,19 +568,20 @@ async def steady(ctx: Context, *, rate: float, containers: int, seconds: float, 
             logship = await run.start()
             assert run.tail is not None and run.sampler is not None
             await logship.wait_following(containers, 180)
-            if other is not None:
-                await (await other.start()).wait_following(containers, 180)
+            twin_logship = await other.start() if other is not None else None
+            if twin_logship is not None:
+                await twin_logship.wait_following(containers, 180)
             await asyncio.sleep(2)
             t0 = _open_gate(paced.gate)
             await _until(t0)
             if profile:
                 run.start_profiler(profile)
             cpu0, dockerd0 = logship.cpu(), cpu_seconds(ctx.dockerd) if ctx.dockerd else 0.0
-            twin_cpu0 = other.logship.cpu() if other is not None and other.logship is not None else 0.0
+            twin_cpu0 = twin_logship.cpu() if twin_logship is not None else 0.0
             counters0 = counters(logship.pid)
             await _until(t0 + seconds)
             cpu1, dockerd1 = logship.cpu(), cpu_seconds(ctx.dockerd) if ctx.dockerd else 0.0
-            twin_cpu1 = other.logship.cpu() if other is not None and other.logship is not None else 0.0
+            twin_cpu1 = twin_logship.cpu() if twin_logship is not None else 0.0
             counters1 = counters(logship.pid)
             await run.stop_profiler()
             rss_end_of_window = logship.rss()
