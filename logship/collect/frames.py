@@ -191,6 +191,21 @@ class RawDecoder:
         return _split_long_entry(rest) if len(rest) > _LONG_ENTRY else [(STDOUT, rest)]
 
 
+def first_entry(data: bytes, tty: bool) -> tuple[int, bytes] | None:
+    """(stream, timestamp as written) of the first entry at the start of a logs body, without consuming
+    it; None when ``data`` is too short to tell or is not in either wire format."""
+    start, stream = 0, STDOUT
+    if not tty:
+        if len(data) < FRAME_HEADER_SIZE:
+            return None
+        word, _ = FRAME_HEADER.unpack_from(data, 0)
+        stream, start = word >> 24, FRAME_HEADER_SIZE
+        if word & 0xFFFFFF or stream not in STREAM_NAMES:
+            return None
+    space = data.find(b" ", start, start + 64)
+    return (stream, data[start:space]) if space > start else None
+
+
 def _split_long_entry(entry: bytes) -> list[Frame]:
     """Cut a raw entry where dockerd put the timestamp of its next 16 KiB piece."""
     frames: list[Frame] = []

@@ -133,6 +133,15 @@ class LineAssembler:
         """The ``since`` to (re)open the logs stream with."""
         return since_parameter(Mark(s.done_ts, s.done_count) for s in self._streams.values() if s.done_ts)
 
+    def has_seen(self, stream: int, timestamp: bytes) -> bool:
+        """Whether a frame of ``stream`` at ``timestamp`` (as Docker wrote it) is one this assembler has
+        already seen: the first one the skip rule drops after ``resume_from_seen``."""
+        fixed = normalise_timestamp(timestamp)
+        state = self._streams.get(stream)
+        if fixed is None or state is None or not state.timestamp:
+            return False
+        return fixed < state.timestamp or (fixed == state.timestamp and state.count > 0)
+
     def resume_from_seen(self) -> None:
         """A new stream will replay from ``since()``: skip what this assembler has already seen."""
         for stream in self._streams.values():

@@ -49,11 +49,14 @@ def normalise_timestamp(raw: bytes) -> bytes | None:
     return whole + b"." + fraction.ljust(9, b"0") + b"Z"
 
 
+SINCE_START = "0"  # ``since`` when nothing was seen yet: the log's start
+
+
 def since_parameter(marks: Iterable[Mark]) -> str:
     """The ``since`` value (``seconds.nanoseconds``) that resumes every stream: a little before the oldest."""
     oldest = min((mark.timestamp for mark in marks), default=None)
     if oldest is None:
-        return "0"
+        return SINCE_START
     seconds = calendar.timegm(time.strptime(oldest[:19].decode(), "%Y-%m-%dT%H:%M:%S"))
     return f"{max(seconds - RESUME_MARGIN_SECONDS, 0)}.{oldest[20:29].decode()}"
 

@@ -10,6 +10,13 @@ The loop, per container:
    without ``follow`` (when the tailer starts, and after a failed stream): through a follow stream
    dockerd hands a backlog over a few frames per read, about half as fast as a plain read; the follow
    stream then opens from the checkpoint the catch-up left, and the skip rule drops the overlap.
+   That follow stream asks for the log's last ``FOLLOW_TAIL`` entries only (``tail``, which dockerd
+   applies before ``since``): without it dockerd finds ``since`` by decoding the whole log again, as
+   much of its CPU as the catch-up itself. The window is complete when its first entry is one the
+   catch-up read (``LineAssembler.has_seen``): every entry after it is in the window. When it is not
+   (more than ``FOLLOW_TAIL`` entries written in between, or the checkpoint's entry rotated away), the
+   stream is dropped before anything of it is used, and the catch-up runs again, followed this time
+   without ``tail``.
 3. Each chunk read becomes records, which are appended to the buffer; only then do the
    container's marks advance (the agent saves them after the buffer is fsynced). An append that
    fails (disk full, I/O error, read-only, directory gone) takes the assembler back to where it was
@@ -34,8 +41,11 @@ import aiohttp
 
 from logship.backoff import Backoff
 from logship.collect.checkpoint import CheckpointStore
-from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder
+from logship.collect.counts import move_counts, report_malformed
+from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder, first_entry
 from logship.collect.lines import AssemblerState, LineAssembler
+from logship.collect.linger import LEAVE_IN_SOCKET_BELOW_BYTES, LINGER_BELOW_BYTES, linger_unread
+from logship.collect.positions import SINCE_START
 from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
 from logship.metrics import Metrics
 from logship.parse.settings import ParseSettings, for_labels
@@ -44,16 +54,12 @@ from logship.write_errors import TAILER, WriteErrors
 log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL = 0.2
-# Reads smaller than this are a trickle (a following stream), larger ones a backlog: no linger.
-LINGER_BELOW_BYTES = 16384
-# dockerd writes every followed line to the socket on its own, and the kernel counts a few hundred
-# bytes of overhead per write against dockerd's send buffer (~208 KiB): a paused socket holds only a few
-# hundred lines before dockerd blocks (and a blocked follower can fall behind json-file rotation). So the
-# socket is left unread during a linger only while a linger gathers less than this.
-LEAVE_IN_SOCKET_BELOW_BYTES = 8192
 # At most this much of a logs stream is decoded and committed at once. Records are several times
 # larger than frames (metadata), so an unbounded read of a fast backlog made memory jump by tens of MB.
 READ_BYTES = 64 * 1024
+# Entries of the log a follow stream opened right after a catch-up asks for (see the module docstring):
+# what a container writes in the few milliseconds between the two requests, with room to spare.
+FOLLOW_TAIL = 1000
 BACKOFF_MAX = 10.0
 
 
@@ -78,7 +84,7 @@ class Tailer:
                  fields: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]], output: RecordSink,
                  checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics,
                  linger: float = 0.0, write_errors: WriteErrors | None = None,
-                 parse: ParseSettings | None = None) -> None:
+                 parse: ParseSettings | None = None, follow_tail: int = FOLLOW_TAIL) -> None:
         self.container_id = container_id
         self.name = ""
         self.state = "starting"
@@ -105,6 +111,11 @@ class Tailer:
         # Read what the container has written so far without ``follow`` before following (see the module
         # docstring): at start, and again after a stream failed (dockerd restarted, framing lost).
         self._catch_up = True
+        # Whether the next follow stream asks for the log's last entries only (right after a catch-up,
+        # unless the last such stream did not reach back to it).
+        self._follow_tail = follow_tail
+        self._tail_next = False
+        self._tail_missed = False
         # How lines are understood (logship.parse): the global settings; the container's labels refine them.
         self._parse = parse
         self._stop_event = asyncio.Event()
@@ -163,9 +174,11 @@ class Tailer:
             running = bool((inspect.get("State") or {}).get("Running"))
             await self._prepare(inspect)
             catch_up, self._catch_up = running and self._catch_up, False
+            tailed, self._tail_next = running and not catch_up and self._tail_next, False
             started = time.monotonic()
             try:
-                got_data = await self._read(follow=running and not catch_up)
+                got_data = await self._read(follow=running and not catch_up,
+                                            tail=self._follow_tail if tailed else None)
                 if not running and not self._interrupted and self._assembler is not None:
                     before = self._assembler.state()
                     await self._commit(self._assembler.flush(), before)
@@ -194,7 +207,10 @@ class Tailer:
                 continue
             backoff.reset()
             if catch_up:
-                continue  # caught up to the present: now follow from the checkpoint
+                # Caught up to the present: now follow from the checkpoint, with a tail unless the last
+                # tailed stream did not reach back to its catch-up.
+                self._tail_next, self._tail_missed = not self._tail_missed, False
+                continue
             if not running:
                 self.state = "stopped"
                 if self.removed:
@@ -245,16 +261,20 @@ class Tailer:
         label = "/".join(part for part in (service.get("namespace"), service.get("name")) if part)
         self._lines_read = {s: self._metrics.lines_read.labels(service=label, stream=s) for s in ("stdout", "stderr")}
 
-    async def _read(self, *, follow: bool) -> bool:
-        """Read one logs stream to its end. True when any bytes arrived."""
+    async def _read(self, *, follow: bool, tail: int | None = None) -> bool:
+        """Read one logs stream to its end. True when any bytes arrived. With ``tail``, the stream is
+        dropped unread at its first entry unless the assembler has seen it (see the module docstring)."""
         assembler = self._assembler
         assert assembler is not None
         decoder: MuxDecoder | RawDecoder = RawDecoder() if self._tty else MuxDecoder()
         self.state = "following" if follow else "reading"
         got_data = False
         bytes_read = 0
+        since = assembler.since()
+        if since == SINCE_START:
+            tail = None  # nothing seen yet: no window could show that it reaches back
         try:
-            async with self._engine.logs(self.container_id, follow=follow, since=assembler.since()) as response:
+            async with self._engine.logs(self.container_id, follow=follow, since=since, tail=tail) as response:
                 self._response = response
                 body = response.content
                 linger = self._linger if follow else 0.0
@@ -266,12 +286,16 @@ class Tailer:
                         # one buffer write for all of them. At a low rate they gather in the socket (one
                         # recv instead of an event-loop wake-up per line dockerd writes).
                         if leave_in_socket:
-                            await _linger_unread(response, linger)
+                            await linger_unread(response, linger)
                         else:
                             await asyncio.sleep(linger)
                     data = await self._next_chunk(body, assembler)
                     if not data:
                         break
+                    if tail is not None:
+                        if not self._reaches_back(data, assembler):
+                            return True
+                        tail = None
                     if trickle:
                         leave_in_socket = len(data) < LEAVE_IN_SOCKET_BELOW_BYTES
                     trickle = linger > 0 and len(data) < LINGER_BELOW_BYTES
@@ -287,7 +311,7 @@ class Tailer:
                         raise
                     finally:
                         if decoder.malformed:
-                            self._report_malformed(decoder.malformed)
+                            report_malformed(self._metrics, self, decoder.malformed)
                             decoder.malformed.clear()
                     if records or assembler.dropped_pending():
                         await self._commit(records, before)
@@ -305,9 +329,20 @@ class Tailer:
         else:
             decoder.finish()
         if decoder.malformed:
-            self._report_malformed(decoder.malformed)
-        self._move_counters(assembler)
+            report_malformed(self._metrics, self, decoder.malformed)
+        move_counts(assembler, self._metrics, self._lines_read, self)
         return got_data
+
+    def _reaches_back(self, data: bytes, assembler: LineAssembler) -> bool:
+        """Whether a tailed stream's first chunk starts with an entry already seen; if not, the catch-up
+        runs again before the next follow stream, which is opened without ``tail``."""
+        first = first_entry(data, self._tty)
+        if first is not None and assembler.has_seen(*first):
+            return True
+        log.debug("container %s: the last %d entries do not reach back to the catch-up: catching up again",
+                  self.container_id[:12], self._follow_tail)
+        self._catch_up = self._tail_missed = True
+        return False
 
     async def _next_chunk(self, body: aiohttp.StreamReader, assembler: LineAssembler) -> bytes:
         """The next chunk of the logs stream (b"" at its end). While a multiline event is held, its
@@ -358,38 +393,11 @@ class Tailer:
         finally:
             self._committing = False
         self._checkpoints.advance(self.container_id, assembler.marks())
-        self._move_counters(assembler)
+        move_counts(assembler, self._metrics, self._lines_read, self)
         if self._write_failed:
             self._write_failed = False
             self.last_error = ""
             self._write_errors.cleared(TAILER, self.container_id)
-
-    def _move_counters(self, assembler: LineAssembler) -> None:
-        """Move the assembler's counts into the metrics (once per chunk, not per line)."""
-        for stream, count in assembler.take_line_counts().items():
-            if count:
-                self._lines_read[stream].inc(count)
-        if assembler.skipped:
-            self._metrics.lines_skipped.inc(assembler.skipped)
-            assembler.skipped = 0
-        if assembler.cut:
-            self._metrics.lines_cut.inc(assembler.cut)
-            assembler.cut = 0
-        if assembler.invalid_utf8:
-            self._metrics.lines_invalid_utf8.inc(assembler.invalid_utf8)
-            assembler.invalid_utf8 = 0
-        filtered = assembler.take_filtered()
-        if filtered:
-            self._metrics.lines_filtered.labels(reason="drop").inc(filtered)
-        if assembler.bad_timestamps:
-            self._report_malformed({"bad_timestamp": assembler.bad_timestamps})
-            assembler.bad_timestamps = 0
-
-    def _report_malformed(self, counts: dict[str, int]) -> None:
-        for reason, value in counts.items():
-            self._metrics.frames_malformed.labels(reason=reason).inc(value)
-            log.warning("container %s (%s): %d malformed frame(s) in its logs stream: %s; the data is kept where "
-                        "it can be", self.name, self.container_id[:12], value, reason)
 
     async def _paused_by(self, exc: OSError, backoff: Backoff) -> None:
         """The buffer could not be written: wait and read again from the last stored position (the
@@ -427,17 +435,3 @@ class Tailer:
         while not self.removed and not self._stopping:
             self._wake.clear()
             await self._wake.wait()
-
-
-async def _linger_unread(response: Any, seconds: float) -> None:
-    """Sleep ``seconds`` without reading the response's socket (data waits in the kernel meanwhile)."""
-    connection = getattr(response, "connection", None)
-    transport = getattr(connection, "transport", None)
-    if transport is None or not transport.is_reading():
-        await asyncio.sleep(seconds)
-        return
-    transport.pause_reading()
-    try:
-        await asyncio.sleep(seconds)
-    finally:
-        transport.resume_reading()

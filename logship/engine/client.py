@@ -201,10 +201,16 @@ class EngineClient:
         """The ``/events`` stream (newline-delimited JSON), as an async context manager."""
         return self.stream("/events", {"filters": orjson.dumps(filters).decode()})
 
-    def logs(self, container_id: str, *, follow: bool, since: str) -> Any:
-        """A container's log stream with timestamps, both streams, from ``since`` (inclusive)."""
+    def logs(self, container_id: str, *, follow: bool, since: str, tail: int | None = None) -> Any:
+        """A container's log stream with timestamps, both streams, from ``since`` (inclusive).
+
+        ``tail``: only the last ``tail`` entries of the log, then ``since`` among them (dockerd applies
+        ``tail`` first: ``../shared/reference/engine-api.md`` §2). Without it dockerd finds ``since`` by
+        reading the whole log from its start, which for a long log costs seconds of its CPU."""
         params = {"stdout": "1", "stderr": "1", "timestamps": "1", "follow": "1" if follow else "0",
                   "since": since}
+        if tail is not None:
+            params["tail"] = str(tail)
         return self.stream(f"/containers/{quote(container_id)}/logs", params, http10=True)
 
 

@@ -7,7 +7,16 @@ import struct
 
 import pytest
 
-from logship.collect.frames import MAX_FRAME, PARTIAL_CHUNK, STDERR, STDOUT, FramingLost, MuxDecoder, RawDecoder
+from logship.collect.frames import (
+    MAX_FRAME,
+    PARTIAL_CHUNK,
+    STDERR,
+    STDOUT,
+    FramingLost,
+    MuxDecoder,
+    RawDecoder,
+    first_entry,
+)
 
 TS = b"2026-11-25T16:37:09.305268574Z"
 TS2 = b"2026-11-25T16:37:09.623247666Z"
@@ -259,3 +268,21 @@ def test_raw_finish_returns_last_entry_without_newline_and_cuts_it() -> None:
     # The first piece is certain as soon as the next piece's timestamp follows it.
     assert decoder.feed(long_tty_entry(b"c" * PARTIAL_CHUNK, b"c" * 3616)) == [(STDOUT, entry(b"c" * PARTIAL_CHUNK))]
     assert decoder.finish() == [(STDOUT, entry(b"c" * 3616))]
+
+
+def test_first_entry_gives_the_stream_and_timestamp_of_a_body_without_consuming_it() -> None:
+    body = frame(STDERR, entry(b"a line\n")) + frame(STDOUT, entry(b"next\n", TS2))
+    assert first_entry(body, tty=False) == (STDERR, TS)
+    assert first_entry(entry(b"a tty line\r\n") + entry(b"x\r\n", TS2), tty=True) == (STDOUT, TS)
+    decoder = MuxDecoder()
+    assert decoder.feed(body) == [(STDERR, entry(b"a line\n")), (STDOUT, entry(b"next\n", TS2))]
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"\x01\0\0\0", frame(STDOUT, entry(b"x"))[:20],  # too short to tell
+    frame(STDOUT, b"no-timestamp-here"),  # no space after a timestamp
+    b"\x05\0\0\0\0\0\0\x20" + entry(b"x"),  # not a stream
+    b"\x01\0\x07\0\0\0\0\x20" + entry(b"x"),  # not a header
+])
+def test_first_entry_is_none_when_the_body_cannot_tell(body: bytes) -> None:
+    assert first_entry(body, tty=False) is None

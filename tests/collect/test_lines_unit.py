@@ -498,3 +498,21 @@ def test_normalise_timestamp(raw: bytes, expected: bytes | None) -> None:
 )
 def test_complete_utf8_prefix(data: bytes, expected: int) -> None:
     assert complete_utf8_prefix(data) == expected
+
+
+def test_has_seen_answers_as_the_skip_rule_drops_a_replayed_frame() -> None:
+    lines = assembler()
+    assert not lines.has_seen(STDOUT, ts(5))  # nothing seen yet
+    lines.feed([out(5, b"a\n"), out(6, b"b\n"), err(4, b"c\n")])
+    lines.resume_from_seen()
+    assert lines.has_seen(STDOUT, ts(5)) and lines.has_seen(STDOUT, ts(6))
+    assert not lines.has_seen(STDOUT, ts(7))
+    assert lines.has_seen(STDERR, ts(4)) and not lines.has_seen(STDERR, ts(5))  # per stream
+    assert not lines.has_seen(STDOUT, b"garbage")
+    # What has_seen says of the first frame of a replay is what feed() does with it.
+    assert lines.feed([out(6, b"b\n")]) == [] and lines.skipped == 1
+    assert len(lines.feed([out(7, b"d\n")])) == 1
+    trimmed = assembler()  # a timestamp with trailing zeros, as RFC3339Nano may write it, is read in full
+    trimmed.feed([(STDOUT, b"2026-11-25T16:37:09.500000000Z a\n")])
+    assert trimmed.has_seen(STDOUT, b"2026-11-25T16:37:09.5Z")
+    assert not trimmed.has_seen(STDOUT, b"2026-11-25T16:37:09.6Z")

@@ -1,0 +1,29 @@
+"""Letting a following stream's lines gather before they are read (``LOGSHIP_READ_LINGER``): one read,
+one decode and one buffer write for many lines instead of a wake-up per line dockerd writes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+# Reads smaller than this are a trickle (a following stream), larger ones a backlog: no linger.
+LINGER_BELOW_BYTES = 16384
+# dockerd writes every followed line to the socket on its own, and the kernel counts a few hundred
+# bytes of overhead per write against dockerd's send buffer (~208 KiB): a paused socket holds only a few
+# hundred lines before dockerd blocks (and a blocked follower can fall behind json-file rotation). So the
+# socket is left unread during a linger only while a linger gathers less than this.
+LEAVE_IN_SOCKET_BELOW_BYTES = 8192
+
+
+async def linger_unread(response: Any, seconds: float) -> None:
+    """Sleep ``seconds`` without reading the response's socket (data waits in the kernel meanwhile)."""
+    connection = getattr(response, "connection", None)
+    transport = getattr(connection, "transport", None)
+    if transport is None or not transport.is_reading():
+        await asyncio.sleep(seconds)
+        return
+    transport.pause_reading()
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        transport.resume_reading()
