@@ -10,13 +10,8 @@ The loop, per container:
    without ``follow`` (when the tailer starts, and after a failed stream): through a follow stream
    dockerd hands a backlog over a few frames per read, about half as fast as a plain read; the follow
    stream then opens from the checkpoint the catch-up left, and the skip rule drops the overlap.
-   That follow stream asks for the log's last ``FOLLOW_TAIL`` entries only (``tail``, which dockerd
-   applies before ``since``): without it dockerd finds ``since`` by decoding the whole log again, as
-   much of its CPU as the catch-up itself. The window is complete when its first entry is one the
-   catch-up read (``LineAssembler.has_seen``): every entry after it is in the window. When it is not
-   (more than ``FOLLOW_TAIL`` entries written in between, or the checkpoint's entry rotated away), the
-   stream is dropped before anything of it is used, and the catch-up runs again, followed this time
-   without ``tail``.
+   Every stream opened once something was seen asks for the log's last entries only (``tail``: see
+   ``logship.collect.window``), so dockerd does not decode the whole log again to find ``since``.
 3. Each chunk read becomes records, which are appended to the buffer; only then do the
    container's marks advance (the agent saves them after the buffer is fsynced). An append that
    fails (disk full, I/O error, read-only, directory gone) takes the assembler back to where it was
@@ -46,6 +41,7 @@ from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder, first_en
 from logship.collect.lines import AssemblerState, LineAssembler
 from logship.collect.linger import LEAVE_IN_SOCKET_BELOW_BYTES, LINGER_BELOW_BYTES, linger_unread
 from logship.collect.positions import SINCE_START
+from logship.collect.window import WindowMissed, Windows
 from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
 from logship.metrics import Metrics
 from logship.parse.settings import ParseSettings, for_labels
@@ -57,9 +53,6 @@ BACKOFF_INITIAL = 0.2
 # At most this much of a logs stream is decoded and committed at once. Records are several times
 # larger than frames (metadata), so an unbounded read of a fast backlog made memory jump by tens of MB.
 READ_BYTES = 64 * 1024
-# Entries of the log a follow stream opened right after a catch-up asks for (see the module docstring):
-# what a container writes in the few milliseconds between the two requests, with room to spare.
-FOLLOW_TAIL = 1000
 BACKOFF_MAX = 10.0
 
 
@@ -84,7 +77,7 @@ class Tailer:
                  fields: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]], output: RecordSink,
                  checkpoints: CheckpointStore, max_line_bytes: int, metrics: Metrics,
                  linger: float = 0.0, write_errors: WriteErrors | None = None,
-                 parse: ParseSettings | None = None, follow_tail: int = FOLLOW_TAIL) -> None:
+                 parse: ParseSettings | None = None, windows: Windows | None = None) -> None:
         self.container_id = container_id
         self.name = ""
         self.state = "starting"
@@ -111,11 +104,7 @@ class Tailer:
         # Read what the container has written so far without ``follow`` before following (see the module
         # docstring): at start, and again after a stream failed (dockerd restarted, framing lost).
         self._catch_up = True
-        # Whether the next follow stream asks for the log's last entries only (right after a catch-up,
-        # unless the last such stream did not reach back to it).
-        self._follow_tail = follow_tail
-        self._tail_next = False
-        self._tail_missed = False
+        self._windows = windows or Windows()  # how much of the log the next request asks for
         # How lines are understood (logship.parse): the global settings; the container's labels refine them.
         self._parse = parse
         self._stop_event = asyncio.Event()
@@ -174,14 +163,21 @@ class Tailer:
             running = bool((inspect.get("State") or {}).get("Running"))
             await self._prepare(inspect)
             catch_up, self._catch_up = running and self._catch_up, False
-            tailed, self._tail_next = running and not catch_up and self._tail_next, False
+            follow = running and not catch_up
+            tail = self._windows.next(follow)
             started = time.monotonic()
             try:
-                got_data = await self._read(follow=running and not catch_up,
-                                            tail=self._follow_tail if tailed else None)
+                got_data = await self._read(follow=follow, tail=tail)
                 if not running and not self._interrupted and self._assembler is not None:
                     before = self._assembler.state()
                     await self._commit(self._assembler.flush(), before)
+            except WindowMissed:
+                assert tail is not None
+                log.debug("container %s: the log's last %d entries do not reach back to what was read",
+                          self.container_id[:12], tail)
+                self._windows.missed(follow, tail)
+                self._catch_up = True  # a follow stream that missed: catch up first
+                continue
             except LogsUnreadable as exc:
                 await self._unreadable(inspect, exc)
                 return
@@ -206,11 +202,10 @@ class Tailer:
                 self._interrupted = False
                 continue
             backoff.reset()
+            if not follow:
+                self._windows.read_to_the_end()
             if catch_up:
-                # Caught up to the present: now follow from the checkpoint, with a tail unless the last
-                # tailed stream did not reach back to its catch-up.
-                self._tail_next, self._tail_missed = not self._tail_missed, False
-                continue
+                continue  # caught up to the present: now follow from the checkpoint
             if not running:
                 self.state = "stopped"
                 if self.removed:
@@ -262,8 +257,8 @@ class Tailer:
         self._lines_read = {s: self._metrics.lines_read.labels(service=label, stream=s) for s in ("stdout", "stderr")}
 
     async def _read(self, *, follow: bool, tail: int | None = None) -> bool:
-        """Read one logs stream to its end. True when any bytes arrived. With ``tail``, the stream is
-        dropped unread at its first entry unless the assembler has seen it (see the module docstring)."""
+        """Read one logs stream to its end. True when any bytes arrived. With ``tail``, only the log's last
+        entries: ``WindowMissed`` at once unless the first is one the assembler has seen."""
         assembler = self._assembler
         assert assembler is not None
         decoder: MuxDecoder | RawDecoder = RawDecoder() if self._tty else MuxDecoder()
@@ -293,8 +288,9 @@ class Tailer:
                     if not data:
                         break
                     if tail is not None:
-                        if not self._reaches_back(data, assembler):
-                            return True
+                        first = first_entry(data, self._tty)
+                        if first is None or not assembler.has_seen(*first):
+                            raise WindowMissed
                         tail = None
                     if trickle:
                         leave_in_socket = len(data) < LEAVE_IN_SOCKET_BELOW_BYTES
@@ -332,17 +328,6 @@ class Tailer:
             report_malformed(self._metrics, self, decoder.malformed)
         move_counts(assembler, self._metrics, self._lines_read, self)
         return got_data
-
-    def _reaches_back(self, data: bytes, assembler: LineAssembler) -> bool:
-        """Whether a tailed stream's first chunk starts with an entry already seen; if not, the catch-up
-        runs again before the next follow stream, which is opened without ``tail``."""
-        first = first_entry(data, self._tty)
-        if first is not None and assembler.has_seen(*first):
-            return True
-        log.debug("container %s: the last %d entries do not reach back to the catch-up: catching up again",
-                  self.container_id[:12], self._follow_tail)
-        self._catch_up = self._tail_missed = True
-        return False
 
     async def _next_chunk(self, body: aiohttp.StreamReader, assembler: LineAssembler) -> bytes:
         """The next chunk of the logs stream (b"" at its end). While a multiline event is held, its

@@ -1,6 +1,8 @@
-"""After its catch-up a tailer follows with only the log's last entries (``tail``), so dockerd does not read
-the whole log again to find ``since``; when those entries do not reach back to the catch-up, it catches up
-again and follows without ``tail``. Either way every line arrives once, in order.
+"""Once it has read something, a tailer asks for the log's last entries only (``tail``, see
+``logship.collect.window``), so dockerd does not read the whole log again to find ``since``: the follow
+stream after its catch-up, and the catch-up of a tailer that resumes from a checkpoint (a restart of
+logship). When the window does not reach back to what was read, the stream is dropped unread and read again
+with a wider window. Either way every line arrives once, in order.
 
 Real dockerd, a real ``Tailer`` in this process (its engine client records the requests it makes), a
 container that keeps writing while the tailer switches from the catch-up to the follow stream.
@@ -18,7 +20,8 @@ import orjson
 import pytest
 
 from logship.collect.checkpoint import CheckpointStore
-from logship.collect.tailer import FOLLOW_TAIL, Tailer
+from logship.collect.tailer import Tailer
+from logship.collect.window import FIRST, GROWTH, WIDEST, Windows
 from logship.config import load
 from logship.engine import EngineClient
 from logship.metrics import Metrics
@@ -67,15 +70,17 @@ async def no_fields(inspect: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-async def tail_container(tmp_path: Path, container_id: str, follow_tail: int, total: int,
-                         before_tailed: Callable[[], None] | None = None) -> tuple[
-        Collected, list[tuple[bool, int | None]]]:
-    """Run a tailer on the container until ``total`` lines have arrived; its records and its requests."""
+async def tail_container(tmp_path: Path, container_id: str, first: int, total: int,
+                         before_tailed: Callable[[], None] | None = None,
+                         checkpoints: CheckpointStore | None = None) -> tuple[Collected, list[tuple[bool, int | None]]]:
+    """Run a tailer (first window ``first``) on the container until ``total`` lines have arrived; its
+    records and its requests. ``checkpoints``: where an earlier tailer left off."""
     collected = Collected()
     async with EngineClient(load({"LOGSHIP_DATA_DIR": str(tmp_path)}).engine) as client:
         engine = RecordingEngine(client, before_tailed)
         tailer = Tailer(container_id, engine, no_fields, collected,  # type: ignore[arg-type]
-                        CheckpointStore(tmp_path / "checkpoints.json"), 1 << 20, Metrics(), follow_tail=follow_tail)
+                        checkpoints or CheckpointStore(tmp_path / "checkpoints.json"), 1 << 20, Metrics(),
+                        windows=Windows(first))
         task = asyncio.create_task(tailer.run())
         try:
             for _ in range(1200):
@@ -99,9 +104,10 @@ def writer(after: int, pause: str) -> str:
 
 
 def written(container: Any, lines: int) -> bool:
-    """Whether the container's stderr has reached ``err <lines>``."""
-    last = container.logs(stdout=False, stderr=True, tail=1).split()
-    return len(last) == 2 and int(last[1]) >= lines
+    """Whether the container's stderr has reached ``err <lines>``. (Its whole stderr: dockerd applies ``tail``
+    before choosing the streams, and stdout's and stderr's entries reach the log in runs of either.)"""
+    numbers = container.logs(stdout=False, stderr=True).split()[1::2]
+    return bool(numbers) and int(numbers[-1]) >= lines
 
 
 def expected(total: int) -> dict[str, list[str]]:
@@ -113,11 +119,10 @@ async def test_the_follow_stream_after_a_catch_up_asks_for_the_last_entries_only
     after = 2_000
     container = docker.run(writer(after, "usleep 1000"))
     wait_until(lambda: written(container, BACKLOG), 60, message="the backlog written")
-    collected, requests = await tail_container(tmp_path, container.id, FOLLOW_TAIL, 2 * (BACKLOG + after))
+    collected, requests = await tail_container(tmp_path, container.id, FIRST, 2 * (BACKLOG + after))
     assert collected.messages == expected(BACKLOG + after)
     # The catch-up reads the log from its start; the follow stream then asks for its last entries only.
-    assert requests[:2] == [(False, None), (True, FOLLOW_TAIL)]
-    assert len(requests) == 2
+    assert requests == [(False, None), (True, FIRST)]
 
 
 async def test_a_tail_that_does_not_reach_back_to_the_catch_up_is_dropped_and_the_lines_caught_up(
@@ -141,5 +146,33 @@ async def test_a_tail_that_does_not_reach_back_to_the_catch_up_is_dropped_and_th
     total = BACKLOG + burst + after
     collected, requests = await tail_container(tmp_path, container.id, 1, 2 * total, write_a_burst)
     assert collected.messages == expected(total)
-    # Caught up, followed with a tail that did not reach back, caught up again, followed without a tail.
-    assert requests == [(False, None), (True, 1), (False, None), (True, None)]
+    # Caught up; followed with a window that did not reach back; caught up again with windows GROWTH
+    # times wider each until one reached back (how many depends on how fast the container writes);
+    # followed without a window.
+    assert requests[:2] == [(False, None), (True, 1)]
+    assert requests[-1] == (True, None)
+    catch_ups = requests[2:-1]
+    widths = [1 * GROWTH**n for n in range(4) if GROWTH**n <= WIDEST] + [None]
+    assert catch_ups == [(False, width) for width in widths[:len(catch_ups)]] and catch_ups
+
+
+async def test_a_tailer_that_resumes_from_a_checkpoint_reads_the_last_entries_only(
+        docker: DockerHarness, tmp_path: Path) -> None:
+    # A first tailer reads the backlog and stops (logship stops); the container writes on meanwhile; a
+    # second tailer starts from the checkpoint the first left.
+    pause = 1_000
+    script = (f'i=1; while [ $i -le {BACKLOG} ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; '
+              "while [ ! -e /tmp/more ]; do usleep 10000; done; "
+              f'while [ $i -le {BACKLOG + pause} ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; '
+              "exec sleep 3600")
+    container = docker.run(script)
+    wait_until(lambda: written(container, BACKLOG), 60, message="the backlog written")
+    checkpoints = CheckpointStore(tmp_path / "checkpoints.json")
+    first, _ = await tail_container(tmp_path, container.id, FIRST, 2 * BACKLOG, checkpoints=checkpoints)
+    assert first.messages == expected(BACKLOG)
+    container.exec_run(["touch", "/tmp/more"])
+    wait_until(lambda: written(container, BACKLOG + pause), 30, message="the lines written while logship was down")
+    second, requests = await tail_container(tmp_path, container.id, FIRST, 2 * pause, checkpoints=checkpoints)
+    assert second.messages == {stream: lines[BACKLOG:] for stream, lines in expected(BACKLOG + pause).items()}
+    # 2,000 entries were written meanwhile: the first window (1,000) misses, the next one reaches back.
+    assert requests == [(False, FIRST), (False, FIRST * GROWTH), (True, FIRST)]
