@@ -42,7 +42,6 @@ with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from itertools import compress, repeat
 from operator import not_
 from typing import Any
@@ -419,31 +418,3 @@ def timestamp_text(record: bytes) -> str | None:
         return None
     end = record.find(b'"', len(RECORD_OPEN), len(RECORD_OPEN) + 64)
     return record[len(RECORD_OPEN):end].decode("utf-8", "replace") if end > 0 else None
-
-
-def flatten(node: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """The leaves of ``node`` with their key paths, depth first in key order: every value that is not
-    an object, nulls left out (an empty object leaves nothing). Each sink names the paths its way."""
-    for key, value in node.items():
-        here = (*path, key)
-        if type(value) is dict:
-            yield from flatten(value, here)
-        elif value is not None:
-            yield here, value
-
-
-def lookup(node: Any, path: tuple[str, ...]) -> Any:
-    """The value at ``path`` in nested objects (a record's fields), or None where the path leaves them."""
-    for key in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
-
-
-def dotted(path: tuple[str, ...], labels: str = "labels") -> str:
-    """``("container", "labels", "team")`` → ``container.labels.team`` (``labels`` as an inner key
-    renamed to ``labels``'s value, e.g. ``label`` for OpenTelemetry's names)."""
-    if labels != "labels" and "labels" in path[:-1]:
-        path = tuple(labels if key == "labels" else key for key in path[:-1]) + path[-1:]
-    return ".".join(path)

@@ -15,8 +15,6 @@ from logship.record import (
     Reader,
     cut_utf8,
     decode,
-    dotted,
-    flatten,
     split_utf8,
     timestamp_text,
 )
@@ -119,15 +117,6 @@ def test_an_unknown_level_is_no_level() -> None:
     [base] = records([("stdout", "2026-11-25T16:32:42.000000001Z", "x\n")])
     record = base.replace(b',"stream":"', b',"log":{"level":"loud"},"stream":"', 1)
     assert Reader().read(record).level is None
-
-
-def test_flatten_and_dotted() -> None:
-    node: dict[str, Any] = {"a": {"b": 1, "labels": {"c": "x"}, "empty": {}}, "n": None, "l": [1], "s": ""}
-    leaves = list(flatten(node))
-    assert leaves == [(("a", "b"), 1), (("a", "labels", "c"), "x"), (("l",), [1]), (("s",), "")]
-    assert [dotted(path) for path, _ in leaves] == ["a.b", "a.labels.c", "l", "s"]
-    assert dotted(("a", "labels", "c"), "label") == "a.label.c"
-    assert dotted(("labels",), "label") == "labels"  # only an object named labels is renamed
 
 
 def test_utf8_cutting() -> None:

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from logship.record import OTLP_SEVERITY, Line, Reader, decode, flatten
+from logship.fields import flatten
+from logship.record import OTLP_SEVERITY, Line, Reader, decode
 from logship.sinks.base import Batch
 from logship.sinks.gzip_body import gzip_compress
 from logship.timestamps import docker_second, split_seconds

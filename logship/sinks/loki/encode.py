@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from logship.record import PER_LINE_KEYS, Line, Reader, dotted, flatten, lookup, split_utf8
+from logship.fields import dotted, flatten, lookup
+from logship.record import PER_LINE_KEYS, Line, Reader, split_utf8
 from logship.sinks.base import Batch
 from logship.sinks.loki.spec import LokiSinkConfig
 from logship.sinks.protowire import length_delimited, timestamp_message, varint

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 from logship import __version__
-from logship.record import OTLP_SEVERITY, Line, Reader, Shared, dotted, flatten
+from logship.fields import dotted, flatten
+from logship.record import OTLP_SEVERITY, Line, Reader, Shared
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.otlp.protobuf import delimited, key_values

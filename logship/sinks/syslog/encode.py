@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8, dotted, flatten, lookup
+from logship.fields import dotted, flatten, lookup
+from logship.record import SYSLOG_SEVERITY, Line, Reader, cut_utf8
 from logship.sinks.base import Batch
 from logship.sinks.syslog.spec import SyslogSinkConfig
 from logship.timestamps import docker_second, rfc3339_micros
