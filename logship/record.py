@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from itertools import compress, repeat
 from operator import not_
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -257,9 +257,9 @@ class Reader:
         them all as a JSON array: a call per line would cost more than the rest of the line's work.
         """
         if records:  # a batch with a lone level ends some records otherwise: the whole-batch path declines it
-            whole = self._split_all(records)
-            if whole is not None:
-                return whole
+            columns = self.columns(records)
+            if columns is not None:
+                return list(zip(*columns, repeat(None)))
         out: list[Plain | None] = []
         append = out.append
         escaped: list[int] = []
@@ -307,26 +307,26 @@ class Reader:
             _unescape(out, escaped)
         return out
 
-    def _split_all(self, records: list[bytes]) -> list[Plain | None] | None:
+    def columns(self, records: list[bytes]) -> Columns | None:
         """``split`` of a batch whose every record is plain and ends with one of at most two suffixes (one
-        container's stdout and stderr: the common batch), in a few passes in C over the whole batch instead
-        of a Python loop per record; None when a record is not like that (``split`` then looks at each).
+        container's stdout and stderr: the common batch), as ``Columns``, in a few passes in C over the
+        whole batch instead of a Python loop per record; None when a record is not like that, or there is
+        none (``split`` then looks at each).
 
         The messages are checked as ``_unescape`` checks them (``_decoded``: all of them as one JSON array,
         which written again must give the same bytes: no quote ends a message early, the escapes are the
         collector's, the text is UTF-8), so every part is exactly what the loop would give.
         """
-        found = self.shared_of(records[0])
+        found = self.shared_of(records[0]) if records else None
         if found is None:
             return None
         shared = found[0]
         quoted = b'"' + shared.key
         ends = list(map(bytes.endswith, records, repeat(quoted)))
-        shareds: Any
         if all(ends):
             cut = -len(quoted)
             raws = [record[_MESSAGE_AT:cut] for record in records]
-            shareds = repeat(shared)
+            shareds = [shared] * len(records)
         else:
             found = self.shared_of(records[ends.index(False)])
             if found is None or found[0] is shared:
@@ -337,7 +337,7 @@ class Reader:
                 return None
             cut, other_cut = -len(quoted), -len(other_quoted)
             raws = [record[_MESSAGE_AT:cut if end else other_cut] for record, end in zip(records, ends, strict=True)]
-            shareds = [shared if end else other for end in ends]
+            shareds = list(map({True: shared, False: other}.__getitem__, ends))
         if not (all(map(bytes.startswith, records, repeat(RECORD_OPEN)))
                 and all(map(bytes.startswith, records, repeat(MESSAGE_OPEN), repeat(44)))):
             return None
@@ -347,8 +347,8 @@ class Reader:
         texts = _decoded(raws)
         if texts is None:
             return None
-        self._last = shared if ends[-1] else other
-        return list(zip(shareds, stamps, raws, map(str.encode, texts), repeat(None)))
+        self._last = shareds[-1]
+        return Columns(shareds, stamps, raws, list(map(str.encode, texts)))
 
     def _suffix(self, suffix: bytes) -> Shared | None:
         try:
@@ -377,6 +377,18 @@ class Reader:
 # A plain record's parts: (shared part, timestamp bytes, message as escaped in the record, message as UTF-8,
 # its level or None: see Reader.split).
 Plain = tuple[Shared, bytes, bytes, bytes, str | None]
+
+
+class Columns(NamedTuple):
+    """A batch whose every record is plain (``Reader.columns``): its records' parts as ``Plain`` gives them,
+    one list per part, so that a sink builds its body in passes over whole lists (``map`` and ``join`` in
+    C) rather than a Python loop per line. ``stamps`` are the 30 bytes between the record's opening and its
+    message, unchecked beyond holding no escape: Docker's form in every record the collector makes."""
+
+    shareds: list[Shared]
+    stamps: list[bytes]
+    raws: list[bytes]
+    texts: list[bytes]
 
 
 def _decoded(raws: list[bytes]) -> list[str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -202,7 +203,7 @@ def _comparable(found: list[Any] | None) -> list[Any] | None:
 
 def _split_one_by_one(monkeypatch: pytest.MonkeyPatch, batch: list[bytes]) -> list[Any] | None:
     with monkeypatch.context() as patched:
-        patched.setattr(Reader, "_split_all", lambda self, records: None)
+        patched.setattr(Reader, "columns", lambda self, records: None)
         return _comparable(Reader().split(batch))
 
 
@@ -215,8 +216,9 @@ def test_a_batch_of_one_container_splits_at_once_as_record_by_record(monkeypatch
     batch = records([(streams[n % len(streams)], f"2026-11-25T16:32:42.{n:09d}Z", text)
                      for n, text in enumerate(texts * 3)])
     reader = Reader()
-    whole = reader._split_all(batch)
-    assert whole is not None
+    columns = reader.columns(batch)
+    assert columns is not None
+    whole = list(zip(*columns, repeat(None)))
     assert _comparable(whole) == _split_one_by_one(monkeypatch, batch) == _comparable(Reader().split(batch))
     assert _comparable(Reader().split(batch, levels=True)) == _comparable(whole)
     assert [parts[3].decode() for parts in whole] == [orjson.loads(r)["message"] for r in batch]
@@ -237,6 +239,6 @@ def test_a_batch_the_whole_batch_path_cannot_take_is_split_record_by_record(
         [*base, base[2].replace(b"16:32:42", b"16:32\\u003a42", 1)],  # an escape in the timestamp
     ]
     for batch in cases:
-        assert Reader()._split_all(batch) is None
+        assert Reader().columns(batch) is None
         assert _comparable(Reader().split(batch)) == _split_one_by_one(monkeypatch, batch)
     assert Reader().split(cases[2])[-1] is None and Reader().split(cases[3])[-1] is None

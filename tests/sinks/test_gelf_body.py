@@ -1,12 +1,16 @@
-"""GELF's one pass (issue 15.1): a plain record written from its bytes is the message the parsing way
-writes, whatever its message (spaces at an end, long, multi-line, non-ASCII, escaped)."""
+"""GELF's one pass (issue 15.1): a plain record written from its bytes, and a batch of them written at once
+from its columns, give the messages the parsing way writes, whatever the message (spaces at an end, long,
+multi-line, non-ASCII, escaped) and the time."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from logship.sinks.base import Batch
-from logship.sinks.gelf.encode import _Encoder, messages
+from logship.sinks.gelf.encode import _MILLIS_TEXT, _Encoder, messages
 from tests.sinks.records import parsed_batch, records, sample_batch
 
 MESSAGES = ["plain", 'quoted "x" \\ back', " lead", "trail ", "tab\tin", "end\u00a0", "x" * 250, "x" * 251,
@@ -20,3 +24,23 @@ def test_plain_messages_equal_the_parsing_way(stamp: str) -> None:
             *parsed_batch().records]
     one_by_one = _Encoder()
     assert messages(Batch(recs, 0)) == [one_by_one.encode(record) for record in recs]
+
+
+FRACTIONS = ["123456789", "000000000", "100000000", "120000000", "001000000", "999999999"]
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+@pytest.mark.parametrize("second", ["2026-11-25T16:32:42", "1970-01-01T00:00:00", "1960-11-25T16:32:42",
+                                    "9999-12-31T23:59:59"])
+def test_a_batch_of_one_container_is_written_at_once_as_record_by_record(message: str, second: str) -> None:
+    # One container's stdout and stderr, every fraction the millisecond text has a case for: a batch the
+    # whole-batch path takes when every message is its own short_message (and declines otherwise).
+    recs = records([("stderr" if n % 3 == 1 else "stdout", f"{second}.{fraction}Z", f"{message} {n}\n")
+                    for n, fraction in enumerate(FRACTIONS * 2)])
+    one_by_one = _Encoder()
+    assert messages(Batch(recs, 0)) == [one_by_one.encode(record) for record in recs]
+
+
+@given(st.integers(0, 253402300799), st.integers(0, 999))  # every second up to year 9999, every millisecond
+def test_the_millisecond_text_is_how_orjson_writes_the_timestamp(second: int, millis: int) -> None:
+    assert b"%d.%b" % (second, _MILLIS_TEXT[b"%03d" % millis]) == orjson.dumps((second * 1000 + millis) / 1000)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import orjson
 from yarl import URL
 
-from logship.record import SYSLOG_SEVERITY, Line, Reader
+from logship.record import SYSLOG_SEVERITY, Columns, Line, Reader
 from logship.sinks.base import Batch
 from logship.sinks.gelf.spec import GelfSinkConfig
 from logship.sinks.gzip_body import gzip_compress
@@ -152,6 +154,13 @@ def _line_part(line: Line, extra: dict[str, Any], default_level: int, shared: di
 
 
 _NOT_AN_END = frozenset(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f") | frozenset(range(0x80, 0x100))  # str.strip's, or unsure
+_NOT_AN_END_BYTES = bytes(sorted(_NOT_AN_END))
+# The fraction of a GELF timestamp (seconds, a float) from a Docker timestamp's first three fraction digits:
+# orjson writes (s * 1000 + ms) / 1000 as s, ".", the digits without trailing zeros (".0" for none), for every
+# s from 0 to year 9999 (tests/sinks/test_gelf.py checks it against orjson).
+_MILLIS_TEXT = {b"%03d" % ms: (b"%03d" % ms).rstrip(b"0") or b"0" for ms in range(1000)}
+_SECOND_OF = itemgetter(slice(0, 20))  # b"2026-11-25T16:32:42."
+_MILLIS_OF = itemgetter(slice(20, 23))
 
 
 def messages(batch: Batch) -> list[bytes]:
@@ -164,12 +173,18 @@ def messages(batch: Batch) -> list[bytes]:
     encoder = _Encoder()
     encode_one = encoder.encode
     reader = encoder.reader
+    records = batch.records
+    columns = reader.columns(records)
+    if columns is not None:
+        whole = _whole_batch(columns)
+        if whole is not None:
+            return whole
+    plains = list(zip(*columns, repeat(None))) if columns is not None else reader.split(records)
     out: list[bytes] = []
     append = out.append
     seconds: dict[bytes, int] = {}  # b"2026-11-25T16:32:42." → its Unix seconds in ms
     dumps = orjson.dumps
-    records = batch.records
-    for record, plain in zip(records, reader.split(records), strict=True):
+    for record, plain in zip(records, plains, strict=True):
         if plain is not None:
             shared, stamp, raw, text, _ = plain
             fraction = stamp[20:29]
@@ -188,6 +203,36 @@ def messages(batch: Batch) -> list[bytes]:
                     continue
         append(encode_one(record))
     return out
+
+
+def _whole_batch(columns: Columns) -> list[bytes] | None:
+    """``messages`` of a batch of plain records whose every message is its own ``short_message`` and whose
+    every timestamp is Docker's, in passes over whole lists (``Columns``); None for any other batch."""
+    shareds, stamps, raws, texts = columns
+    if not all(texts) or max(map(len, texts)) > SHORT_MESSAGE_CHARS or b"\\n" in b"\0".join(raws):
+        return None
+    for ends in (bytes(map(itemgetter(0), texts)), bytes(map(itemgetter(-1), texts))):
+        if len(ends.translate(None, _NOT_AN_END_BYTES)) != len(ends):
+            return None
+    joined = b"".join(stamps)
+    if len(joined) != 30 * len(stamps) or joined[29::30].strip(b"Z") or not all(
+            joined[at::30].isdigit() for at in range(20, 29)):
+        return None
+    middles: dict[bytes, bytes] = {}  # b"2026-11-25T16:32:42." → b'","timestamp":1764088362.'
+    for second, stamp in dict(zip(map(_SECOND_OF, stamps), stamps, strict=True)).items():
+        whole = docker_second(stamp)
+        if whole is None or whole < 0:
+            return None
+        middles[second] = b'","timestamp":%d.' % whole
+    heads, tails = {}, {}
+    for shared in set(shareds):
+        encoded = shared.encoded
+        if encoded is None:
+            encoded = shared.encoded = _shared_part(shared.fields)
+        heads[shared], tails[shared] = encoded[4], encoded[5]
+    pieces = zip(map(heads.__getitem__, shareds), raws, map(middles.__getitem__, map(_SECOND_OF, stamps)),
+                 map(_MILLIS_TEXT.__getitem__, map(_MILLIS_OF, stamps)), map(tails.__getitem__, shareds), strict=True)
+    return list(map(b"".join, pieces))
 
 
 def _millis_of_second(stamp: bytes, seconds: dict[bytes, int]) -> int | None:
