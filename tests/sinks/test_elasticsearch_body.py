@@ -7,6 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from logship.record import Reader
 from logship.sinks.base import Batch
 from logship.sinks.elasticsearch.encode import bulk_lines, document_id
 from tests.sinks.records import METADATA, parsed, parsed_batch, records, sample_batch
@@ -37,6 +38,20 @@ def test_every_record_gets_its_id_and_its_document(index: str) -> None:
         assert orjson.loads(action) == {"create": {"_index": expected_index, "_id": expected_id}}
         renamed = {"@timestamp": fields["timestamp"], **{k: v for k, v in fields.items() if k != "timestamp"}}
         assert list(orjson.loads(document).items()) == list(renamed.items())
+
+
+@pytest.mark.parametrize("index", ["logs-docker-default", "docker-%Y.%m.%d-%H%M%S"])
+def test_a_batch_of_one_container_is_written_at_once_as_record_by_record(
+        index: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One container's stdout and stderr, plain lines across seconds (a dated index changes with them):
+    # the whole-batch way (Reader.columns) gives the body the loop per record gives.
+    recs = records([("stderr" if n % 3 == 1 else "stdout", f"2026-11-25T16:32:{40 + n // 4:02d}.{n:09d}Z",
+                     f'line {n} "q" \\ é 日本\n') for n in range(12)])
+    assert Reader().columns(recs) is not None
+    at_once = bulk_lines(Batch(recs, 0), index)
+    with monkeypatch.context() as patched:
+        patched.setattr(Reader, "columns", lambda self, records: None)
+        assert at_once == bulk_lines(Batch(recs, 0), index)
 
 
 @pytest.mark.parametrize("body", [
