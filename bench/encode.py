@@ -44,9 +44,25 @@ SERVICE_LABELS = {"tier": "front", "owner": "shop-team"}
 LEVELS = ("info", "info", "info", "debug", "warn", "error")
 
 
-def batch_of(records: int, parsed: bool) -> Batch:
-    """The benchmark's batch (see the module docstring)."""
-    assembler = LineAssembler(container_fields(INSPECT, NODE, SERVICE_LABELS), {}, 1 << 20)
+def batch_of(records: int, parsed: bool, containers: int = 1) -> Batch:
+    """The benchmark's batch (see the module docstring); with ``containers``, the records of that many
+    containers (replicas of the same service) in runs of ``RUN`` records, as a host's buffer holds them."""
+    if containers > 1:
+        runs = [_container_records(records // containers, parsed, replica) for replica in range(containers)]
+        out = [record for start in range(0, records // containers, RUN) for run in runs
+               for record in run[start:start + RUN]]
+        return Batch(out, sum(map(len, out)))
+    out = _container_records(records, parsed, 0)
+    return Batch(out, sum(map(len, out)))
+
+
+RUN = 64  # records of one container read at once (a 64 KiB read holds a few hundred lines; a busy host interleaves)
+
+
+def _container_records(records: int, parsed: bool, replica: int) -> list[bytes]:
+    inspect = INSPECT if not replica else {**INSPECT, "Id": f"{replica:04x}" + CONTAINER_ID[4:],
+                                           "Name": f"/shop_web.{replica + 3}.k2v7w9x1y3z5a7b9c1d3e5f7"}
+    assembler = LineAssembler(container_fields(inspect, NODE, SERVICE_LABELS), {}, 1 << 20)
     frames = []
     for i in range(records):
         message = (f'10.0.{i % 256}.{i % 97} - - "GET /api/v2/items/{i}?page={i % 13}&sort=price HTTP/1.1" 200 '
@@ -56,7 +72,7 @@ def batch_of(records: int, parsed: bool) -> Batch:
     out = assembler.feed(frames)
     if parsed:
         out = [with_parsed_fields(record, i) for i, record in enumerate(out)]
-    return Batch(out, sum(map(len, out)))
+    return out
 
 
 def with_parsed_fields(record: bytes, i: int) -> bytes:
@@ -121,16 +137,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=30, help="runs per sink; the best counts (default 30)")
     parser.add_argument("--parsed", action="store_true", help="also a batch with log.level and attributes")
     parser.add_argument("--sink", action="append", default=[], help="only these sinks (repeatable)")
+    parser.add_argument("--containers", type=int, default=1,
+                        help=f"records of this many containers in runs of {RUN}, as a host's buffer holds them")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print a table: sink, µs per line (plain batch, and the parsed one with --parsed)."""
-    batches = {"plain": batch_of(args.records, parsed=False)}
+    batches = {"plain": batch_of(args.records, parsed=False, containers=args.containers)}
     if args.parsed:
-        batches["parsed"] = batch_of(args.records, parsed=True)
+        batches["parsed"] = batch_of(args.records, parsed=True, containers=args.containers)
     plain = batches["plain"]
-    print(f"{args.records} records of one Swarm container, {plain.nbytes / len(plain.records):.0f} bytes each on "
-          f"average; best of {args.repeat}; python {sys.version.split()[0]}")
+    print(f"{args.records} records of {args.containers} Swarm container(s), "
+          f"{plain.nbytes / len(plain.records):.0f} bytes each on average; best of {args.repeat}; "
+          f"python {sys.version.split()[0]}")
     print(f"{'sink':<20}" + "".join(f"{name + ' µs/line':>20}" for name in batches))
     for name, encode in encoders().items():
         if args.sink and name not in args.sink and name.split("-")[0] not in args.sink:
