@@ -81,6 +81,20 @@ def _mixed_batch() -> list[bytes]:
             b'{"timestamp":"2026-11-25T16:32:44.000000001Z","stream":"stdout","message":"whole"}']
 
 
+def _replicas_in_runs() -> list[bytes]:
+    """Three replicas of one service (one Loki stream by the default labels) as a host's buffer holds them:
+    a run of each replica's records per read, so the stream goes back in time at every run, with equal
+    times across replicas, a lone level, and stderr lines inside the runs."""
+    runs: list[list[bytes]] = []
+    for replica in range(3):
+        metadata = {**METADATA, "container": {**METADATA["container"], "name": f"shop_web.{replica + 1}.x"}}
+        replica_records = records([("stderr" if n % 7 == 3 else "stdout", f"2026-11-25T16:32:{n // 10:02d}.{n:09d}Z",
+                                    f"replica {replica} line {n}\n") for n in range(40)], metadata)
+        replica_records[5] = parsed(replica_records[5], level="warn")
+        runs.append(replica_records)
+    return [record for start in range(0, 40, 8) for run in runs for record in run[start:start + 8]]
+
+
 @pytest.mark.parametrize("environ", [
     {}, {"LOGSHIP_LOKI_STRUCTURED_METADATA": "all"}, {"LOGSHIP_LOKI_STRUCTURED_METADATA": "none"},
     {"LOGSHIP_LOKI_STRUCTURED_METADATA": "false"}, {"LOGSHIP_LOKI_LABELS": "service_name,level=log.level"},
@@ -91,6 +105,7 @@ def _mixed_batch() -> list[bytes]:
     pytest.param(lambda: parsed_batch().records, id="parsed"),
     pytest.param(_mixed_batch, id="mixed"),
     pytest.param(lambda: list(reversed(_mixed_batch())), id="out-of-order"),
+    pytest.param(_replicas_in_runs, id="replicas-in-runs"),
 ])
 def test_the_one_pass_body_is_the_mapping_byte_for_byte(environ: dict[str, str], recs) -> None:
     sink_config = config(**environ)

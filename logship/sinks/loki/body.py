@@ -7,8 +7,9 @@ no per-line field but timestamp and message) costs its timestamp, its message by
 without parsing its JSON. A line with only a level reuses that level's metadata, made once per batch.
 
 ``push_request`` gives the same bytes as ``encode_protobuf(streams(batch, config))`` (the tests compare
-them); it takes that way itself for the rare batch that needs sorting (a stream's records out of time
-order) or splitting (a line longer than ``LOGSHIP_LOKI_MAX_LINE_BYTES``), and for the JSON-line form.
+them); a stream whose records are out of time order (replicas of one service share a stream) is sorted
+entry by entry at the end, and it takes that way itself for the rare batch that needs splitting (a line
+longer than ``LOGSHIP_LOKI_MAX_LINE_BYTES``) and for the JSON-line form.
 """
 
 from __future__ import annotations
@@ -39,14 +40,23 @@ _NANOS = 1_000_000_000
 
 
 class _Stream:
-    """One stream's encoded entries, in batch order (which must be time order: see ``push_request``)."""
+    """One stream's encoded entries (five pieces each), in batch order, and their times; ``in_order``:
+    whether batch order is time order (else ``sort`` puts them in it before they are written)."""
 
-    __slots__ = ("last", "pieces", "size")
+    __slots__ = ("in_order", "last", "pieces", "size", "times")
 
     def __init__(self) -> None:
         self.pieces: list[bytes] = []
+        self.times: list[int] = []  # each entry's time (ns)
         self.size = 0  # bytes of the entries
         self.last = 0  # the latest entry's time (ns)
+        self.in_order = True
+
+    def sort(self) -> None:
+        """The entries in time order, equal times in batch order (as ``streams`` sorts them)."""
+        pieces = self.pieces
+        self.pieces = [pieces[at] for entry in sorted(range(len(self.times)), key=self.times.__getitem__)
+                       for at in range(5 * entry, 5 * entry + 5)]
 
 
 def _stamp_field(message: bytes) -> bytes:
@@ -95,7 +105,8 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     field_2, continued, varints = FIELD_2, CONTINUED, VARINTS
     last_shape: Shape | None = None
     stream = _Stream()
-    pieces = stream.pieces  # the stream's, and its latest time below: locals while its records follow each other
+    # The stream's pieces and times, and its latest time below: locals while its records follow each other.
+    pieces, times = stream.pieces, stream.times
     last_ns = 0
     records = batch.records
     for record, plain in zip(records, reader.split(records, levels=True), strict=True):
@@ -160,10 +171,13 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
             found = groups.get(shape.labels)
             if found is None:
                 found = groups[shape.labels] = _Stream()
-            stream, last_shape, pieces, last_ns = found, shape, found.pieces, found.last
+            stream, last_shape, pieces, times, last_ns = found, shape, found.pieces, found.times, found.last
         if ns < last_ns:
-            return encode_protobuf(streams(batch, config))  # out of time order: the records must be sorted
+            # Out of time order (replicas of one service share a stream, and the buffer holds their reads
+            # one after the other): the stream is sorted before it is written.
+            stream.in_order = False
         last_ns = ns
+        times.append(ns)
         line_key = field_2[length] if length < 16384 else b"\x12" + varint(length)
         # EntryAdapter {timestamp = 1; line = 2; structuredMetadata = 3}, as StreamAdapter.entries = 2
         size = len(stamp_field) + len(line_key) + length + len(metadata_pb)
@@ -173,6 +187,8 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     out: list[bytes] = []
     for labels in sorted(groups):
         found = groups[labels]
+        if not found.in_order:
+            found.sort()
         label_field = length_delimited(1, labels.encode())
         out += (b"\x0a", varint(len(label_field) + found.size), label_field)  # PushRequest.streams = 1
         out += found.pieces
