@@ -247,19 +247,21 @@ class Reader:
         del self._recent[_RECENT:]
         return shared, cut
 
-    def split(self, records: list[bytes], levels: bool = False) -> list[Plain | None]:
+    def split(self, records: list[bytes], levels: bool = False, whole: bool = True) -> list[Plain | None]:
         """Each record as ``Plain`` parts (the module docstring's fast path), or None for a record whose
         head holds more than timestamp and message, or that is not in the layout (read it with ``read``).
         With ``levels``, a record whose only parsed field is its level (``"log":{"level":"…"}``, the
         commonest parsed line) is split too, its level the last part (else always None).
 
-        One pass in Python, then every escaped message of the batch decoded by one ``orjson.loads`` of
-        them all as a JSON array: a call per line would cost more than the rest of the line's work.
+        A batch ``columns`` takes is split by it (``whole``: False when the caller has asked it already and
+        it declined); any other batch in one pass in Python, then every escaped message of the batch decoded
+        by one ``orjson.loads`` of them all as a JSON array: a call per line would cost more than the rest
+        of the line's work.
         """
-        if records:  # a batch with a lone level ends some records otherwise: the whole-batch path declines it
+        if whole and records:  # a batch with a lone level ends some records otherwise: ``columns`` declines it
             columns = self.columns(records)
             if columns is not None:
-                return list(zip(*columns, repeat(None)))
+                return columns.plains()
         out: list[Plain | None] = []
         append = out.append
         escaped: list[int] = []
@@ -389,6 +391,10 @@ class Columns(NamedTuple):
     stamps: list[bytes]
     raws: list[bytes]
     texts: list[bytes]
+
+    def plains(self) -> list[Plain | None]:
+        """The batch as ``Reader.split`` gives it: one ``Plain`` per record."""
+        return list(zip(*self, repeat(None)))
 
 
 def _decoded(raws: list[bytes]) -> list[str] | None:

@@ -1,9 +1,10 @@
 """How much of a container's log a tailer asks dockerd for: ``tail``, the last entries only.
 
 dockerd applies ``tail`` before ``since`` (``../shared/reference/engine-api.md`` §2), and without it finds
-``since`` by decoding the log from its start: 10.9 s of its CPU for a 1M-line log, as much as reading it
-all, whenever a tailer opens a stream again (after its catch-up, at a restart of logship, when a container
-stops). With ``tail``, only the window is read.
+``since`` by decoding the log from its start: 1.5 to 1.7 s of its CPU for a 1M-line json-file log, measured
+here (the reference saw 10.9 s on a busy machine), about what reading it all costs, whenever a tailer
+opens a stream again (after its catch-up, at a restart of logship, when a container stops). With
+``tail``, only the window is read.
 
 **Why one entry tells whether the window is complete.** The entries a tailer has seen are a prefix of the
 log (every read is sequential, and one that fails is restarted from what was stored). So when the first

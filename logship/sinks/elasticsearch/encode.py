@@ -140,7 +140,8 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
         return _whole_batch(columns, records, names, action)
     pieces: list[bytes] = []
     prefix, prefix_length = RECORD_OPEN, len(RECORD_OPEN)
-    for record, plain in zip(records, reader.split(records, levels=True), strict=True):
+    plains = columns.plains() if columns is not None else reader.split(records, levels=True, whole=False)
+    for record, plain in zip(records, plains, strict=True):
         if plain is not None:
             shared, stamp, _, text, _ = plain  # a lone level changes neither _id nor document
             id_parts = shared.encoded

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -179,7 +178,7 @@ def messages(batch: Batch) -> list[bytes]:
         whole = _whole_batch(columns)
         if whole is not None:
             return whole
-    plains = list(zip(*columns, repeat(None))) if columns is not None else reader.split(records)
+    plains = columns.plains() if columns is not None else reader.split(records, whole=False)
     out: list[bytes] = []
     append = out.append
     seconds: dict[bytes, int] = {}  # b"2026-11-25T16:32:42." → its Unix seconds in ms
