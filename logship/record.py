@@ -396,6 +396,20 @@ class Columns(NamedTuple):
         """The batch as ``Reader.split`` gives it: one ``Plain`` per record."""
         return list(zip(*self, repeat(None)))
 
+    @classmethod
+    def of(cls, plains: list[Plain | None]) -> Columns | None:
+        """The columns of a batch ``Reader.split`` gave as ``plains``; None unless every record is plain
+        with no level. ``Reader.columns`` takes one container's batch in C; a host's batch holds several
+        containers' reads one after the other, which the split loop follows at about that cost (it
+        compares each record with the previous one's suffix first), so this turns its answer into columns
+        for the sinks that write whole lists at once."""
+        if not plains or None in plains:
+            return None
+        shareds, stamps, raws, texts, levels = zip(*plains, strict=True)  # no None: checked above
+        if levels.count(None) != len(levels):
+            return None
+        return cls(list(shareds), list(stamps), list(raws), list(texts))
+
 
 def _decoded(raws: list[bytes]) -> list[str] | None:
     """The texts of messages as escaped in records, decoded by one ``orjson.loads`` of them all as a JSON

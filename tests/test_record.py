@@ -13,13 +13,14 @@ from logship.record import (
     OTLP_SEVERITY,
     SPLIT,
     SYSLOG_SEVERITY,
+    Columns,
     Reader,
     cut_utf8,
     decode,
     split_utf8,
     timestamp_text,
 )
-from tests.sinks.records import LEVELS, METADATA, parsed, parsed_batch, records, sample_batch
+from tests.sinks.records import LEVELS, METADATA, host_records, parsed, parsed_batch, records, sample_batch
 
 
 def assembled() -> list[bytes]:
@@ -242,3 +243,30 @@ def test_a_batch_the_whole_batch_path_cannot_take_is_split_record_by_record(
         assert Reader().columns(batch) is None
         assert _comparable(Reader().split(batch)) == _split_one_by_one(monkeypatch, batch)
     assert Reader().split(cases[2])[-1] is None and Reader().split(cases[3])[-1] is None
+
+
+@pytest.mark.parametrize("replicas, run", [(3, 1), (4, 5), (16, 3)])
+def test_a_hosts_batch_split_by_the_loop_becomes_columns(replicas: int, run: int) -> None:
+    """Several containers' stdout and stderr in runs (a host's batch, which ``columns`` leaves to the loop):
+    ``Columns.of`` the loop's parts gives each record its own parts, its own container's shared part."""
+    texts = ["plain\n", 'say "hi" \\ \t\n', "é 日本 \U0001F600\n", "\n", "multi\nline\n", "x" * 300 + "\n"]
+    batch = host_records([("stderr" if n % 5 == 2 else "stdout", f"2026-11-25T16:32:{42 + n // 7}.{n:09d}Z",
+                           texts[n % len(texts)]) for n in range(len(texts) * 2)], replicas, run)
+    assert Reader().columns(batch) is None
+    plains = Reader().split(batch)
+    columns = Columns.of(plains)
+    assert columns is not None
+    assert _comparable(columns.plains()) == _comparable(plains)
+    assert [text.decode() for text in columns.texts] == [orjson.loads(r)["message"] for r in batch]
+    assert [shared.fields["container"]["id"] for shared in columns.shareds] == [
+        orjson.loads(r)["container"]["id"] for r in batch]
+    assert len({shared.key for shared in columns.shareds}) == 2 * replicas
+
+
+def test_columns_of_a_batch_with_a_parsed_line_or_a_level_is_none() -> None:
+    batch = host_records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f"line {n}\n") for n in range(4)], 2, 2)
+    assert Columns.of(Reader().split(batch)) is not None
+    with_level = [*batch, parsed(batch[0], level="warn")]
+    assert Columns.of(Reader().split(with_level, levels=True)) is None  # a lone level: split, not plain
+    assert Columns.of(Reader().split([*batch, parsed(batch[0], attributes={"a": 1})])) is None
+    assert Columns.of([]) is None

@@ -41,6 +41,21 @@ def records(lines: list[tuple[str, str, str]], metadata: dict[str, Any] | None =
     return assembler.feed([frame(streams[s], t, m) for s, t, m in lines])
 
 
+def replica_metadata(replica: int) -> dict[str, Any]:
+    """The metadata of another replica of the sample service: another container id and name."""
+    container = {**METADATA["container"], "id": f"{replica:04x}" + CONTAINER_ID[4:],
+                 "name": f"shop_web.{replica}.atuvfibd6g47"}
+    return {**METADATA, "container": container}
+
+
+def host_records(lines: list[tuple[str, str, str]], replicas: int, run: int) -> list[bytes]:
+    """``records(lines)`` of each of ``replicas`` containers (``replica_metadata``), in runs of ``run``
+    records, interleaved as a host's buffer holds the reads of its containers."""
+    of_replica = [records(lines, replica_metadata(replica)) for replica in range(replicas)]
+    return [record for start in range(0, len(lines), run) for replica_records in of_replica
+            for record in replica_records[start:start + run]]
+
+
 def sample_batch() -> Batch:
     """Three records: plain, multi-line with non-ASCII and quotes, stderr."""
     recs = records([

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from logship.sinks.base import Batch
 from logship.sinks.gelf.encode import _MILLIS_TEXT, _Encoder, messages
-from tests.sinks.records import parsed_batch, records, sample_batch
+from tests.sinks.records import host_records, parsed_batch, records, sample_batch
 
 MESSAGES = ["plain", 'quoted "x" \\ back', " lead", "trail ", "tab\tin", "end\u00a0", "x" * 250, "x" * 251,
             "é" * 125, "é" * 126, "two\nlines", "日本 \U0001F600", "\n"]
@@ -32,11 +32,14 @@ FRACTIONS = ["123456789", "000000000", "100000000", "120000000", "001000000", "9
 @pytest.mark.parametrize("message", MESSAGES)
 @pytest.mark.parametrize("second", ["2026-11-25T16:32:42", "1970-01-01T00:00:00", "1960-11-25T16:32:42",
                                     "9999-12-31T23:59:59"])
-def test_a_batch_of_one_container_is_written_at_once_as_record_by_record(message: str, second: str) -> None:
-    # One container's stdout and stderr, every fraction the millisecond text has a case for: a batch the
-    # whole-batch path takes when every message is its own short_message (and declines otherwise).
-    recs = records([("stderr" if n % 3 == 1 else "stdout", f"{second}.{fraction}Z", f"{message} {n}\n")
-                    for n, fraction in enumerate(FRACTIONS * 2)])
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_a_batch_of_one_container_is_written_at_once_as_record_by_record(message: str, second: str,
+                                                                        replicas: int) -> None:
+    # One container's stdout and stderr (or a host's batch: three containers' in runs), every fraction the
+    # millisecond text has a case for: a batch the whole-batch path takes when every message is its own
+    # short_message (and declines otherwise).
+    recs = host_records([("stderr" if n % 3 == 1 else "stdout", f"{second}.{fraction}Z", f"{message} {n}\n")
+                         for n, fraction in enumerate(FRACTIONS * 2)], replicas, run=5)
     one_by_one = _Encoder()
     assert messages(Batch(recs, 0)) == [one_by_one.encode(record) for record in recs]
 
