@@ -19,7 +19,7 @@ class Batch:
     """Records sent together; ``nbytes`` is the sum of their lengths.
 
     ``encoded`` is the sink's encoding of these records, ``(encode function, its setting, the result)``,
-    kept by ``logship.sinks._http.encode_off_loop``: the shipper sends the same Batch object again on a
+    kept by ``logship.sinks._http.encode_once``: the shipper sends the same Batch object again on a
     retry of the same records, which then reuses the encoded, compressed body instead of encoding again.
     """
 

@@ -1,10 +1,11 @@
 """A retried batch reuses its encoded, compressed body (issue 15.1): the shipper hands the sink the same
-Batch for every attempt at the same records, and ``encode_off_loop`` keeps the encoding in it."""
+Batch for every attempt at the same records, and ``encode_once`` keeps the encoding in it."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,28 @@ async def test_another_encoding_or_setting_encodes_again() -> None:
         return b""
 
     batch = Batch([b"a", b"b"], 2)
-    assert await _http.encode_off_loop(encode, batch, "modern") == b"modernab"
-    assert await _http.encode_off_loop(encode, batch, "modern") == b"modernab"
-    assert await _http.encode_off_loop(encode, batch, "compat") == b"compatab"  # the schema changed meanwhile
-    assert await _http.encode_off_loop(other, batch, "compat") == b""
-    assert await _http.encode_off_loop(encode, Batch([b"a", b"b"], 2), "compat") == b"compatab"  # a new batch
+    assert await _http.encode_once(encode, batch, "modern") == b"modernab"
+    assert await _http.encode_once(encode, batch, "modern") == b"modernab"
+    assert await _http.encode_once(encode, batch, "compat") == b"compatab"  # the schema changed meanwhile
+    assert await _http.encode_once(other, batch, "compat") == b""
+    assert await _http.encode_once(encode, Batch([b"a", b"b"], 2), "compat") == b"compatab"  # a new batch
     assert calls == ["modern", "compat", "other compat", "compat"]
+
+
+async def test_a_stores_encoding_runs_on_the_loop_and_a_threaded_one_off_it_when_large() -> None:
+    """A store's encoding (Python holding the GIL) runs on the event loop's thread, whatever the batch's
+    size; a ``threaded`` one (compression, which releases the GIL) runs in a worker thread once the batch
+    is large, and on the loop when it is small."""
+    threads: list[int] = []
+
+    def encode(batch: Batch, setting: str) -> bytes:
+        threads.append(threading.get_ident())
+        return setting.encode()
+
+    loop_thread = threading.get_ident()
+    large = Batch([b"x" * _http.THREAD_ENCODE_BYTES], _http.THREAD_ENCODE_BYTES)
+    await _http.encode_once(encode, large, "store")
+    await _http.encode_once(encode, Batch([b"x"], 1), "small", threaded=True)
+    await _http.encode_once(encode, large, "gzip", threaded=True)
+    assert threads[:2] == [loop_thread, loop_thread]
+    assert threads[2] != loop_thread

@@ -14,7 +14,7 @@ import orjson
 from yarl import URL
 
 from logship.ship.outcome import Outcome, Retry, retry
-from logship.sinks._http import Answer, HttpTransport, auth_headers, body_excerpt, encode_off_loop
+from logship.sinks._http import Answer, HttpTransport, auth_headers, body_excerpt, encode_once
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.clickhouse.classify import AUTH_CODES, _said, classify, error_code
 from logship.sinks.clickhouse.encode import _encode_compressed, deduplication_token
@@ -252,7 +252,7 @@ class ClickHouseSink:
         if problem is not None:
             return problem
         assert self._server is not None and self.schema is not None
-        body = await encode_off_loop(_encode_compressed, batch, self.schema)
+        body = await encode_once(_encode_compressed, batch, self.schema)
         params = insert_params(self.config, self._server, deduplication_token(batch))
         answer = await self._transport.post(self._url, body, {"Content-Type": "application/x-ndjson",
                                                               "Content-Encoding": "gzip"}, params=params)

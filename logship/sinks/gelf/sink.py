@@ -10,7 +10,7 @@ import asyncio
 from yarl import URL
 
 from logship.ship.outcome import Outcome, Retry, retry
-from logship.sinks._http import HttpTransport, encode_off_loop
+from logship.sinks._http import HttpTransport, encode_once
 from logship.sinks._stream import StreamClient, stream_outcome, stream_ssl_context
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gelf.classify import classify, combine
@@ -51,7 +51,7 @@ class GelfSink:
 
     async def send(self, batch: Batch) -> Outcome:
         """Send every message of ``batch``; the outcome of the batch (partial when some failed)."""
-        bodies, headers = await encode_off_loop(encode, batch, self.config)
+        bodies, headers = await encode_once(encode, batch, self.config)
         if self._transport is None:
             client = self._stream()
             return stream_outcome(await client.write(bodies[0]), client)

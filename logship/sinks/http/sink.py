@@ -8,7 +8,7 @@ from __future__ import annotations
 from yarl import URL
 
 from logship.ship.outcome import Outcome
-from logship.sinks._http import HttpTransport, TransportSink, auth_headers, encode_off_loop
+from logship.sinks._http import HttpTransport, TransportSink, auth_headers, encode_once
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.http.classify import classify
 from logship.sinks.http.encode import check_compression, encode
@@ -43,8 +43,8 @@ class HttpSink(TransportSink):
 
     async def send(self, batch: Batch) -> Outcome:
         """POST ``batch`` and classify the answer; no answer at all becomes a RETRY."""
-        body, headers = await encode_off_loop(encode, batch, self.config.compression,
-                                              threaded=self.config.compression != "none")
+        body, headers = await encode_once(encode, batch, self.config.compression,
+                                          threaded=self.config.compression != "none")
         answer = await self._transport.post(self.config.url, body, headers)
         if isinstance(answer, Outcome):
             return answer

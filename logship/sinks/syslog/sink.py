@@ -10,7 +10,7 @@ import logging
 import socket
 
 from logship.ship.outcome import DELIVERED, Outcome, retry
-from logship.sinks._http import encode_off_loop
+from logship.sinks._http import encode_once
 from logship.sinks._stream import StreamClient, stream_ssl_context
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.syslog.classify import describe_error
@@ -66,7 +66,7 @@ class SyslogSink:
         """Write ``batch``; a failed connect or write is a RETRY of the whole batch."""
         if self.config.transport == "udp":
             return await self._send_udp(batch)
-        data = await encode_off_loop(encode, batch, self.config)
+        data = await encode_once(encode, batch, self.config)
         failure = await self._client().write(data)
         if failure is None:
             return DELIVERED
