@@ -54,12 +54,14 @@ async def encode_once(encode: Callable[[Batch, _Setting], _Encoded], batch: Batc
     encoding and setting gets it back without encoding again.
 
     A store's encoding is Python work that holds the GIL, so it runs on the event loop: in a worker thread
-    the collectors and it take turns at the GIL anyway, and it cost more CPU per line there (the Loki sink's
-    backlog 4.1-4.4 µs per line on the loop against 4.9-5.5 in a thread, measured side by side with
-    ``python -m bench backlog --pin``) and more memory (peak RSS 60 against 70 MB; Elasticsearch 80 against
-    100). A batch takes milliseconds (about 1 µs per line, 4 MiB at most), which the collectors wait out
-    with their data in the sockets. ``threaded``: the work is mostly compression, which releases the GIL
-    (the http sink's gzip or zstd), so a large batch is done in a worker thread alongside the collectors."""
+    the collectors and it take turns at the GIL anyway, and there it cost more memory (peak RSS of a
+    backlog shipped to Loki 70 against 60 MB, Elasticsearch 100 against 80) and, for Loki, more CPU (5.0
+    against 4.5 µs per line, means of six runs each of ``python -m bench backlog --pin``, side by side).
+    A batch takes milliseconds (about 1 µs per line, 4 MiB at most), which the collectors wait out with
+    their data in the sockets. ``threaded``: in a worker thread when the batch is large: where the work is
+    mostly compression, which releases the GIL (the http sink's gzip or zstd), and for ClickHouse, whose
+    backlog measured 10 % more CPU per line on the loop (5.5 against 5.0, four runs each; not understood
+    yet, though its peak RSS was 122 against 157-187 MB)."""
     cached = batch.encoded
     if cached is not None and cached[0] is encode and (cached[1] is setting or cached[1] == setting):
         return cast(_Encoded, cached[2])
