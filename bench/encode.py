@@ -51,9 +51,21 @@ def batch_of(records: int, parsed: bool, containers: int = 1) -> Batch:
         runs = [_container_records(records // containers, parsed, replica) for replica in range(containers)]
         out = [record for start in range(0, records // containers, RUN) for run in runs
                for record in run[start:start + RUN]]
-        return Batch(out, sum(map(len, out)))
+        return Batch(*_sized(out))
     out = _container_records(records, parsed, 0)
-    return Batch(out, sum(map(len, out)))
+    return Batch(*_sized(out))
+
+
+def records_from(path: str, records: int) -> Batch:
+    """The first ``records`` lines of an NDJSON file as a batch, each record its own object in batch order
+    (as a batch read from the buffer is)."""
+    with open(path, "rb") as file:
+        lines = [line.rstrip(b"\n") for _, line in zip(range(records), file, strict=False)]
+    return Batch(*_sized([bytes(memoryview(line)) for line in lines if line]))
+
+
+def _sized(records: list[bytes]) -> tuple[list[bytes], int]:
+    return records, sum(map(len, records))
 
 
 RUN = 64  # records of one container read at once (a 64 KiB read holds a few hundred lines; a busy host interleaves)
@@ -139,15 +151,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sink", action="append", default=[], help="only these sinks (repeatable)")
     parser.add_argument("--containers", type=int, default=1,
                         help=f"records of this many containers in runs of {RUN}, as a host's buffer holds them")
+    parser.add_argument("--records-from", metavar="NDJSON",
+                        help="a batch of real records instead: the first --records lines of this file, e.g. the "
+                             "file sink's output of `python -m bench backlog --sink file --keep` (a host's "
+                             "batch as the buffer held it)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print a table: sink, µs per line (plain batch, and the parsed one with --parsed)."""
-    batches = {"plain": batch_of(args.records, parsed=False, containers=args.containers)}
-    if args.parsed:
-        batches["parsed"] = batch_of(args.records, parsed=True, containers=args.containers)
+    if args.records_from:
+        batches = {"plain": records_from(args.records_from, args.records)}
+        if args.parsed:
+            batches["parsed"] = Batch(*_sized([with_parsed_fields(record, i)
+                                               for i, record in enumerate(batches["plain"].records)]))
+        source = f"of {args.records_from}"
+    else:
+        batches = {"plain": batch_of(args.records, parsed=False, containers=args.containers)}
+        if args.parsed:
+            batches["parsed"] = batch_of(args.records, parsed=True, containers=args.containers)
+        source = f"of {args.containers} Swarm container(s)"
     plain = batches["plain"]
-    print(f"{args.records} records of {args.containers} Swarm container(s), "
+    print(f"{len(plain.records)} records {source}, "
           f"{plain.nbytes / len(plain.records):.0f} bytes each on average; best of {args.repeat}; "
           f"python {sys.version.split()[0]}")
     print(f"{'sink':<20}" + "".join(f"{name + ' µs/line':>20}" for name in batches))
