@@ -28,12 +28,13 @@ under their own dotted paths, after the container's fields (a name those have is
 A record that is not a JSON object (never made by the collector) is stored with its text as ``Body``
 and ``logship.error`` among the attributes.
 
-Deduplication: ``insert_deduplication_token`` (a SHA-256 of the batch's records) is sent only when the
-server has that setting (looked up in ``system.settings`` at start: ClickHouse refuses unknown settings,
-18.16 with ``Code: 115``). A resent batch (after a timeout whose insert did land) is then dropped by the
-server, within the table's ``non_replicated_deduplication_window`` (modern.sql sets 1000) or
-``replicated_deduplication_window``. ``async_insert=0`` is sent where it exists, so that the token and
-the batch stay one insert. Without either (compat on old servers) delivery is at least once.
+Deduplication: ``insert_deduplication_token`` (a SHA-256 of the batch's compressed body, the same bytes
+for the same records) is sent only when the server has that setting (looked up in ``system.settings`` at
+start: ClickHouse refuses unknown settings, 18.16 with ``Code: 115``). A resent batch (after a timeout
+whose insert did land) is then dropped by the server, within the table's
+``non_replicated_deduplication_window`` (modern.sql sets 1000) or ``replicated_deduplication_window``.
+``async_insert=0`` is sent where it exists, so that the token and the batch stay one insert. Without
+either (compat on old servers) delivery is at least once.
 
 Answers (``classify``): the ``Code: N`` in the body (or ``X-ClickHouse-Exception-Code``) decides, not the
 status alone (18.16 answers 500 to a parse error, 404 to an unknown table):

