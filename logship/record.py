@@ -352,6 +352,15 @@ class Reader:
         self._last = shareds[-1]
         return Columns(shareds, stamps, raws, list(map(str.encode, texts)))
 
+    def parts(self, records: list[bytes], levels: bool = False) -> Columns | list[Plain | None]:
+        """The batch as ``Columns`` when every record is plain (one container's batch at once in C, a host's
+        through the split loop and ``Columns.of``), else as ``split`` gives it (``levels`` as there)."""
+        columns = self.columns(records)
+        if columns is not None:
+            return columns
+        plains = self.split(records, levels=levels, whole=False)
+        return Columns.of(plains) or plains
+
     def _suffix(self, suffix: bytes) -> Shared | None:
         try:
             fields = orjson.loads(b"{" + suffix[1:])

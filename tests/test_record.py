@@ -270,3 +270,13 @@ def test_columns_of_a_batch_with_a_parsed_line_or_a_level_is_none() -> None:
     assert Columns.of(Reader().split(with_level, levels=True)) is None  # a lone level: split, not plain
     assert Columns.of(Reader().split([*batch, parsed(batch[0], attributes={"a": 1})])) is None
     assert Columns.of([]) is None
+
+
+def test_parts_are_columns_when_every_record_is_plain_and_the_split_otherwise() -> None:
+    one = records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f"line {n}\n") for n in range(4)])
+    host = host_records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f"line {n}\n") for n in range(4)], 3, 2)
+    assert isinstance(Reader().parts(one), Columns) and isinstance(Reader().parts(host), Columns)
+    leveled = [*host, parsed(host[0], level="warn")]
+    found = Reader().parts(leveled, levels=True)
+    assert not isinstance(found, Columns) and _comparable(found) == _comparable(Reader().split(leveled, levels=True))
+    assert found[-1] is not None and found[-1][4] == "warn"

@@ -173,18 +173,12 @@ def messages(batch: Batch) -> list[bytes]:
     encode_one = encoder.encode
     reader = encoder.reader
     records = batch.records
-    columns = reader.columns(records)
-    if columns is None:
-        # A host's batch (several containers' reads) or one with parsed lines: the loop splits it, and the
-        # whole-batch way still takes it when every record is plain.
-        plains = reader.split(records, whole=False)
-        whole_columns = Columns.of(plains)
-        whole = _whole_batch(whole_columns) if whole_columns is not None else None
-    else:
-        whole = _whole_batch(columns)
-        plains = columns.plains() if whole is None else []
-    if whole is not None:
-        return whole
+    plains = reader.parts(records)
+    if isinstance(plains, Columns):
+        whole = _whole_batch(plains)
+        if whole is not None:
+            return whole
+        plains = plains.plains()
     out: list[bytes] = []
     append = out.append
     seconds: dict[bytes, int] = {}  # b"2026-11-25T16:32:42." → its Unix seconds in ms
