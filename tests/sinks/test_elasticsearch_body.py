@@ -7,10 +7,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from logship.record import Reader
+from logship.record import Columns, Reader
 from logship.sinks.base import Batch
 from logship.sinks.elasticsearch.encode import bulk_lines, document_id
-from tests.sinks.records import METADATA, parsed, parsed_batch, records, sample_batch
+from tests.sinks.records import METADATA, host_records, parsed, parsed_batch, records, sample_batch
 
 
 def _mixed() -> list[bytes]:
@@ -51,6 +51,20 @@ def test_a_batch_of_one_container_is_written_at_once_as_record_by_record(
     at_once = bulk_lines(Batch(recs, 0), index)
     with monkeypatch.context() as patched:
         patched.setattr(Reader, "columns", lambda self, records: None)
+        patched.setattr(Columns, "of", classmethod(lambda cls, plains: None))  # nor from the split: the loop
+        assert at_once == bulk_lines(Batch(recs, 0), index)
+
+
+@pytest.mark.parametrize("index", ["logs-docker-default", "docker-%Y.%m.%d-%H%M%S"])
+def test_a_hosts_batch_is_written_at_once_as_record_by_record(index: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three containers' stdout and stderr in runs (a host's batch, which Reader.columns leaves to the split
+    # loop): Reader.parts still gives columns, and the whole-batch way gives the loop's body.
+    recs = host_records([("stderr" if n % 3 == 1 else "stdout", f"2026-11-25T16:32:{40 + n // 4:02d}.{n:09d}Z",
+                          f'line {n} "q" \\ é 日本\n') for n in range(12)], 3, run=4)
+    assert Reader().columns(recs) is None and isinstance(Reader().parts(recs, levels=True), Columns)
+    at_once = bulk_lines(Batch(recs, 0), index)
+    with monkeypatch.context() as patched:
+        patched.setattr(Columns, "of", classmethod(lambda cls, plains: None))
         assert at_once == bulk_lines(Batch(recs, 0), index)
 
 

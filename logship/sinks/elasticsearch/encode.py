@@ -134,13 +134,14 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
     action = b'\n{"create":{"_index":' + constant_index + b',"_id":"' if constant_index else b""
     reader = Reader()
     records = batch.records
-    columns = reader.columns(records)
-    # A dated index is named by the second of the timestamp: the whole batch's way needs Docker's "Z".
-    if columns is not None and (action or all(map(bytes.endswith, columns.stamps, repeat(b"Z")))):
-        return _whole_batch(columns, records, names, action)
+    plains = reader.parts(records, levels=True)
+    if isinstance(plains, Columns):
+        # A dated index is named by the second of the timestamp: the whole batch's way needs Docker's "Z".
+        if action or all(map(bytes.endswith, plains.stamps, repeat(b"Z"))):
+            return _whole_batch(plains, records, names, action)
+        plains = plains.plains()
     pieces: list[bytes] = []
     prefix, prefix_length = RECORD_OPEN, len(RECORD_OPEN)
-    plains = columns.plains() if columns is not None else reader.split(records, levels=True, whole=False)
     for record, plain in zip(records, plains, strict=True):
         if plain is not None:
             shared, stamp, _, text, _ = plain  # a lone level changes neither _id nor document

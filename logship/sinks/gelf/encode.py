@@ -156,7 +156,7 @@ _NOT_AN_END = frozenset(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f") | frozenset(range(0x
 _NOT_AN_END_BYTES = bytes(sorted(_NOT_AN_END))
 # The fraction of a GELF timestamp (seconds, a float) from a Docker timestamp's first three fraction digits:
 # orjson writes (s * 1000 + ms) / 1000 as s, ".", the digits without trailing zeros (".0" for none), for every
-# s from 0 to year 9999 (tests/sinks/test_gelf.py checks it against orjson).
+# s from 0 to year 9999 (tests/sinks/test_gelf_body.py checks it against orjson).
 _MILLIS_TEXT = {b"%03d" % ms: (b"%03d" % ms).rstrip(b"0") or b"0" for ms in range(1000)}
 _SECOND_OF = itemgetter(slice(0, 20))  # b"2026-11-25T16:32:42."
 _MILLIS_OF = itemgetter(slice(20, 23))
