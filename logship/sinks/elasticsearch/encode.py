@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 from binascii import b2a_base64 as _b64
+from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import partial
 from hashlib import blake2b as _blake2b
 from itertools import repeat
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -33,14 +33,20 @@ _INDEX_FORBIDDEN = re.compile(r'[\\/*?"<>| ,#:]')
 # --- encode -------------------------------------------------------------------------------------
 
 
-def _id_text(container_id: Any, stream: Any, timestamp: Any, ordinal: Any, message: Any) -> str:
-    return f"{container_id}\x1f{stream}\x1f{timestamp}\x1f{'' if ordinal is None else ordinal}\x1f{message}"
+def _container_key(container_id: Any, stream: Any) -> bytes:
+    """The ``_id`` key's first part, which a container's lines (of one stream) share."""
+    return f"{container_id}\x1f{stream}\x1f".encode("utf-8", "surrogatepass")
+
+
+def _line_key(timestamp: Any, ordinal: Any, message: Any) -> bytes:
+    """The rest of the ``_id`` key, the line's own."""
+    return f"{timestamp}\x1f{'' if ordinal is None else ordinal}\x1f{message}".encode("utf-8", "surrogatepass")
 
 
 def document_id(container_id: str, stream: str, timestamp: str, ordinal: int | None, message: str) -> str:
     """The ``_id`` of one line (see the module docstring): 22 URL-safe base64 characters."""
-    key = _id_text(container_id, stream, timestamp, ordinal, message)
-    return _id_of(_blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()).decode("ascii")
+    key = _container_key(container_id, stream) + _line_key(timestamp, ordinal, message)
+    return _id_of(_blake2b(key, digest_size=16).digest()).decode("ascii")
 
 
 def _id_of(digest: bytes) -> bytes:
@@ -125,7 +131,8 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
 
     The hot loop of the sink: the document is the record's own bytes with the first key renamed, and a
     plain record (``Reader.split``: nothing parsed) costs the hash of its ``_id``, whose container part
-    is encoded once per batch (``Shared.encoded``). Other records are read for the ``_id``'s fields.
+    is hashed once per batch (``Shared.encoded``, ``_id_prefix``). Other records are read for the
+    ``_id``'s fields.
     Each record gives four pieces: its action up to the ``_id``, the ``_id``'s digest, the rest of the
     action, its document; the digests become ``_id`` text together after the loop (``_ids``).
     """
@@ -148,8 +155,9 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
             id_parts = shared.encoded
             if id_parts is None:
                 id_parts = shared.encoded = _id_prefix(shared.fields)
-            pieces += (action or _action_open(names.json(stamp.decode())),
-                       _blake2b(id_parts[0] + stamp + b"\x1f\x1f" + text, digest_size=16).digest(),
+            hasher = id_parts[0].copy()
+            hasher.update(stamp + b"\x1f\x1f" + text)
+            pieces += (action or _action_open(names.json(stamp.decode())), hasher.digest(),
                        _PLAIN_DOCUMENT_OPEN, record[prefix_length:])
             continue
         line = reader.read(record)
@@ -163,10 +171,10 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
             id_parts = shared.encoded = _id_prefix(shared.fields)
         head = line.head
         part = head.get("partial")
-        key = _id_text(id_parts[1], id_parts[2], head.get("timestamp", ""),
-                       part.get("ordinal") if type(part) is dict else None, head.get("message", ""))
-        pieces += (action or _action_open(names.json(head.get("timestamp"))),
-                   _blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest(), _ACTION_CLOSE,
+        ordinal = part.get("ordinal") if type(part) is dict else None
+        hasher = id_parts[0].copy()
+        hasher.update(_line_key(head.get("timestamp", ""), ordinal, head.get("message", "")))
+        pieces += (action or _action_open(names.json(head.get("timestamp"))), hasher.digest(), _ACTION_CLOSE,
                    _DOCUMENT_OPEN + record[prefix_length:] if record.startswith(prefix)
                    else _renamed(record, line.fields()))
     return _body(pieces)
@@ -192,8 +200,10 @@ def _whole_batch(columns: Columns, records: list[bytes], names: IndexNames, acti
         if id_parts is None:
             id_parts = shared.encoded = _id_prefix(shared.fields)
         prefixes[shared] = id_parts[0]
+    # Each record's hash: its container's, copied, then its own part of the key (see _id_prefix).
+    hashers = list(map(_COPY, map(prefixes.__getitem__, shareds)))
     separators = repeat(b"\x1f\x1f", len(records))  # the empty ordinal between timestamp and message
-    keys = map(b"".join, zip(map(prefixes.__getitem__, shareds), stamps, separators, texts, strict=True))
+    deque(map(_UPDATE, hashers, map(b"".join, zip(stamps, separators, texts, strict=True))), 0)
     actions: Iterable[bytes]
     if action:
         actions = repeat(action, len(records))
@@ -204,13 +214,13 @@ def _whole_batch(columns: Columns, records: list[bytes], names: IndexNames, acti
         actions = map(opens.__getitem__, seconds)
     pieces = [b""] * (4 * len(records))
     pieces[0::4] = actions
-    pieces[1::4] = map(methodcaller("digest"), map(_DIGEST, keys))
+    pieces[1::4] = map(_DIGEST, hashers)
     pieces[2::4] = repeat(_PLAIN_DOCUMENT_OPEN, len(records))
     pieces[3::4] = map(_AFTER_OPEN, records)
     return _body(pieces)
 
 
-_DIGEST = partial(_blake2b, digest_size=16)
+_COPY, _UPDATE, _DIGEST = _blake2b.copy, _blake2b.update, _blake2b.digest
 _SECOND_OF = itemgetter(slice(0, 19))  # what IndexNames keys its names by
 _AFTER_OPEN = itemgetter(slice(len(RECORD_OPEN), None))
 
@@ -231,10 +241,13 @@ def _ids(digests: list[bytes]) -> list[bytes]:
     return [text[start:start + 22] for start in range(0, len(text), 24)]
 
 
-def _id_prefix(fields: dict[str, Any]) -> tuple[bytes, Any, Any]:
-    """The container's part of the ``_id`` key, encoded (``container.id ␟ stream ␟``), and its two fields."""
+def _id_prefix(fields: dict[str, Any]) -> tuple[_blake2b, Any, Any]:
+    """The hash of the container's part of the ``_id`` key (``container.id ␟ stream ␟``), and its two
+    fields. Each line's hash is a copy of it, updated with the rest of the key: the same digest as the
+    whole key's (``document_id``), without setting up a blake2b state per line (which costs more than
+    hashing the line: 0.42 against 0.32 µs per line)."""
     container_id, stream = _id_parts(fields)
-    return f"{container_id}\x1f{stream}\x1f".encode("utf-8", "surrogatepass"), container_id, stream
+    return _blake2b(_container_key(container_id, stream), digest_size=16), container_id, stream
 
 
 def encode(batch: Batch, config: ElasticsearchSinkConfig) -> tuple[bytes, dict[str, str]]:
