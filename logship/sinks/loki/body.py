@@ -5,6 +5,8 @@ streams, labels and structured metadata. This module is the hot loop: a containe
 structured metadata are encoded once per batch (``Shared.encoded``), and a plain record (``Reader.split``:
 no per-line field but timestamp and message) costs its timestamp, its message bytes and a few lengths,
 without parsing its JSON. A line with only a level reuses that level's metadata, made once per batch.
+One container's batch of plain records in time order (the commonest) is written in passes over whole
+lists instead (``_whole_batch``: 0.93 against the loop's 1.10 µs per line in ``python -m bench encode``).
 
 ``push_request`` gives the same bytes as ``encode_protobuf(streams(batch, config))`` (the tests compare
 them); a stream whose records are out of time order (replicas of one service share a stream) is sorted
@@ -14,14 +16,18 @@ longer than ``LOGSHIP_LOKI_MAX_LINE_BYTES``) and for the JSON-line form.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from itertools import compress, islice, repeat
+from operator import contains, itemgetter, le
 from typing import Any
 
-from logship.record import OTLP_SEVERITY, Reader
+from logship.record import OTLP_SEVERITY, Columns, Reader, Shared
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.loki.encode import (
     ENCODINGS,
     LEVEL_KEY,
+    Plan,
     Shape,
     encode_json,
     encode_protobuf,
@@ -97,6 +103,12 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     if not plan.structured_metadata or plan.line_labels:
         return encode_protobuf(streams(batch, config))
     reader = Reader()
+    records = batch.records
+    columns = reader.columns(records)
+    if columns is not None:
+        body = _whole_batch(columns, plan)
+        if body is not None:
+            return body
     limit = plan.max_line_bytes
     groups: dict[str, _Stream] = {}
     shapes: dict[tuple[bytes, bytes], Shape] = {}
@@ -108,8 +120,8 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     # The stream's pieces and times, and its latest time below: locals while its records follow each other.
     pieces, times = stream.pieces, stream.times
     last_ns = 0
-    records = batch.records
-    for record, plain in zip(records, reader.split(records, levels=True), strict=True):
+    plains = columns.plains() if columns is not None else reader.split(records, levels=True, whole=False)
+    for record, plain in zip(records, plains, strict=True):
         if plain is not None:
             shared, stamp, _, text, level = plain
             shape = shared.encoded
@@ -193,6 +205,80 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
         out += (b"\x0a", varint(len(label_field) + found.size), label_field)  # PushRequest.streams = 1
         out += found.pieces
     return b"".join(out)
+
+
+def _whole_batch(columns: Columns, plan: Plan) -> bytes | None:
+    """``push_request`` of one container's batch of plain records (``Reader.columns``) in time order, in
+    passes over whole lists (``map`` and ``join`` in C) but for one expression per line that writes its
+    timestamp; None for a batch that needs the loop (out of time order, a timestamp not Docker's, a line
+    to split). The entries are those of the loop byte for byte: each stream's in batch order (time order),
+    the streams by their labels."""
+    shareds, stamps, _, texts = columns
+    count = len(stamps)
+    # Docker's timestamps (30 bytes, checked by columns) compare as bytes as they do in time.
+    if b"".join(stamps)[29::30] != b"Z" * count or not all(map(le, stamps, islice(stamps, 1, None))):
+        return None
+    fractions = list(map(_FRACTION, stamps))
+    lengths = list(map(len, texts))
+    if not b"".join(fractions).isdigit() or max(lengths) > plan.max_line_bytes:
+        return None
+    nanos = list(map(int, fractions))
+    stamp_fields: list[bytes] = []
+    seconds: dict[bytes, tuple[Any, ...]] = {}
+    continued, varints = CONTINUED, VARINTS
+    start = 0
+    while start < count:  # the batch a second at a time (few), each second's field made once
+        second_key = stamps[start][:20]
+        end = bisect_right(stamps, second_key + b"\xff", start)
+        _timestamp(stamps[start], seconds)
+        second = seconds.get(second_key)
+        if second is None:  # no such second (not a date)
+            return None
+        _, none, one, two, three, four, five = second
+        # The nanoseconds' varint (protowire.varint) written inline, after the field up to it.
+        stamp_fields += [five + continued[nano & 16383] + continued[nano >> 14 & 16383] + varints[nano >> 28]
+                         if nano >= 268435456 else
+                         (four if nano >= 2097152 else three) + continued[nano & 16383] + varints[nano >> 14]
+                         if nano >= 16384 else (two if nano >= 128 else one) + varints[nano] if nano else none
+                         for nano in nanos[start:end]]
+        start = end
+    shapes: dict[Shared, Shape] = {}
+    for shared in set(shareds):
+        shape = shared.encoded
+        if shape is None:
+            shape = shared.encoded = shape_of(shared.fields, plan)
+        shapes[shared] = shape
+    metadata = {shared: shape.metadata_pb for shared, shape in shapes.items()}
+    # EntryAdapter {timestamp = 1; line = 2; structuredMetadata = 3}, after its key and length
+    entries = list(map(b"".join, zip(stamp_fields, map(FIELD_2.__getitem__, lengths), texts,
+                                     map(metadata.__getitem__, shareds), strict=True)))
+    sizes = list(map(len, entries))
+    if max(sizes) >= 16384:
+        return None
+    keys = list(map(FIELD_2.__getitem__, sizes))
+    streams_of: dict[str, list[Shared]] = {}
+    for shared, shape in shapes.items():
+        streams_of.setdefault(shape.labels, []).append(shared)
+    out: list[bytes] = []
+    for labels in sorted(streams_of):
+        if len(streams_of) == 1:
+            stream_keys, stream_entries, stream_sizes = keys, entries, sizes
+        else:  # stdout and stderr: two streams (the default labels hold the stream)
+            members = streams_of[labels]
+            mask = list(map(contains, repeat(members), shareds))
+            stream_keys, stream_entries = list(compress(keys, mask)), list(compress(entries, mask))
+            stream_sizes = list(compress(sizes, mask))
+        label_field = length_delimited(1, labels.encode())
+        size = sum(stream_sizes) + sum(map(len, stream_keys))
+        out += (b"\x0a", varint(len(label_field) + size), label_field)  # PushRequest.streams = 1
+        pieces = [b""] * (2 * len(stream_entries))
+        pieces[0::2] = stream_keys  # StreamAdapter.entries = 2
+        pieces[1::2] = stream_entries
+        out += pieces
+    return b"".join(out)
+
+
+_FRACTION = itemgetter(slice(20, 29))
 
 
 def encode(batch: Batch, config: LokiSinkConfig) -> tuple[bytes, dict[str, str]]:

@@ -76,7 +76,7 @@ def _text(value: Any) -> str | None:
     return orjson.dumps(value, default=str).decode()
 
 
-def _flatten(node: Mapping[str, Any], skip: frozenset[str], out: dict[str, str], plan: _Plan) -> None:
+def _flatten(node: Mapping[str, Any], skip: frozenset[str], out: dict[str, str], plan: Plan) -> None:
     """Structured metadata of ``node``'s leaves: the path joined with ``_``, an inner ``labels`` read as
     ``label``, sanitised; the fields at the ``skip`` paths (the labels), empty values and the names the
     plan does not keep left out."""
@@ -106,7 +106,7 @@ def _without(node: Mapping[str, Any], dotted: str, skip: frozenset[str]) -> dict
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
+class Plan:
     """What the configuration says about every record."""
 
     labels: tuple[tuple[str, str, tuple[str, ...]], ...]  # (sanitised name, dotted path, path)
@@ -119,19 +119,19 @@ class _Plan:
 
 @functools.lru_cache(maxsize=16)
 def _plan(labels: tuple[tuple[str, str], ...], structured_metadata: bool, max_line_bytes: int,
-          names: frozenset[str] | None = None) -> _Plan:
+          names: frozenset[str] | None = None) -> Plan:
     specs = tuple((sanitize_label_name(name), path, tuple(path.split("."))) for name, path in labels)
     line_labels = frozenset(path[0] for _, _, path in specs if path[0] in PER_LINE_KEYS)
     prefixes = tuple(name[:-1] for name in names if name.endswith("*")) if names else ()
-    return _Plan(specs, structured_metadata, max_line_bytes, line_labels, names, prefixes)
+    return Plan(specs, structured_metadata, max_line_bytes, line_labels, names, prefixes)
 
 
-def plan_of(config: LokiSinkConfig) -> _Plan:
-    """The ``_Plan`` of a configuration (cached)."""
+def plan_of(config: LokiSinkConfig) -> Plan:
+    """The ``Plan`` of a configuration (cached)."""
     return _plan(config.labels, config.structured_metadata, config.max_line_bytes, config.metadata_names)
 
 
-def _kept(plan: _Plan, path: tuple[str, ...], name: str) -> bool:
+def _kept(plan: Plan, path: tuple[str, ...], name: str) -> bool:
     """Whether the metadata ``name`` (of the field at ``path``) is sent: every one without a list; with one,
     the names listed (or with a listed prefix), and always the fields that are not the container's own
     metadata (LOGSHIP_EXTRA_FIELDS', a line's ``partial``): someone configured those to be sent."""
@@ -169,7 +169,7 @@ def pairs_pb(metadata: Mapping[str, str]) -> bytes:
     return b"".join(metadata_pair(name, value) for name, value in metadata.items())
 
 
-def shape_of(fields: dict[str, Any], plan: _Plan) -> Shape:
+def shape_of(fields: dict[str, Any], plan: Plan) -> Shape:
     label_map: dict[str, str] = {}
     used = set()  # the fields that became labels are not repeated as metadata
     for name, where, path in plan.labels:
@@ -216,7 +216,7 @@ def split_message(message: str, limit: int, overhead: int, size: Callable[[str],
 _Entry = tuple[int, str, dict[str, str], bytes]
 
 
-def _lines(ns: int, message: str, shape: Shape, plan: _Plan, own: dict[str, str] | None = None) -> list[_Entry]:
+def _lines(ns: int, message: str, shape: Shape, plan: Plan, own: dict[str, str] | None = None) -> list[_Entry]:
     """The entries of one record: one, or one per part of a line too long for Loki. ``own`` is the
     line's own structured metadata (``line_metadata``), written before the container's."""
     limit = plan.max_line_bytes
@@ -271,7 +271,7 @@ def line_metadata(line: Line, taken: Mapping[str, str]) -> dict[str, str]:
     return own
 
 
-def source(line: Line, plan: _Plan, shapes: dict[tuple[bytes, bytes], Shape]) -> tuple[
+def source(line: Line, plan: Plan, shapes: dict[tuple[bytes, bytes], Shape]) -> tuple[
         Shape, int, str, dict[str, str] | None]:
     """(shape, time in ns, message, the line's own structured metadata or None) of one record read whole;
     ``shapes`` keeps the shapes of lines whose per-line fields are part of it, for the batch."""
