@@ -15,15 +15,29 @@ LINGER_BELOW_BYTES = 16384
 LEAVE_IN_SOCKET_BELOW_BYTES = 8192
 
 
+def until_tick(seconds: float, now: float) -> float:
+    """The time from ``now`` to the next multiple of ``seconds`` (on the event loop's clock).
+
+    Every following stream lingers until the same tick instead of ``seconds`` after its own last read, so
+    a host's streams are read one after the other in one wake-up of the event loop, not each in its own:
+    the same reads, with the loop, the selector and the pipeline's code warm for all of them."""
+    return seconds - now % seconds if seconds > 0 else 0.0
+
+
+async def linger(seconds: float) -> None:
+    """Sleep until the next tick of ``seconds`` (``until_tick``)."""
+    await asyncio.sleep(until_tick(seconds, asyncio.get_running_loop().time()))
+
+
 async def linger_unread(response: Any, seconds: float) -> None:
-    """Sleep ``seconds`` without reading the response's socket (data waits in the kernel meanwhile)."""
+    """``linger`` without reading the response's socket (data waits in the kernel meanwhile)."""
     connection = getattr(response, "connection", None)
     transport = getattr(connection, "transport", None)
     if transport is None or not transport.is_reading():
-        await asyncio.sleep(seconds)
+        await linger(seconds)
         return
     transport.pause_reading()
     try:
-        await asyncio.sleep(seconds)
+        await linger(seconds)
     finally:
         transport.resume_reading()

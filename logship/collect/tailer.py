@@ -39,7 +39,7 @@ from logship.collect.checkpoint import CheckpointStore
 from logship.collect.counts import move_counts, report_malformed
 from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder, first_entry
 from logship.collect.lines import AssemblerState, LineAssembler
-from logship.collect.linger import LEAVE_IN_SOCKET_BELOW_BYTES, LINGER_BELOW_BYTES, linger_unread
+from logship.collect.linger import LEAVE_IN_SOCKET_BELOW_BYTES, LINGER_BELOW_BYTES, linger, linger_unread
 from logship.collect.positions import SINCE_START
 from logship.collect.window import WindowMissed, Windows
 from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
@@ -272,7 +272,7 @@ class Tailer:
             async with self._engine.logs(self.container_id, follow=follow, since=since, tail=tail) as response:
                 self._response = response
                 body = response.content
-                linger = self._linger if follow else 0.0
+                read_linger = self._linger if follow else 0.0
                 trickle = False
                 leave_in_socket = True
                 while True:
@@ -281,9 +281,9 @@ class Tailer:
                         # one buffer write for all of them. At a low rate they gather in the socket (one
                         # recv instead of an event-loop wake-up per line dockerd writes).
                         if leave_in_socket:
-                            await linger_unread(response, linger)
+                            await linger_unread(response, read_linger)
                         else:
-                            await asyncio.sleep(linger)
+                            await linger(read_linger)
                     data = await self._next_chunk(body, assembler)
                     if not data:
                         break
@@ -294,7 +294,7 @@ class Tailer:
                         tail = None
                     if trickle:
                         leave_in_socket = len(data) < LEAVE_IN_SOCKET_BELOW_BYTES
-                    trickle = linger > 0 and len(data) < LINGER_BELOW_BYTES
+                    trickle = read_linger > 0 and len(data) < LINGER_BELOW_BYTES
                     got_data = True
                     bytes_read += len(data)
                     if self._refresh_metadata:

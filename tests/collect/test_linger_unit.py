@@ -1,0 +1,54 @@
+"""The read linger of following streams (``logship.collect.linger``): every stream's linger ends at the same
+tick, so a host's streams are read in one wake-up of the event loop rather than each in its own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from logship.collect.linger import linger, until_tick
+
+
+@pytest.mark.parametrize(("seconds", "now", "expected"), [
+    (0.25, 100.0, 0.25),  # on a tick: a whole linger, never none
+    (0.25, 100.1, 0.15),
+    (0.25, 100.249, 0.001),
+    (1.0, 7.5, 0.5),
+    (0.0, 3.3, 0.0),  # no linger
+])
+def test_a_linger_lasts_until_the_next_tick(seconds: float, now: float, expected: float) -> None:
+    assert until_tick(seconds, now) == pytest.approx(expected)
+
+
+def test_a_linger_ends_on_a_tick_of_the_clock_whenever_it_starts() -> None:
+    for step in range(1000):
+        now = 12345.0 + step * 0.00731
+        delay = until_tick(0.25, now)
+        assert 0 < delay <= 0.25
+        ticks = (now + delay) / 0.25
+        assert ticks == pytest.approx(round(ticks))
+
+
+async def test_streams_that_start_lingering_at_different_times_stop_together() -> None:
+    loop = asyncio.get_running_loop()
+    woke: list[float] = []
+
+    async def stream(start_after: float) -> None:
+        await asyncio.sleep(start_after)
+        await linger(0.3)
+        woke.append(loop.time())
+
+    started = loop.time()
+    # Started 0, 40 and 90 ms in: at most one tick falls among them, so at least two share a tick.
+    await asyncio.gather(*(stream(delay) for delay in (0.0, 0.04, 0.09)))
+    assert len(woke) == 3
+    by_tick: dict[int, list[float]] = {}
+    for at in woke:
+        by_tick.setdefault(round(at / 0.3), []).append(at)
+    # Each woke on a tick, within a linger of starting; those on the same tick in the same turn of the
+    # event loop (a few ms at most between them, however busy the machine).
+    assert all(abs(at - tick * 0.3) < 0.1 for tick, ats in by_tick.items() for at in ats)
+    assert max(woke) - started < 0.3 + 0.09 + 0.1
+    assert max(map(len, by_tick.values())) >= 2
+    assert all(max(ats) - min(ats) < 0.01 for ats in by_tick.values())
