@@ -39,7 +39,7 @@ from logship.collect.checkpoint import CheckpointStore
 from logship.collect.counts import move_counts, report_malformed
 from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder, first_entry
 from logship.collect.lines import AssemblerState, LineAssembler
-from logship.collect.linger import LEAVE_IN_SOCKET_BELOW_BYTES, LINGER_BELOW_BYTES, linger, linger_unread
+from logship.collect.linger import LINGER_BELOW_BYTES, linger, linger_unread, may_leave_in_socket
 from logship.collect.positions import SINCE_START
 from logship.collect.window import WindowMissed, Windows
 from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
@@ -293,7 +293,7 @@ class Tailer:
                             raise WindowMissed
                         tail = None
                     if trickle:
-                        leave_in_socket = len(data) < LEAVE_IN_SOCKET_BELOW_BYTES
+                        leave_in_socket = may_leave_in_socket(data)
                     trickle = read_linger > 0 and len(data) < LINGER_BELOW_BYTES
                     got_data = True
                     bytes_read += len(data)

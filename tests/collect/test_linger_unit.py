@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from logship.collect.linger import linger, until_tick
+from logship.collect.linger import linger, may_leave_in_socket, until_tick
 
 
 @pytest.mark.parametrize(("seconds", "now", "expected"), [
@@ -52,3 +52,13 @@ async def test_streams_that_start_lingering_at_different_times_stop_together() -
     assert max(woke) - started < 0.3 + 0.09 + 0.1
     assert max(map(len, by_tick.values())) >= 2
     assert all(max(ats) - min(ats) < 0.01 for ats in by_tick.values())
+
+
+def test_a_linger_leaves_lines_in_the_socket_only_while_dockerd_could_not_block_on_them() -> None:
+    """dockerd blocks once ~278 small writes wait in its send buffer: a paused socket is kept for a
+    stream whose linger gathered fewer than 128 lines and less than 16 KiB, whatever the lines' size."""
+    line = b"\x01\x00\x00\x00\x00\x00\x00\x5c" + b"2026-11-25T16:32:42.123456789Z " + b"x" * 60 + b"\n"
+    assert may_leave_in_socket(line * 50)  # a stream of 100 lines/s over a 500 ms linger
+    assert not may_leave_in_socket(line * 128)  # short lines: fewer than 16 KiB, but as many writes
+    assert not may_leave_in_socket(b"\x01\x00\x00\x00\x00\x00\x40\x00" + b"y" * 16384)  # one long line
+    assert may_leave_in_socket(b"")
