@@ -56,6 +56,22 @@ def host_records(lines: list[tuple[str, str, str]], replicas: int, run: int) -> 
             for record in replica_records[start:start + run]]
 
 
+# Nanoseconds whose varint takes each length from one byte to five, and the edges between them.
+NANOS = (0, 1, 127, 128, 16383, 16384, 2097151, 2097152, 268435455, 268435456, 999999999)
+
+
+def one_container() -> list[bytes]:
+    """One container's plain records of both streams in time order (``Reader.columns`` takes such a batch
+    whole): several seconds, a nanoseconds varint of every length, equal times, and escaped, non-ASCII,
+    empty and long messages."""
+    messages = ['GET /a "q" 200', "é 日本 \U0001F600", "", "tab\there \\ back", "x" * 300]
+    lines = [("stderr" if n % 3 == 1 else "stdout", f"2026-11-25T16:32:{40 + n // 4:02d}.{nano:09d}Z",
+              messages[n % len(messages)] + "\n")
+             for n, nano in enumerate(sorted(NANOS * 2))]
+    lines.insert(5, lines[4])  # the same time twice
+    return records([("stdout", "1970-01-01T00:00:00.000000005Z", "at 1970\n"), *lines])
+
+
 def sample_batch() -> Batch:
     """Three records: plain, multi-line with non-ASCII and quotes, stderr."""
     recs = records([

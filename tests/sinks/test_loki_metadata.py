@@ -21,7 +21,7 @@ from logship.sinks.loki.sink import LokiSink
 from logship.sinks.loki.spec import LokiSinkConfig
 from tests.fakes.loki import FakeLoki
 from tests.sinks import running
-from tests.sinks.records import METADATA, parsed, parsed_batch, records, sample_batch
+from tests.sinks.records import METADATA, one_container, parsed, parsed_batch, records, sample_batch
 
 LOKI = {"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": "http://127.0.0.1:9"}
 
@@ -96,22 +96,6 @@ def _replicas_in_runs() -> list[bytes]:
     return [record for start in range(0, 40, 8) for run in runs for record in run[start:start + 8]]
 
 
-# Nanoseconds whose varint takes each length from one byte to five, and the edges between them.
-NANOS = (0, 1, 127, 128, 16383, 16384, 2097151, 2097152, 268435455, 268435456, 999999999)
-
-
-def _one_container() -> list[bytes]:
-    """One container's plain records of both streams in time order (``Reader.columns`` takes such a batch
-    whole): several seconds, a nanoseconds varint of every length, equal times, and escaped, non-ASCII,
-    empty and long messages."""
-    messages = ['GET /a "q" 200', "é 日本 \U0001F600", "", "tab\there \\ back", "x" * 300]
-    lines = [("stderr" if n % 3 == 1 else "stdout", f"2026-11-25T16:32:{40 + n // 4:02d}.{nano:09d}Z",
-              messages[n % len(messages)] + "\n")
-             for n, nano in enumerate(sorted(NANOS * 2))]
-    lines.insert(5, lines[4])  # the same time twice
-    return records([("stdout", "1970-01-01T00:00:00.000000005Z", "at 1970\n"), *lines])
-
-
 @pytest.mark.parametrize("environ", [
     {}, {"LOGSHIP_LOKI_STRUCTURED_METADATA": "all"}, {"LOGSHIP_LOKI_STRUCTURED_METADATA": "none"},
     {"LOGSHIP_LOKI_STRUCTURED_METADATA": "false"}, {"LOGSHIP_LOKI_LABELS": "service_name,level=log.level"},
@@ -123,8 +107,8 @@ def _one_container() -> list[bytes]:
     pytest.param(_mixed_batch, id="mixed"),
     pytest.param(lambda: list(reversed(_mixed_batch())), id="out-of-order"),
     pytest.param(_replicas_in_runs, id="replicas-in-runs"),
-    pytest.param(_one_container, id="one-container"),
-    pytest.param(lambda: list(reversed(_one_container())), id="one-container-out-of-order"),
+    pytest.param(one_container, id="one-container"),
+    pytest.param(lambda: list(reversed(one_container())), id="one-container-out-of-order"),
 ])
 def test_the_one_pass_body_is_the_mapping_byte_for_byte(environ: dict[str, str], recs) -> None:
     sink_config = config(**environ)
@@ -133,12 +117,12 @@ def test_the_one_pass_body_is_the_mapping_byte_for_byte(environ: dict[str, str],
 
 
 @pytest.mark.parametrize("labels", ["service_namespace,service_name,host,stream", "service_name"])
-def test_one_containers_batch_is_written_at_once_as_record_by_record(labels: str) -> None:
+def testone_containers_batch_is_written_at_once_as_record_by_record(labels: str) -> None:
     """A batch of one container's plain records in time order takes the whole-batch way (``_whole_batch``),
     one stream or two (stdout and stderr), with the bytes of the record-by-record mapping; any other batch
     (out of time order, a timestamp not Docker's) is declined, for the loop."""
     sink_config = config(LOGSHIP_LOKI_LABELS=labels)
-    recs = _one_container()
+    recs = one_container()
     whole = _whole_batch(Reader().columns(recs), plan_of(sink_config))
     assert whole is not None and whole == encode_protobuf(streams(batch(recs), sink_config))
     swapped = [recs[1], recs[0], *recs[2:]]

@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from logship.record import Reader
 from logship.sinks.base import Batch
-from logship.sinks.otlp.encode import export_request
+from logship.sinks.otlp.encode import _whole_batch, export_request
 from logship.sinks.otlp.protobuf import any_value, key_values
 from tests.sinks.otlp_reference import reference_request, set_value
-from tests.sinks.records import METADATA, parsed, parsed_batch, records, sample_batch
+from tests.sinks.records import METADATA, one_container, parsed, parsed_batch, records, sample_batch
 
 VALUES: list[Any] = ["", "text", "é 日本 \U0001F600", True, False, 0, 1, -1, 2**63 - 1, -(2**63), 0.0, -2.5, 1e300,
                      [], [None], ["a", 1, 2.5, True, None, ["nested", []], {"k": "v"}], {"an": "object"}]
@@ -53,7 +54,20 @@ def _mixed() -> list[bytes]:
     pytest.param(lambda: sample_batch().records, id="sample"),
     pytest.param(lambda: parsed_batch().records, id="parsed"),
     pytest.param(_mixed, id="mixed"),
+    pytest.param(one_container, id="one-container"),
+    pytest.param(lambda: [*one_container(), *parsed_batch().records], id="one-container-and-parsed"),
 ])
 def test_the_request_equals_the_message_classes_byte_for_byte(recs, observed: int) -> None:
     batch = Batch(recs(), 0)
     assert export_request(batch, observed) == reference_request(batch, observed)
+
+
+def test_one_containers_batch_is_written_at_once_as_record_by_record() -> None:
+    """A batch of one container's plain records takes the whole-batch way (``_whole_batch``) with the bytes
+    of the loop; a batch with a timestamp not Docker's is declined, for the loop."""
+    recs = one_container()
+    observed_pb = b"\x59" + (1_764_000_000_123_456_789).to_bytes(8, "little")
+    whole = _whole_batch(Reader().columns(recs), observed_pb)
+    assert whole is not None and whole == reference_request(Batch(recs, 0), 1_764_000_000_123_456_789)
+    unlike_docker = [recs[0].replace(b'.000000005Z"', b'.00000000aZ"'), *recs[1:]]
+    assert _whole_batch(Reader().columns(unlike_docker), observed_pb) is None
