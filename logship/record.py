@@ -42,6 +42,7 @@ with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import compress, repeat
 from operator import not_
 from typing import Any, NamedTuple
@@ -360,6 +361,17 @@ class Reader:
             return columns
         plains = self.split(records, levels=levels, whole=False)
         return Columns.of(plains) or plains
+
+    def body_or_split(self, records: list[bytes],
+                      whole: Callable[[Columns], bytes | None]) -> bytes | list[Plain | None]:
+        """The body ``whole`` writes from the batch's ``columns`` (one container's plain records, a sink's
+        way for the whole batch at once), or, when there are no columns or ``whole`` declines them (None),
+        the batch as ``split`` gives it with levels, for the sink's loop per record."""
+        columns = self.columns(records)
+        if columns is None:
+            return self.split(records, levels=True, whole=False)
+        body = whole(columns)
+        return columns.plains() if body is None else body
 
     def _suffix(self, suffix: bytes) -> Shared | None:
         try:

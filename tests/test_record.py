@@ -280,3 +280,23 @@ def test_parts_are_columns_when_every_record_is_plain_and_the_split_otherwise() 
     found = Reader().parts(leveled, levels=True)
     assert not isinstance(found, Columns) and _comparable(found) == _comparable(Reader().split(leveled, levels=True))
     assert found[-1] is not None and found[-1][4] == "warn"
+
+
+def test_body_or_split_gives_the_whole_batch_body_or_the_split_for_the_loop() -> None:
+    one = records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f"line {n}\n") for n in range(4)])
+    seen: list[Columns] = []
+
+    def whole(columns: Columns) -> bytes | None:
+        seen.append(columns)
+        return b"body of %d" % len(columns.stamps)
+
+    assert Reader().body_or_split(one, whole) == b"body of 4"
+    assert _comparable(seen[0].plains()) == _comparable(Reader().split(one))
+    declined = Reader().body_or_split(one, lambda columns: None)  # the sink's whole-batch way declined
+    assert not isinstance(declined, bytes) and _comparable(declined) == _comparable(Reader().split(one, levels=True))
+    leveled = [*one, parsed(one[0], level="warn")]  # no columns: the split, with levels, and no call
+    seen.clear()
+    found = Reader().body_or_split(leveled, whole)
+    assert not seen and not isinstance(found, bytes)
+    assert _comparable(found) == _comparable(Reader().split(leveled, levels=True))
+    assert found[-1] is not None and found[-1][4] == "warn"

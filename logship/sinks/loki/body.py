@@ -104,11 +104,9 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
         return encode_protobuf(streams(batch, config))
     reader = Reader()
     records = batch.records
-    columns = reader.columns(records)
-    if columns is not None:
-        body = _whole_batch(columns, plan)
-        if body is not None:
-            return body
+    plains = reader.body_or_split(records, lambda columns: _whole_batch(columns, plan))
+    if isinstance(plains, bytes):
+        return plains
     limit = plan.max_line_bytes
     groups: dict[str, _Stream] = {}
     shapes: dict[tuple[bytes, bytes], Shape] = {}
@@ -120,7 +118,6 @@ def push_request(batch: Batch, config: LokiSinkConfig) -> bytes:
     # The stream's pieces and times, and its latest time below: locals while its records follow each other.
     pieces, times = stream.pieces, stream.times
     last_ns = 0
-    plains = columns.plains() if columns is not None else reader.split(records, levels=True, whole=False)
     for record, plain in zip(records, plains, strict=True):
         if plain is not None:
             shared, stamp, _, text, level = plain

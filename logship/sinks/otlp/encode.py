@@ -278,11 +278,9 @@ def export_request(batch: Batch, observed_ns: int) -> bytes:
     reader = Reader()
     observed_pb = b"\x59" + observed_ns.to_bytes(8, "little") if observed_ns else b""
     records = batch.records
-    columns = reader.columns(records)
-    if columns is not None:
-        body = _whole_batch(columns, observed_pb)
-        if body is not None:
-            return body
+    plains = reader.body_or_split(records, lambda columns: _whole_batch(columns, observed_pb))
+    if isinstance(plains, bytes):
+        return plains
     groups: dict[bytes, _Group] = {}
     with_partial: dict[tuple[bytes, bytes], tuple[bytes, bytes, bytes]] = {}
     seconds: dict[bytes, int] = {}  # b"2026-11-25T16:32:42." → its Unix seconds in ns
@@ -292,7 +290,6 @@ def export_request(batch: Batch, observed_ns: int) -> bytes:
     group_of_last = _Group(b"")
     pieces = group_of_last.pieces
     shared_attributes = shared_tail = b""
-    plains = columns.plains() if columns is not None else reader.split(records, levels=True, whole=False)
     for record, plain in zip(records, plains, strict=True):
         head_pb = own_pb = b""
         pb: tuple[bytes, bytes, bytes] | None = None
