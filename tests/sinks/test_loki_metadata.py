@@ -130,3 +130,19 @@ def testone_containers_batch_is_written_at_once_as_record_by_record(labels: str)
     assert push_request(batch(swapped), sink_config) == encode_protobuf(streams(batch(swapped), sink_config))
     unlike_docker = [recs[0].replace(b'.000000005Z"', b'.00000000aZ"'), *recs[1:]]
     assert _whole_batch(Reader().columns(unlike_docker), plan_of(sink_config)) is None
+
+
+@pytest.mark.parametrize("lines", [
+    pytest.param([("stdout", "2026-11-25T16:32:42.000000001Z", "x" * 20000 + "\n")], id="a-16-KiB-line"),
+    pytest.param([("stdout", "2026-11-25T16:32:42.000000001Z", "x" * 16383 + "\n")], id="a-line-of-16383-bytes"),
+    pytest.param([("stdout", "2026-11-25T16:32:60.900000000Z", "a\n"),
+                  ("stdout", "2026-11-25T16:33:00.100000000Z", "b\n")], id="a-leap-second-before-the-next-minute"),
+    pytest.param([("stdout", "2026-11-25T24:00:00.900000000Z", "a\n"),
+                  ("stdout", "2026-11-26T00:00:00.100000000Z", "b\n")], id="hour-24"),
+])
+def test_one_containers_batch_the_whole_batch_way_declines_is_written_by_the_loop(lines) -> None:
+    """Lines the whole-batch way does not write (a length field of three bytes, seconds whose bytes are
+    not in time order) are the loop's: the same bytes as the mapping, no exception."""
+    sink_config = config()
+    recs = batch(records(lines))
+    assert push_request(recs, sink_config) == encode_protobuf(streams(recs, sink_config))

@@ -56,6 +56,8 @@ def _mixed() -> list[bytes]:
     pytest.param(_mixed, id="mixed"),
     pytest.param(one_container, id="one-container"),
     pytest.param(lambda: [*one_container(), *parsed_batch().records], id="one-container-and-parsed"),
+    pytest.param(lambda: records([("stdout", "2026-11-25T16:32:42.000000001Z", "x" * 20000 + "\n")]),
+                 id="a-16-KiB-line"),
 ])
 def test_the_request_equals_the_message_classes_byte_for_byte(recs, observed: int) -> None:
     batch = Batch(recs(), 0)

@@ -217,20 +217,25 @@ def _whole_batch(columns: Columns, plan: Plan) -> bytes | None:
         return None
     fractions = list(map(_FRACTION, stamps))
     lengths = list(map(len, texts))
-    if not b"".join(fractions).isdigit() or max(lengths) > plan.max_line_bytes:
+    # A line of 16 KiB or more takes a longer length field, and a longer one is split: the loop's.
+    if not b"".join(fractions).isdigit() or max(lengths) > min(plan.max_line_bytes, 16383):
         return None
     nanos = list(map(int, fractions))
     stamp_fields: list[bytes] = []
     seconds: dict[bytes, tuple[Any, ...]] = {}
     continued, varints = CONTINUED, VARINTS
     start = 0
+    previous_ns = None
     while start < count:  # the batch a second at a time (few), each second's field made once
         second_key = stamps[start][:20]
         end = bisect_right(stamps, second_key + b"\xff", start)
         _timestamp(stamps[start], seconds)
         second = seconds.get(second_key)
-        if second is None:  # no such second (not a date)
+        # No such second (not a date), or one that is not later than the one before as bytes say (a
+        # hand-made "…:60." or hour 24, which Docker never writes): the loop, which sorts by time.
+        if second is None or (previous_ns is not None and second[0] <= previous_ns):
             return None
+        previous_ns = second[0]
         _, none, one, two, three, four, five = second
         # The nanoseconds' varint (protowire.varint) written inline, after the field up to it.
         stamp_fields += [five + continued[nano & 16383] + continued[nano >> 14 & 16383] + varints[nano >> 28]
