@@ -17,10 +17,16 @@ LEAVE_IN_SOCKET_BELOW_BYTES = 16384
 LEAVE_IN_SOCKET_BELOW_LINES = 128
 
 
-def may_leave_in_socket(data: bytes) -> bool:
-    """Whether a linger that gathered ``data`` may leave the next one's lines in the socket (see above):
-    its lines counted by their newlines (dockerd ends each line's frame with one)."""
-    return len(data) < LEAVE_IN_SOCKET_BELOW_BYTES and data.count(b"\n") < LEAVE_IN_SOCKET_BELOW_LINES
+def may_leave_in_socket(data: bytes, gathered_for: float, period: float) -> bool:
+    """Whether the next linger (a whole ``period``, ``until_tick``'s longest) may leave its lines in the
+    socket (see above), judged by ``data``, what a linger of ``gathered_for`` seconds gathered, scaled to
+    the period (a stream's first linger after a pause may be short: its few lines say little). Lines
+    are counted by their newlines (dockerd ends each line's frame with one)."""
+    if gathered_for <= 0 or period <= 0:
+        return False
+    scale = period / gathered_for
+    return (len(data) * scale < LEAVE_IN_SOCKET_BELOW_BYTES
+            and data.count(b"\n") * scale < LEAVE_IN_SOCKET_BELOW_LINES)
 
 
 def until_tick(seconds: float, now: float) -> float:
@@ -32,20 +38,21 @@ def until_tick(seconds: float, now: float) -> float:
     return seconds - now % seconds if seconds > 0 else 0.0
 
 
-async def linger(seconds: float) -> None:
-    """Sleep until the next tick of ``seconds`` (``until_tick``)."""
-    await asyncio.sleep(until_tick(seconds, asyncio.get_running_loop().time()))
+async def linger(seconds: float) -> float:
+    """Sleep until the next tick of ``seconds`` (``until_tick``); how long that was."""
+    delay = until_tick(seconds, asyncio.get_running_loop().time())
+    await asyncio.sleep(delay)
+    return delay
 
 
-async def linger_unread(response: Any, seconds: float) -> None:
+async def linger_unread(response: Any, seconds: float) -> float:
     """``linger`` without reading the response's socket (data waits in the kernel meanwhile)."""
     connection = getattr(response, "connection", None)
     transport = getattr(connection, "transport", None)
     if transport is None or not transport.is_reading():
-        await linger(seconds)
-        return
+        return await linger(seconds)
     transport.pause_reading()
     try:
-        await linger(seconds)
+        return await linger(seconds)
     finally:
         transport.resume_reading()

@@ -275,15 +275,16 @@ class Tailer:
                 read_linger = self._linger if follow else 0.0
                 trickle = False
                 leave_in_socket = True
+                lingered = 0.0
                 while True:
                     if trickle:
                         # After a small read, let more lines gather before reading again: one decode and
                         # one buffer write for all of them. At a low rate they gather in the socket (one
                         # recv instead of an event-loop wake-up per line dockerd writes).
                         if leave_in_socket:
-                            await linger_unread(response, read_linger)
+                            lingered = await linger_unread(response, read_linger)
                         else:
-                            await linger(read_linger)
+                            lingered = await linger(read_linger)
                     data = await self._next_chunk(body, assembler)
                     if not data:
                         break
@@ -293,7 +294,7 @@ class Tailer:
                             raise WindowMissed
                         tail = None
                     if trickle:
-                        leave_in_socket = may_leave_in_socket(data)
+                        leave_in_socket = may_leave_in_socket(data, lingered, read_linger)
                     trickle = read_linger > 0 and len(data) < LINGER_BELOW_BYTES
                     got_data = True
                     bytes_read += len(data)
