@@ -208,6 +208,11 @@ class LineAssembler:
             parser.filtered = 0
         return total
 
+    def lines_counted(self) -> int:
+        """Lines counted since the last ``take_line_counts``, of every stream (the difference across a
+        ``feed`` is how many lines a chunk held)."""
+        return sum(stream.lines for stream in self._streams.values())
+
     def take_line_counts(self) -> dict[str, int]:
         """Records emitted per stream since the last call."""
         counts = {}

@@ -17,16 +17,15 @@ LEAVE_IN_SOCKET_BELOW_BYTES = 16384
 LEAVE_IN_SOCKET_BELOW_LINES = 128
 
 
-def may_leave_in_socket(data: bytes, gathered_for: float, period: float) -> bool:
+def may_leave_in_socket(size: int, lines: int, gathered_for: float, period: float) -> bool:
     """Whether the next linger (a whole ``period``, ``until_tick``'s longest) may leave its lines in the
-    socket (see above), judged by ``data``, what a linger of ``gathered_for`` seconds gathered, scaled to
-    the period (a stream's first linger after a pause may be short: its few lines say little). Lines
-    are counted by their newlines (dockerd ends each line's frame with one)."""
+    socket (see above), judged by what a linger of ``gathered_for`` seconds gathered (``size`` bytes
+    holding ``lines`` lines, as the assembler counted them), scaled to the period: a stream's first
+    linger after a pause may be short, and its few lines say little."""
     if gathered_for <= 0 or period <= 0:
         return False
     scale = period / gathered_for
-    return (len(data) * scale < LEAVE_IN_SOCKET_BELOW_BYTES
-            and data.count(b"\n") * scale < LEAVE_IN_SOCKET_BELOW_LINES)
+    return size * scale < LEAVE_IN_SOCKET_BELOW_BYTES and lines * scale < LEAVE_IN_SOCKET_BELOW_LINES
 
 
 def until_tick(seconds: float, now: float) -> float:

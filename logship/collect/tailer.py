@@ -293,14 +293,14 @@ class Tailer:
                         if first is None or not assembler.has_seen(*first):
                             raise WindowMissed
                         tail = None
-                    if trickle:
-                        leave_in_socket = may_leave_in_socket(data, lingered, read_linger)
+                    after_linger = trickle
                     trickle = read_linger > 0 and len(data) < LINGER_BELOW_BYTES
                     got_data = True
                     bytes_read += len(data)
                     if self._refresh_metadata:
                         await self._apply_metadata(assembler)
                     before = assembler.state()
+                    lines_before = assembler.lines_counted()
                     try:
                         records = decoder.feed_records(data, assembler)
                     except FramingLost as exc:
@@ -310,6 +310,9 @@ class Tailer:
                         if decoder.malformed:
                             report_malformed(self._metrics, self, decoder.malformed)
                             decoder.malformed.clear()
+                    if after_linger:
+                        leave_in_socket = may_leave_in_socket(
+                            len(data), assembler.lines_counted() - lines_before, lingered, read_linger)
                     if records or assembler.dropped_pending():
                         await self._commit(records, before)
                         if self._stopping:

@@ -516,3 +516,13 @@ def test_has_seen_answers_as_the_skip_rule_drops_a_replayed_frame() -> None:
     trimmed.feed([(STDOUT, b"2026-11-25T16:37:09.500000000Z a\n")])
     assert trimmed.has_seen(STDOUT, b"2026-11-25T16:37:09.5Z")
     assert not trimmed.has_seen(STDOUT, b"2026-11-25T16:37:09.6Z")
+
+
+def test_lines_counted_grow_by_the_lines_of_a_chunk_until_they_are_taken() -> None:
+    lines = assembler()
+    assert lines.lines_counted() == 0
+    lines.feed([out(5, b"a\n"), out(6, b"b\n"), err(4, b"c\n")])
+    assert lines.lines_counted() == 3
+    lines.feed([out(7, b"d\n")])
+    assert lines.lines_counted() == 4
+    assert lines.take_line_counts() == {"stdout": 3, "stderr": 1} and lines.lines_counted() == 0

@@ -58,12 +58,12 @@ def test_a_linger_leaves_lines_in_the_socket_only_while_dockerd_could_not_block_
     """dockerd blocks once ~278 small writes wait in its send buffer: a paused socket is kept for a
     stream whose next linger would gather fewer than 128 lines and less than 16 KiB, whatever the lines'
     size, judged by what the last linger gathered scaled to a whole one."""
-    line = b"\x01\x00\x00\x00\x00\x00\x00\x5c" + b"2026-11-25T16:32:42.123456789Z " + b"x" * 60 + b"\n"
-    assert may_leave_in_socket(line * 50, 0.5, 0.5)  # a stream of 100 lines/s over a 500 ms linger
-    assert not may_leave_in_socket(line * 128, 0.5, 0.5)  # short lines: fewer than 16 KiB, but as many writes
-    assert not may_leave_in_socket(b"\x01\x00\x00\x00\x00\x00\x40\x00" + b"y" * 16384, 0.5, 0.5)  # a long line
-    assert may_leave_in_socket(b"", 0.5, 0.5)
+    line = 8 + 31 + 60 + 1  # a frame of a 60-character line
+    assert may_leave_in_socket(line * 50, 50, 0.5, 0.5)  # a stream of 100 lines/s over a 500 ms linger
+    assert not may_leave_in_socket(line * 128, 128, 0.5, 0.5)  # short lines: under 16 KiB, as many writes
+    assert not may_leave_in_socket(16392, 1, 0.5, 0.5)  # one long line
+    assert may_leave_in_socket(0, 0, 0.5, 0.5)
     # A first linger of 20 ms after a pause gathered 10 lines: 250 in a whole one, too many to leave.
-    assert not may_leave_in_socket(line * 10, 0.02, 0.5)
-    assert may_leave_in_socket(line * 10, 0.25, 0.5)
-    assert not may_leave_in_socket(b"", 0.0, 0.5)  # no linger at all: nothing to judge by
+    assert not may_leave_in_socket(line * 10, 10, 0.02, 0.5)
+    assert may_leave_in_socket(line * 10, 10, 0.25, 0.5)
+    assert not may_leave_in_socket(0, 0, 0.0, 0.5)  # no linger at all: nothing to judge by
