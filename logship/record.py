@@ -43,8 +43,8 @@ with it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import compress, repeat
-from operator import not_
+from itertools import compress, islice, repeat
+from operator import itemgetter, not_
 from typing import Any, NamedTuple
 
 import orjson
@@ -75,6 +75,7 @@ SYSLOG_SEVERITY = {"trace": 7, "debug": 7, "info": 6, "warn": 4, "error": 3, "fa
 _LEVEL_TEXT = {level.encode(): level for level in LEVELS}
 _RECENT = 4  # shared parts compared in place before a dictionary look-up (see Reader)
 MAX_SHARED = 4096  # distinct suffixes cached per batch (a batch of one container holds one or two)
+_SHORTEST_RUN = 32  # records per run, on average, below which a host's batch is not split into runs
 
 
 class Shared:
@@ -310,15 +311,19 @@ class Reader:
             _unescape(out, escaped)
         return out
 
-    def columns(self, records: list[bytes]) -> Columns | None:
+    def columns(self, records: list[bytes], runs: bool = False) -> Columns | None:
         """``split`` of a batch whose every record is plain and ends with one of at most two suffixes (one
-        container's stdout and stderr: the common batch), as ``Columns``, in a few passes in C over the
-        whole batch instead of a Python loop per record; None when a record is not like that, or there is
-        none (``split`` then looks at each).
+        container's stdout and stderr: the common batch), or with one suffix per run of records (a host's
+        batch: its containers' reads one after the other, ``_runs``; with ``runs`` only: for a sink that
+        writes such a batch at once, where a loop over the columns would cost more than the split's), as
+        ``Columns``, in a few passes in C
+        over the whole batch instead of a Python loop per record; None when a record is not like that, or
+        there is none (``split`` then looks at each).
 
-        The messages are checked as ``_unescape`` checks them (``_decoded``: all of them as one JSON array,
-        which written again must give the same bytes: no quote ends a message early, the escapes are the
-        collector's, the text is UTF-8), so every part is exactly what the loop would give.
+        The messages are checked as ``split`` checks them (``_texts``: without a backslash, no quote and
+        UTF-8; with one, all of them decoded as one JSON array, which written again must give the same
+        bytes: no quote ends a message early, the escapes are the collector's), so every part is exactly
+        what the loop would give.
         """
         found = self.shared_of(records[0]) if records else None
         if found is None:
@@ -336,27 +341,69 @@ class Reader:
                 return None
             other = found[0]
             other_quoted = b'"' + other.key
-            if not all(map(bytes.endswith, compress(records, map(not_, ends)), repeat(other_quoted))):
-                return None
-            cut, other_cut = -len(quoted), -len(other_quoted)
-            raws = [record[_MESSAGE_AT:cut if end else other_cut] for record, end in zip(records, ends, strict=True)]
-            shareds = list(map({True: shared, False: other}.__getitem__, ends))
+            if all(map(bytes.endswith, compress(records, map(not_, ends)), repeat(other_quoted))):
+                cut, other_cut = -len(quoted), -len(other_quoted)
+                raws = [record[_MESSAGE_AT:cut if end else other_cut]
+                        for record, end in zip(records, ends, strict=True)]
+                shareds = list(map({True: shared, False: other}.__getitem__, ends))
+            else:  # more containers: a host's batch, their reads one after the other
+                found_runs = self._runs(records) if runs else None
+                if found_runs is None:
+                    return None
+                shareds, raws = [], []
+                for start, end, run_shared in found_runs:
+                    shareds += repeat(run_shared, end - start)
+                    raws += map(itemgetter(slice(_MESSAGE_AT, -1 - len(run_shared.key))), records[start:end])
         if not (all(map(bytes.startswith, records, repeat(RECORD_OPEN)))
                 and all(map(bytes.startswith, records, repeat(MESSAGE_OPEN), repeat(44)))):
             return None
         stamps = [record[14:44] for record in records]
         if _BACKSLASH in b"".join(stamps):
             return None
-        texts = _decoded(raws)
+        texts = _texts(raws)
         if texts is None:
             return None
         self._last = shareds[-1]
-        return Columns(shareds, stamps, raws, list(map(str.encode, texts)))
+        return Columns(shareds, stamps, raws, texts)
+
+    def _runs(self, records: list[bytes]) -> list[tuple[int, int, Shared]] | None:
+        """The batch as runs of one suffix each (start, end, shared part), every record of a run checked to
+        end with its message's closing quote and the suffix; None when a record has none, or when runs are
+        short (a loop per record costs less than a few calls per run then). A run's end is found by
+        doubling steps, then halving: a few ``endswith`` per run, then one pass in C checks it whole."""
+        runs: list[tuple[int, int, Shared]] = []
+        count = len(records)
+        most = count // _SHORTEST_RUN + 1
+        start = 0
+        while start < count:
+            found = self.shared_of(records[start])
+            if found is None or len(runs) == most:
+                return None
+            shared = found[0]
+            quoted = b'"' + shared.key
+            step, low, high = 1, start + 1, start + 1  # the run reaches low; high is the next record to try
+            while high < count and records[high].endswith(quoted):
+                low = high + 1
+                step *= 2
+                high = start + step
+            high = min(high, count)
+            while low < high:  # the first record of another suffix, between low and high
+                middle = (low + high) // 2
+                if records[middle].endswith(quoted):
+                    low = middle + 1
+                else:
+                    high = middle
+            if not all(map(bytes.endswith, islice(records, start, low), repeat(quoted))):
+                return None
+            runs.append((start, low, shared))
+            start = low
+        return runs
 
     def parts(self, records: list[bytes], levels: bool = False) -> Columns | list[Plain | None]:
-        """The batch as ``Columns`` when every record is plain (one container's batch at once in C, a host's
-        through the split loop and ``Columns.of``), else as ``split`` gives it (``levels`` as there)."""
-        columns = self.columns(records)
+        """The batch as ``Columns`` when every record is plain (one container's batch or a host's in long
+        runs at once in C, a host's in short runs through the split loop and ``Columns.of``), else as
+        ``split`` gives it (``levels`` as there)."""
+        columns = self.columns(records, runs=True)
         if columns is not None:
             return columns
         plains = self.split(records, levels=levels, whole=False)
@@ -445,6 +492,21 @@ def _decoded(raws: list[bytes]) -> list[str] | None:
     if type(texts) is list and len(texts) == len(raws) and orjson.dumps(texts) == array:
         return texts
     return None
+
+
+def _texts(raws: list[bytes]) -> list[bytes] | None:
+    """The UTF-8 texts of messages as escaped in records, as ``split`` gives them; None unless each is one
+    JSON string as the collector escapes it. Without a backslash in any, each text is its raw bytes (the
+    same objects: no copy, as ``split`` does) once no quote ends one early and all are UTF-8; else all
+    are decoded at once (``_decoded``). Joined with newlines (neither a quote nor a backslash, and no
+    part of a UTF-8 sequence) so one check in C covers them all."""
+    joined = b"\n".join(raws)
+    if _BACKSLASH not in joined:  # an int: a memchr
+        if _QUOTE in joined or not (joined.isascii() or is_utf8(joined)):
+            return None
+        return raws
+    texts = _decoded(raws)
+    return None if texts is None else list(map(str.encode, texts))
 
 
 def _unescape(out: list[Plain | None], escaped: list[int]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from itertools import repeat
 from typing import Any
 
@@ -20,7 +21,16 @@ from logship.record import (
     split_utf8,
     timestamp_text,
 )
-from tests.sinks.records import LEVELS, METADATA, host_records, parsed, parsed_batch, records, sample_batch
+from tests.sinks.records import (
+    LEVELS,
+    METADATA,
+    host_records,
+    parsed,
+    parsed_batch,
+    records,
+    replica_metadata,
+    sample_batch,
+)
 
 
 def assembled() -> list[bytes]:
@@ -263,6 +273,29 @@ def test_a_hosts_batch_split_by_the_loop_becomes_columns(replicas: int, run: int
     assert len({shared.key for shared in columns.shareds}) == 2 * replicas
 
 
+def test_a_hosts_batch_in_long_runs_is_columns_at_once() -> None:
+    """Several containers' reads of 40 lines one after the other (a host's batch): ``columns`` finds the
+    runs and gives every record the loop's parts; runs it cannot vouch for leave the batch to the loop."""
+    texts = ["plain\n", 'say "hi" \\ \t\n', "é 日本 \U0001F600\n", "\n", "x" * 300 + "\n"]
+    lines = [("stdout", f"2026-11-25T16:32:{42 + n // 50}.{n:09d}Z", texts[n % len(texts)]) for n in range(120)]
+    batch = host_records(lines, 4, 40)
+    assert Reader().columns(batch) is None  # unless asked for runs: only parts (for sinks that write it at once)
+    columns = Reader().columns(batch, runs=True)
+    assert columns is not None and isinstance(Reader().parts(batch), Columns)
+    assert _comparable(columns.plains()) == _comparable(Reader().split(batch, whole=False))
+    assert [shared.fields["container"]["id"] for shared in columns.shareds] == [
+        orjson.loads(r)["container"]["id"] for r in batch]
+    for at in (41, 50, 63, 64, 65, 79):  # another container's line inside a run, where the search may step
+        inside = [*batch[:at], *records(lines[:1], metadata=replica_metadata(7)), *batch[at:]]
+        found = Reader().columns(inside, runs=True)
+        assert found is None or _comparable(found.plains()) == _comparable(Reader().split(inside, whole=False))
+    leveled = [*batch[:60], parsed(batch[60], level="warn"), *batch[61:]]  # a lone level inside a run
+    short = host_records(lines, 4, 3)  # runs of 3: the loop costs less
+    for declined in (leveled, short):
+        assert Reader().columns(declined, runs=True) is None
+        assert _comparable(Reader().split(declined)) == _comparable(Reader().split(declined, whole=False))
+
+
 def test_columns_of_a_batch_with_a_parsed_line_or_a_level_is_none() -> None:
     batch = host_records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f"line {n}\n") for n in range(4)], 2, 2)
     assert Columns.of(Reader().split(batch)) is not None
@@ -300,3 +333,20 @@ def test_body_or_split_gives_the_whole_batch_body_or_the_split_for_the_loop() ->
     assert not seen and not isinstance(found, bytes)
     assert _comparable(found) == _comparable(Reader().split(leveled, levels=True))
     assert found[-1] is not None and found[-1][4] == "warn"
+
+
+def test_texts_without_an_escape_are_the_raw_messages_themselves() -> None:
+    """A batch with no backslash in any message: each text is its raw bytes (the same object, as the loop
+    gives it), also for bytes orjson would have escaped in a hand-made record; a quote of its own or
+    invalid UTF-8 leaves the batch to the loop, which decides each record."""
+    plain = records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f"line {n} é 日本\n") for n in range(5)])
+    columns = Reader().columns(plain)
+    assert columns is not None and all(map(operator.is_, columns.texts, columns.raws))
+    assert _comparable(columns.plains()) == _comparable(Reader().split(plain, whole=False))
+    control = [*plain, plain[0].replace(b"line 0", b"line \x01")]  # a control byte, unescaped
+    found = Reader().columns(control)
+    assert found is not None and found.texts[-1] == "line \x01 é 日本".encode()
+    assert _comparable(found.plains()) == _comparable(Reader().split(control, whole=False))
+    for odd in (plain[1].replace(b"line 1", b'line", "x":"1'), plain[2].replace("é".encode(), b"\xc3")):
+        assert Reader().columns([*plain, odd]) is None
+        assert Reader().split([*plain, odd], whole=False)[-1] is None

@@ -50,7 +50,7 @@ def test_a_batch_of_one_container_is_written_at_once_as_record_by_record(
     assert Reader().columns(recs) is not None
     at_once = bulk_lines(Batch(recs, 0), index)
     with monkeypatch.context() as patched:
-        patched.setattr(Reader, "columns", lambda self, records: None)
+        patched.setattr(Reader, "columns", lambda self, records, runs=False: None)
         patched.setattr(Columns, "of", classmethod(lambda cls, plains: None))  # nor from the split: the loop
         assert at_once == bulk_lines(Batch(recs, 0), index)
 
@@ -64,6 +64,20 @@ def test_a_hosts_batch_is_written_at_once_as_record_by_record(index: str, monkey
     assert Reader().columns(recs) is None and isinstance(Reader().parts(recs, levels=True), Columns)
     at_once = bulk_lines(Batch(recs, 0), index)
     with monkeypatch.context() as patched:
+        patched.setattr(Columns, "of", classmethod(lambda cls, plains: None))
+        assert at_once == bulk_lines(Batch(recs, 0), index)
+
+
+@pytest.mark.parametrize("index", ["logs-docker-default", "docker-%Y.%m.%d-%H%M%S"])
+def test_a_hosts_batch_in_long_runs_is_written_at_once_as_record_by_record(
+        index: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three containers' reads of 40 lines one after the other: Reader.columns finds the runs for parts.
+    recs = host_records([("stdout", f"2026-11-25T16:32:{40 + n // 40:02d}.{n:09d}Z", f'line {n} "q" \\ é 日本\n')
+                         for n in range(120)], 3, run=40)
+    assert Reader().columns(recs, runs=True) is not None
+    at_once = bulk_lines(Batch(recs, 0), index)
+    with monkeypatch.context() as patched:
+        patched.setattr(Reader, "columns", lambda self, records, runs=False: None)
         patched.setattr(Columns, "of", classmethod(lambda cls, plains: None))
         assert at_once == bulk_lines(Batch(recs, 0), index)
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from logship.record import Reader
 from logship.sinks.base import Batch
 from logship.sinks.gelf.encode import _MILLIS_TEXT, _Encoder, messages
 from tests.sinks.records import host_records, parsed_batch, records, sample_batch
@@ -40,6 +41,16 @@ def test_a_batch_of_one_container_is_written_at_once_as_record_by_record(message
     # short_message (and declines otherwise).
     recs = host_records([("stderr" if n % 3 == 1 else "stdout", f"{second}.{fraction}Z", f"{message} {n}\n")
                          for n, fraction in enumerate(FRACTIONS * 2)], replicas, run=5)
+    one_by_one = _Encoder()
+    assert messages(Batch(recs, 0)) == [one_by_one.encode(record) for record in recs]
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_a_hosts_batch_in_long_runs_is_written_at_once_as_record_by_record(message: str) -> None:
+    # Three containers' reads of 40 lines one after the other (Reader.columns finds the runs).
+    recs = host_records([("stdout", f"2026-11-25T16:32:{40 + n // 40}.{n % 40 * 25:03d}{n:06d}Z", f"{message} {n}\n")
+                         for n in range(120)], 3, run=40)
+    assert Reader().columns(recs, runs=True) is not None
     one_by_one = _Encoder()
     assert messages(Batch(recs, 0)) == [one_by_one.encode(record) for record in recs]
 
