@@ -369,15 +369,18 @@ class Reader:
     def _runs(self, records: list[bytes]) -> list[tuple[int, int, Shared]] | None:
         """The batch as runs of one suffix each (start, end, shared part), every record of a run checked to
         end with its message's closing quote and the suffix; None when a record has none, or when runs are
-        short (a loop per record costs less than a few calls per run then). A run's end is found by
-        doubling steps, then halving: a few ``endswith`` per run, then one pass in C checks it whole."""
+        short (a loop per record costs less than a few calls per run then). A run's end is guessed by
+        doubling steps, then halving (a few ``endswith`` per run), then one pass in C checks the run up to
+        the guess and ends it at its first record of another suffix: the guess overshoots when the run's
+        container comes back later in the batch."""
         runs: list[tuple[int, int, Shared]] = []
         count = len(records)
         most = count // _SHORTEST_RUN + 1
+        checked = 0  # records looked at by the passes: past a few times the batch, the loop does better
         start = 0
         while start < count:
             found = self.shared_of(records[start])
-            if found is None or len(runs) == most:
+            if found is None or len(runs) == most or checked > 4 * count:
                 return None
             shared = found[0]
             quoted = b'"' + shared.key
@@ -393,10 +396,13 @@ class Reader:
                     low = middle + 1
                 else:
                     high = middle
-            if not all(map(bytes.endswith, islice(records, start, low), repeat(quoted))):
+            ends = list(map(bytes.endswith, islice(records, start, low), repeat(quoted)))
+            checked += low - start
+            if not ends[0]:  # its first record is not plain (a level, another key): the loop's
                 return None
-            runs.append((start, low, shared))
-            start = low
+            end = start + ends.index(False) if False in ends else low
+            runs.append((start, end, shared))
+            start = end
         return runs
 
     def parts(self, records: list[bytes], levels: bool = False) -> Columns | list[Plain | None]:

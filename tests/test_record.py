@@ -288,7 +288,12 @@ def test_a_hosts_batch_in_long_runs_is_columns_at_once() -> None:
     for at in (41, 50, 63, 64, 65, 79):  # another container's line inside a run, where the search may step
         inside = [*batch[:at], *records(lines[:1], metadata=replica_metadata(7)), *batch[at:]]
         found = Reader().columns(inside, runs=True)
-        assert found is None or _comparable(found.plains()) == _comparable(Reader().split(inside, whole=False))
+        assert found is not None and _comparable(found.plains()) == _comparable(Reader().split(inside, whole=False))
+    # A container that comes back after others (the doubling steps land in its later run): A B C B A.
+    of = [records(lines, replica_metadata(replica)) for replica in range(3)]
+    back = [*of[0][:40], *of[1][:40], *of[2][:5], *of[1][40:100], *of[0][40:120]]
+    found = Reader().columns(back, runs=True)
+    assert found is not None and _comparable(found.plains()) == _comparable(Reader().split(back, whole=False))
     leveled = [*batch[:60], parsed(batch[60], level="warn"), *batch[61:]]  # a lone level inside a run
     short = host_records(lines, 4, 3)  # runs of 3: the loop costs less
     for declined in (leveled, short):
