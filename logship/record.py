@@ -76,6 +76,7 @@ _LEVEL_TEXT = {level.encode(): level for level in LEVELS}
 _RECENT = 4  # shared parts compared in place before a dictionary look-up (see Reader)
 MAX_SHARED = 4096  # distinct suffixes cached per batch (a batch of one container holds one or two)
 _SHORTEST_RUN = 32  # records per run, on average, below which a host's batch is not split into runs
+_RUNS_TO_JUDGE = 4  # runs found before their average length decides (a batch may start with a short one)
 
 
 class Shared:
@@ -403,6 +404,9 @@ class Reader:
             end = start + ends.index(False) if False in ends else low
             runs.append((start, end, shared))
             start = end
+            # Runs much shorter than that so far (a host whose containers mix stdout and stderr): stop early.
+            if len(runs) == _RUNS_TO_JUDGE and start < _SHORTEST_RUN // 2 * _RUNS_TO_JUDGE:
+                return None
         return runs
 
     def parts(self, records: list[bytes], levels: bool = False) -> Columns | list[Plain | None]:
