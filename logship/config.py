@@ -136,7 +136,7 @@ VARIABLES: tuple[Variable, ...] = (
     # collection
     Variable("LOGSHIP_MAX_LINE_BYTES", at_least_16kib, "1MiB",
              "Longest line kept whole; a longer one is cut into parts marked `partial`.", section="collect"),
-    Variable("LOGSHIP_READ_LINGER", non_negative_duration, "500ms",
+    Variable("LOGSHIP_READ_LINGER", non_negative_duration, "250ms",
              "After a small read of a container's logs, let more lines gather until the next tick of this "
              "period before reading again (every container's stream on the same ticks, so they are read in "
              "one wake-up): fewer wake-ups and writes per line at a small cost in latency (0 turns it off).",

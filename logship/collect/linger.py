@@ -28,6 +28,19 @@ def may_leave_in_socket(size: int, lines: int, gathered_for: float, period: floa
     return size * scale < LEAVE_IN_SOCKET_BELOW_BYTES and lines * scale < LEAVE_IN_SOCKET_BELOW_LINES
 
 
+def leave_next_in_socket(leaving: bool, after_linger: bool, trickle: bool, size: int, lines: int,
+                         gathered_for: float, period: float) -> bool:
+    """Whether a stream's next linger leaves its lines in the socket, after a read of ``size`` bytes and
+    ``lines`` lines (``leaving``: what was decided before). Only on evidence that the stream is slow: a
+    linger that gathered little (``may_leave_in_socket``). A read that was not a trickle (a busy stream,
+    whose lines would block dockerd within milliseconds) ends that until a linger shows it slow again; so
+    does a stream's start (``leaving`` starts False): a stale answer let a fast writer's follower block
+    for a whole linger at its first small read and fall behind json-file rotation."""
+    if after_linger:
+        return may_leave_in_socket(size, lines, gathered_for, period)
+    return leaving and trickle
+
+
 def until_tick(seconds: float, now: float) -> float:
     """The time from ``now`` to the next multiple of ``seconds`` (on the event loop's clock).
 

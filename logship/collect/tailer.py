@@ -39,7 +39,7 @@ from logship.collect.checkpoint import CheckpointStore
 from logship.collect.counts import move_counts, report_malformed
 from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder, first_entry
 from logship.collect.lines import AssemblerState, LineAssembler
-from logship.collect.linger import LINGER_BELOW_BYTES, linger, linger_unread, may_leave_in_socket
+from logship.collect.linger import LINGER_BELOW_BYTES, leave_next_in_socket, linger, linger_unread
 from logship.collect.positions import SINCE_START
 from logship.collect.window import WindowMissed, Windows
 from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
@@ -274,7 +274,7 @@ class Tailer:
                 body = response.content
                 read_linger = self._linger if follow else 0.0
                 trickle = False
-                leave_in_socket = True
+                leave_in_socket = False  # until a linger shows the stream slow (leave_next_in_socket)
                 lingered = 0.0
                 while True:
                     if trickle:
@@ -310,9 +310,9 @@ class Tailer:
                         if decoder.malformed:
                             report_malformed(self._metrics, self, decoder.malformed)
                             decoder.malformed.clear()
-                    if after_linger:
-                        leave_in_socket = may_leave_in_socket(
-                            len(data), assembler.lines_counted() - lines_before, lingered, read_linger)
+                    leave_in_socket = leave_next_in_socket(leave_in_socket, after_linger, trickle, len(data),
+                                                           assembler.lines_counted() - lines_before, lingered,
+                                                           read_linger)
                     if records or assembler.dropped_pending():
                         await self._commit(records, before)
                         if self._stopping:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from logship.collect.linger import linger, may_leave_in_socket, until_tick
+from logship.collect.linger import leave_next_in_socket, linger, may_leave_in_socket, until_tick
 
 
 @pytest.mark.parametrize(("seconds", "now", "expected"), [
@@ -67,3 +67,23 @@ def test_a_linger_leaves_lines_in_the_socket_only_while_dockerd_could_not_block_
     assert not may_leave_in_socket(line * 10, 10, 0.02, 0.5)
     assert may_leave_in_socket(line * 10, 10, 0.25, 0.5)
     assert not may_leave_in_socket(0, 0, 0.0, 0.5)  # no linger at all: nothing to judge by
+
+
+def test_only_a_linger_that_gathered_little_leaves_the_next_in_the_socket() -> None:
+    """A stream starts reading its socket during lingers; a linger that gathered little (a slow stream)
+    leaves the next one's lines in the socket; a busy read ends that at once, so a small read of a fast
+    writer (between its bursts, after a rotation) never pauses its socket on a stale answer."""
+    line = 8 + 31 + 100 + 1
+    leaving = False  # a stream's start
+    leaving = leave_next_in_socket(leaving, False, True, line * 3, 3, 0.0, 0.5)  # its first read, small
+    assert not leaving  # no linger has shown the stream slow yet
+    leaving = leave_next_in_socket(leaving, True, True, line * 40, 40, 0.5, 0.5)  # a linger gathered 40
+    assert leaving
+    leaving = leave_next_in_socket(leaving, True, True, line * 40, 40, 0.5, 0.5)
+    assert leaving
+    leaving = leave_next_in_socket(leaving, True, False, 65536, 470, 0.5, 0.5)  # the stream sped up
+    assert not leaving
+    leaving = leave_next_in_socket(leaving, False, True, line * 5, 5, 0.0, 0.5)  # a small read between bursts
+    assert not leaving
+    busy = leave_next_in_socket(True, False, False, 65536, 470, 0.0, 0.5)  # a busy read, not after a linger
+    assert not busy
