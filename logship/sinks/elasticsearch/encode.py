@@ -131,7 +131,7 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
 
     The hot loop of the sink: the document is the record's own bytes with the first key renamed, and a
     plain record (``Reader.split``: nothing parsed) costs the hash of its ``_id``, whose container part
-    is hashed once per batch (``Shared.encoded``, ``_id_prefix``). Other records are read for the
+    is hashed once per batch (``Shared.encoded``, ``_container_hash``). Other records are read for the
     ``_id``'s fields.
     Each record gives four pieces: its action up to the ``_id``, the ``_id``'s digest, the rest of the
     action, its document; the digests become ``_id`` text together after the loop (``_ids``).
@@ -152,10 +152,10 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
     for record, plain in zip(records, plains, strict=True):
         if plain is not None:
             shared, stamp, _, text, _ = plain  # a lone level changes neither _id nor document
-            id_parts = shared.encoded
-            if id_parts is None:
-                id_parts = shared.encoded = _id_prefix(shared.fields)
-            hasher = id_parts[0].copy()
+            container_hash = shared.encoded
+            if container_hash is None:
+                container_hash = shared.encoded = _container_hash(shared.fields)
+            hasher = container_hash.copy()
             hasher.update(stamp + b"\x1f\x1f" + text)
             pieces += (action or _action_open(names.json(stamp.decode())), hasher.digest(),
                        _PLAIN_DOCUMENT_OPEN, record[prefix_length:])
@@ -166,13 +166,13 @@ def bulk_lines(batch: Batch, index: str) -> bytes:
             # (no @timestamp), so it is dead-lettered instead of blocking the sink.
             record = orjson.dumps(line.head)
         shared = line.shared
-        id_parts = shared.encoded
-        if id_parts is None:
-            id_parts = shared.encoded = _id_prefix(shared.fields)
+        container_hash = shared.encoded
+        if container_hash is None:
+            container_hash = shared.encoded = _container_hash(shared.fields)
         head = line.head
         part = head.get("partial")
         ordinal = part.get("ordinal") if type(part) is dict else None
-        hasher = id_parts[0].copy()
+        hasher = container_hash.copy()
         hasher.update(_line_key(head.get("timestamp", ""), ordinal, head.get("message", "")))
         pieces += (action or _action_open(names.json(head.get("timestamp"))), hasher.digest(), _ACTION_CLOSE,
                    _DOCUMENT_OPEN + record[prefix_length:] if record.startswith(prefix)
@@ -194,14 +194,14 @@ def _whole_batch(columns: Columns, records: list[bytes], names: IndexNames, acti
     """``bulk_lines`` of a batch of plain records (``Columns``), in passes over whole lists: the same four
     pieces per record as the loop, each kind made for all records at once."""
     shareds, stamps, _, texts = columns
-    prefixes = {}
+    container_hashes = {}
     for shared in set(shareds):
-        id_parts = shared.encoded
-        if id_parts is None:
-            id_parts = shared.encoded = _id_prefix(shared.fields)
-        prefixes[shared] = id_parts[0]
-    # Each record's hash: its container's, copied, then its own part of the key (see _id_prefix).
-    hashers = list(map(_COPY, map(prefixes.__getitem__, shareds)))
+        container_hash = shared.encoded
+        if container_hash is None:
+            container_hash = shared.encoded = _container_hash(shared.fields)
+        container_hashes[shared] = container_hash
+    # Each record's hash: its container's, copied, then its own part of the key (see _container_hash).
+    hashers = list(map(_COPY, map(container_hashes.__getitem__, shareds)))
     separators = repeat(b"\x1f\x1f", len(records))  # the empty ordinal between timestamp and message
     deque(map(_UPDATE, hashers, map(b"".join, zip(stamps, separators, texts, strict=True))), 0)
     actions: Iterable[bytes]
@@ -241,13 +241,12 @@ def _ids(digests: list[bytes]) -> list[bytes]:
     return [text[start:start + 22] for start in range(0, len(text), 24)]
 
 
-def _id_prefix(fields: dict[str, Any]) -> tuple[_blake2b, Any, Any]:
-    """The hash of the container's part of the ``_id`` key (``container.id ␟ stream ␟``), and its two
-    fields. Each line's hash is a copy of it, updated with the rest of the key: the same digest as the
-    whole key's (``document_id``), without setting up a blake2b state per line (which costs more than
-    hashing the line: 0.42 against 0.32 µs per line)."""
-    container_id, stream = _id_parts(fields)
-    return _blake2b(_container_key(container_id, stream), digest_size=16), container_id, stream
+def _container_hash(fields: dict[str, Any]) -> _blake2b:
+    """The hash of the container's part of the ``_id`` key (``container.id ␟ stream ␟``), kept in
+    ``Shared.encoded``. Each line's hash is a copy of it, updated with the rest of the key: the same digest
+    as the whole key's (``document_id``), without setting up a blake2b state per line (which costs more
+    than hashing the line: 0.42 against 0.32 µs per line)."""
+    return _blake2b(_container_key(*_id_parts(fields)), digest_size=16)
 
 
 def encode(batch: Batch, config: ElasticsearchSinkConfig) -> tuple[bytes, dict[str, str]]:
