@@ -317,9 +317,8 @@ class Reader:
         container's stdout and stderr: the common batch), or with one suffix per run of records (a host's
         batch: its containers' reads one after the other, ``_runs``; with ``runs`` only: for a sink that
         writes such a batch at once, where a loop over the columns would cost more than the split's), as
-        ``Columns``, in a few passes in C
-        over the whole batch instead of a Python loop per record; None when a record is not like that, or
-        there is none (``split`` then looks at each).
+        ``Columns``, in a few passes in C over the whole batch instead of a Python loop per record; None
+        when a record is not like that, or there is none (``split`` then looks at each).
 
         The messages are checked as ``split`` checks them (``_texts``: without a backslash, no quote and
         UTF-8; with one, all of them decoded as one JSON array, which written again must give the same
@@ -473,6 +472,15 @@ class Columns(NamedTuple):
     def plains(self) -> list[Plain | None]:
         """The batch as ``Reader.split`` gives it: one ``Plain`` per record."""
         return list(zip(*self, repeat(None)))
+
+    def dockers_stamps(self) -> bool:
+        """Whether every timestamp is Docker's own form to its end (30 bytes, nine digits of fraction, "Z"):
+        what the sinks' whole-batch ways read fixed slices of (the second at ``[:20]``, the fraction at
+        ``[20:29]``), and where bytes compare as times do."""
+        stamps = self.stamps
+        joined = b"".join(stamps)
+        return (len(joined) == 30 * len(stamps) and not joined[29::30].strip(b"Z")
+                and all(joined[at::30].isdigit() for at in range(20, 29)))
 
     @classmethod
     def of(cls, plains: list[Plain | None]) -> Columns | None:

@@ -355,3 +355,11 @@ def test_texts_without_an_escape_are_the_raw_messages_themselves() -> None:
     for odd in (plain[1].replace(b"line 1", b'line", "x":"1'), plain[2].replace("é".encode(), b"\xc3")):
         assert Reader().columns([*plain, odd]) is None
         assert Reader().split([*plain, odd], whole=False)[-1] is None
+
+
+def test_dockers_stamps_says_whether_every_timestamp_is_dockers_to_its_end() -> None:
+    batch = records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f"line {n}\n") for n in range(3)])
+    columns = Reader().columns(batch)
+    assert columns is not None and columns.dockers_stamps()
+    for odd in (b"2026-11-25T16:32:42.00000000aZ", b"2026-11-25T16:32:42.000000002+", b"2026-11-25T16:32:42Z"):
+        assert not columns._replace(stamps=[*columns.stamps[:2], odd]).dockers_stamps()

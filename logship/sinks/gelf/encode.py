@@ -213,9 +213,7 @@ def _whole_batch(columns: Columns) -> list[bytes] | None:
     for ends in (bytes(map(itemgetter(0), texts)), bytes(map(itemgetter(-1), texts))):
         if len(ends.translate(None, _NOT_AN_END_BYTES)) != len(ends):
             return None
-    joined = b"".join(stamps)
-    if len(joined) != 30 * len(stamps) or joined[29::30].strip(b"Z") or not all(
-            joined[at::30].isdigit() for at in range(20, 29)):
+    if not columns.dockers_stamps():
         return None
     middles: dict[bytes, bytes] = {}  # b"2026-11-25T16:32:42." → b'","timestamp":1764088362.'
     for second, stamp in dict(zip(map(_SECOND_OF, stamps), stamps, strict=True)).items():

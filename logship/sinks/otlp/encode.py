@@ -367,9 +367,7 @@ def _whole_batch(columns: Columns, observed_pb: bytes) -> bytes | None:
     bytes as the loop: one ResourceLogs, its log records in batch order."""
     shareds, stamps, _, texts = columns
     count = len(stamps)
-    fractions = list(map(_FRACTION, stamps))
-    # Docker's timestamps (30 bytes, checked by columns): "Z" last and nine digits of fraction.
-    if b"".join(stamps)[29::30] != b"Z" * count or not b"".join(fractions).isdigit():
+    if not columns.dockers_stamps():
         return None
     encoded: dict[Shared, tuple[bytes, bytes, bytes]] = {}
     for shared in set(shareds):
@@ -385,7 +383,7 @@ def _whole_batch(columns: Columns, observed_pb: bytes) -> bytes | None:
         _ns(second_key + b"000000000Z", seconds)
         if second_key not in seconds:  # no such second (not a date)
             return None
-    times = list(map(add, map(seconds.__getitem__, second_keys), map(int, fractions)))
+    times = list(map(add, map(seconds.__getitem__, second_keys), map(int, map(_FRACTION, stamps))))
     lengths = list(map(len, texts))
     if min(times) <= 0 or max(lengths) >= 16384:
         return None
