@@ -39,7 +39,7 @@ from logship.collect.checkpoint import CheckpointStore
 from logship.collect.counts import move_counts, report_malformed
 from logship.collect.frames import FramingLost, MuxDecoder, RawDecoder, first_entry
 from logship.collect.lines import AssemblerState, LineAssembler
-from logship.collect.linger import LINGER_BELOW_BYTES, leave_next_in_socket, linger, linger_unread
+from logship.collect.linger import LINGER_BELOW_BYTES, NextLinger, linger, linger_unread, next_linger
 from logship.collect.positions import SINCE_START
 from logship.collect.window import WindowMissed, Windows
 from logship.engine import EngineClient, EngineError, LogsUnreadable, NotFound
@@ -274,15 +274,15 @@ class Tailer:
                 body = response.content
                 read_linger = self._linger if follow else 0.0
                 trickle = False
-                leave_in_socket = False  # until a linger shows the stream slow (leave_next_in_socket)
+                plan = NextLinger()  # read the socket, one tick: until a linger shows the stream slow
                 lingered = 0.0
                 while True:
                     if trickle:
                         # After a small read, let more lines gather before reading again: one decode and
                         # one buffer write for all of them. At a low rate they gather in the socket (one
                         # recv instead of an event-loop wake-up per line dockerd writes).
-                        if leave_in_socket:
-                            lingered = await linger_unread(response, read_linger)
+                        if plan.unread:
+                            lingered = await linger_unread(response, read_linger * plan.ticks)
                         else:
                             lingered = await linger(read_linger)
                     data = await self._next_chunk(body, assembler)
@@ -310,9 +310,8 @@ class Tailer:
                         if decoder.malformed:
                             report_malformed(self._metrics, self, decoder.malformed)
                             decoder.malformed.clear()
-                    leave_in_socket = leave_next_in_socket(leave_in_socket, after_linger, trickle, len(data),
-                                                           assembler.lines_counted() - lines_before, lingered,
-                                                           read_linger)
+                    plan = next_linger(plan, after_linger, trickle, len(data),
+                                       assembler.lines_counted() - lines_before, lingered, read_linger)
                     if records or assembler.dropped_pending():
                         await self._commit(records, before)
                         if self._stopping:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from logship.collect.linger import leave_next_in_socket, linger, may_leave_in_socket, until_tick
+from logship.collect.linger import SLOW_STREAM_TICKS, NextLinger, linger, may_leave_in_socket, next_linger, until_tick
 
 
 @pytest.mark.parametrize(("seconds", "now", "expected"), [
@@ -74,16 +74,49 @@ def test_only_a_linger_that_gathered_little_leaves_the_next_in_the_socket() -> N
     leaves the next one's lines in the socket; a busy read ends that at once, so a small read of a fast
     writer (between its bursts, after a rotation) never pauses its socket on a stale answer."""
     line = 8 + 31 + 100 + 1
-    leaving = False  # a stream's start
-    leaving = leave_next_in_socket(leaving, False, True, line * 3, 3, 0.0, 0.5)  # its first read, small
-    assert not leaving  # no linger has shown the stream slow yet
-    leaving = leave_next_in_socket(leaving, True, True, line * 40, 40, 0.5, 0.5)  # a linger gathered 40
-    assert leaving
-    leaving = leave_next_in_socket(leaving, True, True, line * 40, 40, 0.5, 0.5)
-    assert leaving
-    leaving = leave_next_in_socket(leaving, True, False, 65536, 470, 0.5, 0.5)  # the stream sped up
-    assert not leaving
-    leaving = leave_next_in_socket(leaving, False, True, line * 5, 5, 0.0, 0.5)  # a small read between bursts
-    assert not leaving
-    busy = leave_next_in_socket(True, False, False, 65536, 470, 0.0, 0.5)  # a busy read, not after a linger
-    assert not busy
+    plan = NextLinger()  # a stream's start
+    assert plan == NextLinger(unread=False, ticks=1)
+    plan = next_linger(plan, False, True, line * 3, 3, 0.0, 0.25)  # its first read, small
+    assert not plan.unread  # no linger has shown the stream slow yet
+    plan = next_linger(plan, True, True, line * 20, 20, 0.25, 0.25)  # a linger gathered 20
+    assert plan.unread
+    plan = next_linger(plan, True, True, line * 20, 20, 0.25, 0.25)
+    assert plan.unread
+    plan = next_linger(plan, True, False, 65536, 470, 0.25, 0.25)  # the stream sped up
+    assert plan == NextLinger()
+    plan = next_linger(plan, False, True, line * 5, 5, 0.0, 0.25)  # a small read between bursts
+    assert plan == NextLinger()
+    busy = next_linger(NextLinger(True, SLOW_STREAM_TICKS), False, False, 65536, 470, 0.0, 0.25)
+    assert busy == NextLinger()  # a busy read, not after a linger
+
+
+def test_a_stream_shown_slow_twice_in_a_row_lingers_longer() -> None:
+    """A linger in the socket that gathered little enough for ``SLOW_STREAM_TICKS`` ticks makes the next
+    one that long; one slow linger is not enough, and a linger that gathered more goes back to one tick
+    (or to reading the socket). A fast writer's follower (the rotation test's, 10,000 lines/s) never
+    lingers long, however its reads fall."""
+    line = 8 + 31 + 60 + 1
+    period = 0.25
+    slow = (line * 25, 25)  # 100 lines/s: 25 lines a tick
+    plan = next_linger(NextLinger(), True, True, *slow, period, period)
+    assert plan == NextLinger(True, 1)  # the first linger that showed it slow: in the socket, one tick
+    plan = next_linger(plan, True, True, *slow, period, period)
+    assert plan == NextLinger(True, SLOW_STREAM_TICKS)
+    plan = next_linger(plan, True, True, line * 50, 50, period * SLOW_STREAM_TICKS, period)
+    assert plan == NextLinger(True, SLOW_STREAM_TICKS)  # 50 lines in two ticks: still slow
+    plan = next_linger(plan, True, True, line * 140, 140, period * SLOW_STREAM_TICKS, period)
+    assert plan == NextLinger(True, 1)  # 140 lines in two ticks: too many for two, 70 a tick in the socket
+    plan = next_linger(plan, True, True, line * 60, 60, period, period)
+    assert plan == NextLinger(True, SLOW_STREAM_TICKS)  # 60 in one tick, in the socket: two ticks hold 120
+    plan = next_linger(plan, True, True, line * 140, 140, period, period)
+    assert plan == NextLinger()  # 140 in one tick: read the socket
+    plan = next_linger(plan, True, False, 16384, 150, period, period)
+    assert plan == NextLinger()
+    # A linger that was short (the stream's first, or one that started between ticks) is scaled up.
+    assert next_linger(NextLinger(True, 1), True, True, line * 12, 12, 0.02, period) == NextLinger()  # 150 a tick
+    # A writer of 10,000 lines/s in bursts of 100: whatever its reads after lingers, never a long one.
+    fast = NextLinger()
+    for size, lines, after in [(line * 3, 3, False), (line * 2500, 2500, True), (line * 100, 100, False),
+                               (line * 40, 40, True), (line * 2400, 2400, True)]:
+        fast = next_linger(fast, after, size < 16384, size, lines, period, period)
+        assert fast.ticks == 1
