@@ -418,12 +418,13 @@ class Reader:
         plains = self.split(records, levels=levels, whole=False)
         return Columns.of(plains) or plains
 
-    def body_or_split(self, records: list[bytes],
-                      whole: Callable[[Columns], bytes | None]) -> bytes | list[Plain | None]:
-        """The body ``whole`` writes from the batch's ``columns`` (one container's plain records, a sink's
-        way for the whole batch at once), or, when there are no columns or ``whole`` declines them (None),
-        the batch as ``split`` gives it with levels, for the sink's loop per record."""
-        columns = self.columns(records)
+    def body_or_split(self, records: list[bytes], whole: Callable[[Columns], bytes | None],
+                      runs: bool = False) -> bytes | list[Plain | None]:
+        """The body ``whole`` writes from the batch's ``columns`` (one container's plain records, or with
+        ``runs`` a host's in long runs: a sink's way for the whole batch at once), or, when there are no
+        columns or ``whole`` declines them (None), the batch as ``split`` gives it with levels, for the
+        sink's loop per record."""
+        columns = self.columns(records, runs=runs)
         if columns is None:
             return self.split(records, levels=True, whole=False)
         body = whole(columns)

@@ -21,7 +21,16 @@ from logship.sinks.loki.sink import LokiSink
 from logship.sinks.loki.spec import LokiSinkConfig
 from tests.fakes.loki import FakeLoki
 from tests.sinks import running
-from tests.sinks.records import METADATA, one_container, parsed, parsed_batch, records, sample_batch
+from tests.sinks.records import (
+    METADATA,
+    NANOS,
+    host_records,
+    one_container,
+    parsed,
+    parsed_batch,
+    records,
+    sample_batch,
+)
 
 LOKI = {"LOGSHIP_SINK": "loki", "LOGSHIP_LOKI_URL": "http://127.0.0.1:9"}
 
@@ -118,18 +127,42 @@ def test_the_one_pass_body_is_the_mapping_byte_for_byte(environ: dict[str, str],
 
 @pytest.mark.parametrize("labels", ["service_namespace,service_name,host,stream", "service_name"])
 def testone_containers_batch_is_written_at_once_as_record_by_record(labels: str) -> None:
-    """A batch of one container's plain records in time order takes the whole-batch way (``_whole_batch``),
-    one stream or two (stdout and stderr), with the bytes of the record-by-record mapping; any other batch
-    (out of time order, a timestamp not Docker's) is declined, for the loop."""
+    """A batch of one container's plain records takes the whole-batch way (``_whole_batch``), one stream or
+    two (stdout and stderr), in time order or not, with the bytes of the record-by-record mapping; a
+    timestamp not Docker's is declined, for the loop."""
     sink_config = config(LOGSHIP_LOKI_LABELS=labels)
     recs = one_container()
     whole = _whole_batch(Reader().columns(recs), plan_of(sink_config))
     assert whole is not None and whole == encode_protobuf(streams(batch(recs), sink_config))
-    swapped = [recs[1], recs[0], *recs[2:]]
-    assert _whole_batch(Reader().columns(swapped), plan_of(sink_config)) is None
+    swapped = [recs[1], recs[0], *recs[2:]]  # out of time order: written at once, sorted as the loop sorts
+    assert _whole_batch(Reader().columns(swapped), plan_of(sink_config)) == encode_protobuf(
+        streams(batch(swapped), sink_config))
     assert push_request(batch(swapped), sink_config) == encode_protobuf(streams(batch(swapped), sink_config))
     unlike_docker = [recs[0].replace(b'.000000005Z"', b'.00000000aZ"'), *recs[1:]]
     assert _whole_batch(Reader().columns(unlike_docker), plan_of(sink_config)) is None
+
+
+@pytest.mark.parametrize("labels", ["service_namespace,service_name,host,stream", "container_name,stream",
+                                    "service_name"])
+@pytest.mark.parametrize(("replicas", "run"), [(3, 40), (4, 33), (16, 40)])
+def test_a_hosts_batch_in_long_runs_is_written_at_once_as_record_by_record(labels: str, replicas: int,
+                                                                           run: int) -> None:
+    """A host's batch of plain records as its buffer holds it (each container's reads in runs, a run of
+    stderr among them, equal times across replicas, every nanoseconds varint length) takes the whole-batch
+    way with the bytes of the record-by-record mapping: replicas sharing a stream (the default labels)
+    go back in time at every run and are sorted as the loop sorts them, streams of their own are not."""
+    sink_config = config(LOGSHIP_LOKI_LABELS=labels)
+    # Four lines a second, their nanoseconds (of every varint length) in time order as Docker's are.
+    lines = [("stderr" if n // run % 3 == 2 else "stdout",
+              f"2026-11-25T16:{32 + n // 100:02d}:{n // 4 % 60:02d}.{NANOS[n % 4 * 3 + n // 4 % 2]:09d}Z",
+              f'replica line {n} "q" é\n' if n % 5 else f"line {n}\n") for n in range(5 * run)]
+    recs = host_records(lines, replicas, run)
+    assert len(recs) == replicas * len(lines)
+    columns = Reader().columns(recs, runs=True)
+    assert columns is not None
+    expected = encode_protobuf(streams(batch(recs), sink_config))
+    assert _whole_batch(columns, plan_of(sink_config)) == expected
+    assert push_request(batch(recs), sink_config) == expected
 
 
 @pytest.mark.parametrize("lines", [
