@@ -43,8 +43,8 @@ with it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import compress, islice, repeat
-from operator import itemgetter, not_
+from itertools import chain, compress, islice, repeat
+from operator import contains, is_not, itemgetter, not_
 from typing import Any, NamedTuple
 
 import orjson
@@ -496,6 +496,34 @@ class Columns(NamedTuple):
         if levels.count(None) != len(levels):
             return None
         return cls(list(shareds), list(stamps), list(raws), list(texts))
+
+
+class Runs:
+    """The runs of a batch's ``Columns.shareds`` (records of one shared part one after the other), to pick
+    a group's items (its ``members``' records, in batch order: a Loki stream's, an OTLP resource's) out
+    of a column: slices of its runs where the batch is in long runs of several containers (a host's: a
+    mask per group would be a few passes over the batch per container), a mask otherwise (one
+    container's stdout and stderr, interleaved line by line). ``distinct``: how many shared parts."""
+
+    __slots__ = ("_shareds", "_spans")
+
+    def __init__(self, shareds: list[Shared], distinct: int) -> None:
+        self._shareds = shareds
+        self._spans: list[tuple[int, int]] | None = None
+        if distinct > 2:
+            count = len(shareds)
+            starts = [0, *compress(range(1, count), map(is_not, shareds, islice(shareds, 1, None)))]
+            if len(starts) * 16 <= count:
+                self._spans = list(zip(starts, [*starts[1:], count], strict=True))
+
+    def picker(self, members: list[Shared]) -> Callable[[list[Any]], list[Any]]:
+        """What picks the records of ``members`` out of a column."""
+        shareds = self._shareds
+        if self._spans is None:
+            mask = list(map(contains, repeat(members), shareds))
+            return lambda column: list(compress(column, mask))
+        spans = [(start, end) for start, end in self._spans if shareds[start] in members]
+        return lambda column: list(chain.from_iterable(column[start:end] for start, end in spans))
 
 
 def _decoded(raws: list[bytes]) -> list[str] | None:

@@ -60,6 +60,15 @@ def host_records(lines: list[tuple[str, str, str]], replicas: int, run: int) -> 
 NANOS = (0, 1, 127, 128, 16383, 16384, 2097151, 2097152, 268435455, 268435456, 999999999)
 
 
+def runs_of_lines(run: int, runs: int = 5) -> list[tuple[str, str, str]]:
+    """``runs`` runs of ``run`` lines for ``host_records``: every third run on stderr, four lines a second
+    with nanoseconds of every varint length (``NANOS``) in time order, as Docker's are, some messages
+    with an escaped quote and non-ASCII."""
+    return [("stderr" if n // run % 3 == 2 else "stdout",
+             f"2026-11-25T16:{32 + n // 100:02d}:{n // 4 % 60:02d}.{NANOS[n % 4 * 3 + n // 4 % 2]:09d}Z",
+             f'line {n} "q" é\n' if n % 5 else f"line {n}\n") for n in range(runs * run)]
+
+
 def one_container() -> list[bytes]:
     """One container's plain records of both streams in time order (``Reader.columns`` takes such a batch
     whole): several seconds, a nanoseconds varint of every length, equal times, and escaped, non-ASCII,

@@ -23,12 +23,12 @@ from tests.fakes.loki import FakeLoki
 from tests.sinks import running
 from tests.sinks.records import (
     METADATA,
-    NANOS,
     host_records,
     one_container,
     parsed,
     parsed_batch,
     records,
+    runs_of_lines,
     sample_batch,
 )
 
@@ -152,10 +152,7 @@ def test_a_hosts_batch_in_long_runs_is_written_at_once_as_record_by_record(label
     way with the bytes of the record-by-record mapping: replicas sharing a stream (the default labels)
     go back in time at every run and are sorted as the loop sorts them, streams of their own are not."""
     sink_config = config(LOGSHIP_LOKI_LABELS=labels)
-    # Four lines a second, their nanoseconds (of every varint length) in time order as Docker's are.
-    lines = [("stderr" if n // run % 3 == 2 else "stdout",
-              f"2026-11-25T16:{32 + n // 100:02d}:{n // 4 % 60:02d}.{NANOS[n % 4 * 3 + n // 4 % 2]:09d}Z",
-              f'replica line {n} "q" é\n' if n % 5 else f"line {n}\n") for n in range(5 * run)]
+    lines = runs_of_lines(run)
     recs = host_records(lines, replicas, run)
     assert len(recs) == replicas * len(lines)
     columns = Reader().columns(recs, runs=True)

@@ -12,7 +12,16 @@ from logship.sinks.base import Batch
 from logship.sinks.otlp.encode import _whole_batch, export_request
 from logship.sinks.otlp.protobuf import any_value, key_values
 from tests.sinks.otlp_reference import reference_request, set_value
-from tests.sinks.records import METADATA, one_container, parsed, parsed_batch, records, sample_batch
+from tests.sinks.records import (
+    METADATA,
+    host_records,
+    one_container,
+    parsed,
+    parsed_batch,
+    records,
+    runs_of_lines,
+    sample_batch,
+)
 
 VALUES: list[Any] = ["", "text", "é 日本 \U0001F600", True, False, 0, 1, -1, 2**63 - 1, -(2**63), 0.0, -2.5, 1e300,
                      [], [None], ["a", 1, 2.5, True, None, ["nested", []], {"k": "v"}], {"an": "object"}]
@@ -73,3 +82,21 @@ def test_one_containers_batch_is_written_at_once_as_record_by_record() -> None:
     assert whole is not None and whole == reference_request(Batch(recs, 0), 1_764_000_000_123_456_789)
     unlike_docker = [recs[0].replace(b'.000000005Z"', b'.00000000aZ"'), *recs[1:]]
     assert _whole_batch(Reader().columns(unlike_docker), observed_pb) is None
+
+
+@pytest.mark.parametrize(("replicas", "run"), [(3, 40), (4, 33), (16, 40)])
+def test_a_hosts_batch_in_long_runs_is_written_at_once_as_the_message_classes_write_it(replicas: int,
+                                                                                       run: int) -> None:
+    """A host's batch of plain records as its buffer holds it (each container's reads in runs, a run of
+    stderr among them, equal times across containers) takes the whole-batch way: a ResourceLogs per
+    container in the order of their first records, each one's log records in batch order, byte for byte
+    what opentelemetry-proto's classes give."""
+    lines = runs_of_lines(run)
+    recs = host_records(lines, replicas, run)
+    assert len(recs) == replicas * len(lines)
+    columns = Reader().columns(recs, runs=True)
+    assert columns is not None
+    observed = 1_764_000_000_123_456_789
+    expected = reference_request(Batch(recs, 0), observed)
+    assert _whole_batch(columns, b"\x59" + observed.to_bytes(8, "little")) == expected
+    assert export_request(Batch(recs, 0), observed) == expected

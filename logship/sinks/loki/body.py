@@ -18,12 +18,11 @@ longer than ``LOGSHIP_LOKI_MAX_LINE_BYTES``) and for the JSON-line form.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
-from itertools import chain, compress, islice, repeat
-from operator import contains, gt, is_not, itemgetter, le, lt
+from itertools import compress, islice
+from operator import gt, itemgetter, le, lt
 from typing import Any
 
-from logship.record import OTLP_SEVERITY, Columns, Reader, Shared
+from logship.record import OTLP_SEVERITY, Columns, Reader, Runs, Shared
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.loki.encode import (
@@ -243,7 +242,7 @@ def _whole_batch(columns: Columns, plan: Plan) -> bytes | None:
     streams_of: dict[str, list[Shared]] = {}
     for shared, shape in shapes.items():
         streams_of.setdefault(shape.labels, []).append(shared)
-    runs = _Runs(shareds, len(shapes)) if len(streams_of) > 1 else None
+    runs = Runs(shareds, len(shapes)) if len(streams_of) > 1 else None
     out: list[bytes] = []
     for labels, members in sorted(streams_of.items()):
         if runs is None:
@@ -299,33 +298,6 @@ def _stamp_fields(stamps: list[bytes], stretch_ends: list[int]) -> list[bytes] |
     if not all(map(lt, times, islice(times, 1, None))):
         return None
     return fields
-
-
-class _Runs:
-    """A batch's runs of records of one shared part, to pick one stream's items (its members' records, in
-    batch order) out of a column: slices of its runs where the batch is in long runs of several
-    containers (a host's: a mask per stream would be a few passes over the batch per container), a mask
-    otherwise (one container's stdout and stderr, interleaved line by line)."""
-
-    __slots__ = ("_shareds", "_spans")
-
-    def __init__(self, shareds: list[Shared], distinct: int) -> None:
-        self._shareds = shareds
-        self._spans: list[tuple[int, int]] | None = None
-        if distinct > 2:
-            count = len(shareds)
-            starts = [0, *compress(range(1, count), map(is_not, shareds, islice(shareds, 1, None)))]
-            if len(starts) * 16 <= count:
-                self._spans = list(zip(starts, [*starts[1:], count], strict=True))
-
-    def picker(self, members: list[Shared]) -> Callable[[list[Any]], list[Any]]:
-        """What picks the records of ``members`` out of a column."""
-        shareds = self._shareds
-        if self._spans is None:
-            mask = list(map(contains, repeat(members), shareds))
-            return lambda column: list(compress(column, mask))
-        spans = [(start, end) for start, end in self._spans if shareds[start] in members]
-        return lambda column: list(chain.from_iterable(column[start:end] for start, end in spans))
 
 
 _FRACTION = itemgetter(slice(20, 29))

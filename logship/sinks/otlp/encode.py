@@ -17,7 +17,7 @@ import orjson
 
 from logship import __version__
 from logship.fields import dotted, flatten
-from logship.record import OTLP_SEVERITY, Columns, Line, Reader, Shared
+from logship.record import OTLP_SEVERITY, Columns, Line, Reader, Runs, Shared
 from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.otlp.protobuf import delimited, key_values
@@ -278,7 +278,7 @@ def export_request(batch: Batch, observed_ns: int) -> bytes:
     reader = Reader()
     observed_pb = b"\x59" + observed_ns.to_bytes(8, "little") if observed_ns else b""
     records = batch.records
-    plains = reader.body_or_split(records, lambda columns: _whole_batch(columns, observed_pb))
+    plains = reader.body_or_split(records, lambda columns: _whole_batch(columns, observed_pb), runs=True)
     if isinstance(plains, bytes):
         return plains
     groups: dict[bytes, _Group] = {}
@@ -361,22 +361,22 @@ def _request(groups: Iterable[_Group]) -> bytes:
 
 
 def _whole_batch(columns: Columns, observed_pb: bytes) -> bytes | None:
-    """``export_request`` of one container's batch of plain records (``Reader.columns``), in passes over
-    whole lists (``map`` and ``join`` in C) instead of a loop per record; None for a batch that needs the
-    loop (a timestamp not Docker's, a line at the epoch or of 16 KiB, records of two resources). The same
-    bytes as the loop: one ResourceLogs, its log records in batch order."""
+    """``export_request`` of a batch of plain records (``Reader.columns``: one container's, or a host's in
+    long runs), in passes over whole lists (``map`` and ``join`` in C) instead of a loop per record; None
+    for a batch that needs the loop (a timestamp not Docker's, a line at the epoch or of 16 KiB). The same
+    bytes as the loop: a ResourceLogs per resource in the order of their first records, each one's log
+    records in batch order."""
     shareds, stamps, _, texts = columns
-    count = len(stamps)
     if not columns.dockers_stamps():
         return None
     encoded: dict[Shared, tuple[bytes, bytes, bytes]] = {}
-    for shared in set(shareds):
+    members_of: dict[bytes, list[Shared]] = {}  # resource key → its shared parts, in batch order
+    for shared in dict.fromkeys(shareds):
         pb = shared.encoded
         if pb is None:
             pb = shared.encoded = _shared_pb(_shape(shared.fields), shared.fields.get("stream"))
         encoded[shared] = pb
-    if len({pb[0] for pb in encoded.values()}) != 1:
-        return None
+        members_of.setdefault(pb[0], []).append(shared)
     second_keys = list(map(_SECOND, stamps))
     seconds: dict[bytes, int] = {}
     for second_key in dict.fromkeys(second_keys):  # each second of the batch once (few)
@@ -394,13 +394,22 @@ def _whole_batch(columns: Columns, observed_pb: bytes) -> bytes | None:
     sizes = list(map(len, records))
     if max(sizes) >= 16384:
         return None
-    group = _Group(next(iter(encoded.values()))[1])
     keys = list(map(FIELD_2.__getitem__, sizes))  # ScopeLogs.log_records = 2
-    group.size = sum(sizes) + sum(map(len, keys))
-    group.pieces = [b""] * (2 * count)
-    group.pieces[0::2] = keys
-    group.pieces[1::2] = records
-    return _request((group,))
+    runs = Runs(shareds, len(encoded)) if len(members_of) > 1 else None
+    groups: list[_Group] = []
+    for members in members_of.values():
+        if runs is None:
+            group_keys, group_records, group_sizes = keys, records, sizes
+        else:
+            pick = runs.picker(members)
+            group_keys, group_records, group_sizes = pick(keys), pick(records), pick(sizes)
+        group = _Group(encoded[members[0]][1])
+        group.size = sum(group_sizes) + sum(map(len, group_keys))
+        group.pieces = [b""] * (2 * len(group_records))
+        group.pieces[0::2] = group_keys
+        group.pieces[1::2] = group_records
+        groups.append(group)
+    return _request(groups)
 
 
 _SECOND = itemgetter(slice(0, 20))  # what export_request keys its seconds by
