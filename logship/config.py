@@ -139,7 +139,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOGSHIP_READ_LINGER", non_negative_duration, "250ms",
              "After a small read of a container's logs, let more lines gather until the next tick of this "
              "period before reading again (every container's stream on the same ticks, so they are read in "
-             "one wake-up): fewer wake-ups and writes per line at a small cost in latency (0 turns it off).",
+             "one wake-up; a stream shown slow twice in a row, until the next tick of twice the period): "
+             "fewer wake-ups and writes per line at a small cost in latency (0 turns it off).",
              section="collect"),
     Variable("LOGSHIP_EXTRA_FIELDS", extra_fields, "",
              "Static fields added to every record: key=value,… (dots nest: `env.name=prod`).",
