@@ -76,6 +76,7 @@ _LEVEL_TEXT = {level.encode(): level for level in LEVELS}
 _RECENT = 4  # shared parts compared in place before a dictionary look-up (see Reader)
 MAX_SHARED = 4096  # distinct suffixes cached per batch (a batch of one container holds one or two)
 _SHORTEST_RUN = 32  # records per run, on average, below which a host's batch is not split into runs
+_SAMPLE_EVERY = 64  # records between those whose suffixes tell a host's batch from one container's
 _RUNS_TO_JUDGE = 4  # runs found before their average length decides (a batch may start with a short one)
 
 
@@ -325,46 +326,63 @@ class Reader:
         bytes: no quote ends a message early, the escapes are the collector's), so every part is exactly
         what the loop would give.
         """
-        found = self.shared_of(records[0]) if records else None
-        if found is None:
+        if not records:
             return None
-        shared = found[0]
-        quoted = b'"' + shared.key
-        ends = list(map(bytes.endswith, records, repeat(quoted)))
-        if all(ends):
-            cut = -len(quoted)
-            raws = [record[_MESSAGE_AT:cut] for record in records]
-            shareds = [shared] * len(records)
-        else:
-            found = self.shared_of(records[ends.index(False)])
-            if found is None or found[0] is shared:
+        shareds: list[Shared]
+        raws: list[bytes]
+        if runs and self._sample_shows_a_host(records):
+            found_runs = self._runs(records)
+            if found_runs is None:
                 return None
-            other = found[0]
-            other_quoted = b'"' + other.key
-            if all(map(bytes.endswith, compress(records, map(not_, ends)), repeat(other_quoted))):
-                cut, other_cut = -len(quoted), -len(other_quoted)
-                raws = [record[_MESSAGE_AT:cut if end else other_cut]
-                        for record, end in zip(records, ends, strict=True)]
-                shareds = list(map({True: shared, False: other}.__getitem__, ends))
-            else:  # more containers: a host's batch, their reads one after the other
-                found_runs = self._runs(records) if runs else None
-                if found_runs is None:
+            shareds, raws = _of_runs(records, found_runs)
+        else:
+            found = self.shared_of(records[0])
+            if found is None:
+                return None
+            shared = found[0]
+            quoted = b'"' + shared.key
+            ends = list(map(bytes.endswith, records, repeat(quoted)))
+            if all(ends):
+                cut = -len(quoted)
+                raws = [record[_MESSAGE_AT:cut] for record in records]
+                shareds = [shared] * len(records)
+            else:
+                found = self.shared_of(records[ends.index(False)])
+                if found is None or found[0] is shared:
                     return None
-                shareds, raws = [], []
-                for start, end, run_shared in found_runs:
-                    shareds += repeat(run_shared, end - start)
-                    raws += map(itemgetter(slice(_MESSAGE_AT, -1 - len(run_shared.key))), records[start:end])
-        if not (all(map(bytes.startswith, records, repeat(RECORD_OPEN)))
-                and all(map(bytes.startswith, records, repeat(MESSAGE_OPEN), repeat(44)))):
-            return None
-        stamps = [record[14:44] for record in records]
-        if _BACKSLASH in b"".join(stamps):
+                other = found[0]
+                other_quoted = b'"' + other.key
+                if all(map(bytes.endswith, compress(records, map(not_, ends)), repeat(other_quoted))):
+                    cut, other_cut = -len(quoted), -len(other_quoted)
+                    raws = [record[_MESSAGE_AT:cut if end else other_cut]
+                            for record, end in zip(records, ends, strict=True)]
+                    shareds = list(map({True: shared, False: other}.__getitem__, ends))
+                else:  # more containers (the sample missed them)
+                    found_runs = self._runs(records) if runs else None
+                    if found_runs is None:
+                        return None
+                    shareds, raws = _of_runs(records, found_runs)
+        stamps = _stamps(records)
+        if stamps is None or _BACKSLASH in b"".join(stamps):
             return None
         texts = _texts(raws)
         if texts is None:
             return None
         self._last = shareds[-1]
         return Columns(shareds, stamps, raws, texts)
+
+    def _sample_shows_a_host(self, records: list[bytes]) -> bool:
+        """Whether every ``_SAMPLE_EVERY``-th record of the batch, and its last, end with more than two
+        suffixes: a host's batch (its containers' reads one after the other), which ``_runs`` takes; one
+        container's (stdout and stderr) is taken at once by its two suffixes. A record not in the layout
+        says no: ``columns`` then finds it."""
+        seen: set[int] = set()
+        for record in (*islice(records, 0, None, _SAMPLE_EVERY), records[-1]):
+            found = self.shared_of(record)
+            if found is None:
+                return False
+            seen.add(id(found[0]))
+        return len(seen) > 2
 
     def _runs(self, records: list[bytes]) -> list[tuple[int, int, Shared]] | None:
         """The batch as runs of one suffix each (start, end, shared part), every record of a run checked to
@@ -524,6 +542,37 @@ class Runs:
             return lambda column: list(compress(column, mask))
         spans = [(start, end) for start, end in self._spans if shareds[start] in members]
         return lambda column: list(chain.from_iterable(column[start:end] for start, end in spans))
+
+
+def _of_runs(records: list[bytes], runs: list[tuple[int, int, Shared]]) -> tuple[list[Shared], list[bytes]]:
+    """Each record's shared part and raw message, for a batch in ``runs`` (``Reader._runs``)."""
+    shareds: list[Shared] = []
+    raws: list[bytes] = []
+    for start, end, shared in runs:
+        shareds += repeat(shared, end - start)
+        raws += map(itemgetter(slice(_MESSAGE_AT, -1 - len(shared.key))), records[start:end])
+    return shareds, raws
+
+
+def _stamps(records: list[bytes]) -> list[bytes] | None:
+    """The 30 bytes between each record's ``RECORD_OPEN`` and its ``MESSAGE_OPEN`` (at byte 44); None unless
+    every record opens so. The records' heads are joined and each byte of the two openings compared at a
+    stride, all records at once (27 passes in C): half what a ``startswith`` per record and opening costs."""
+    heads = list(map(_HEAD, records))
+    joined = b"".join(heads)
+    count = len(heads)
+    if len(joined) != _MESSAGE_AT * count:  # a record too short to hold them
+        return None
+    for at in _OPENING_AT:
+        if joined[at::_MESSAGE_AT] != _OPENING[at:at + 1] * count:
+            return None
+    return list(map(_STAMP, heads))
+
+
+_HEAD = itemgetter(slice(0, _MESSAGE_AT))
+_STAMP = itemgetter(slice(len(RECORD_OPEN), len(RECORD_OPEN) + 30))
+_OPENING = RECORD_OPEN + b"\0" * 30 + MESSAGE_OPEN  # the bytes every record's head holds, but its timestamp
+_OPENING_AT = (*range(len(RECORD_OPEN)), *range(len(RECORD_OPEN) + 30, _MESSAGE_AT))
 
 
 def _decoded(raws: list[bytes]) -> list[str] | None:

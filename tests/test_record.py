@@ -301,6 +301,39 @@ def test_a_hosts_batch_in_long_runs_is_columns_at_once() -> None:
         assert _comparable(Reader().split(declined)) == _comparable(Reader().split(declined, whole=False))
 
 
+def test_a_host_the_sample_misses_is_columns_by_its_runs_all_the_same() -> None:
+    """``columns`` tells a host's batch from one container's by a sample of its records' suffixes (every
+    64th and the last); a third container whose run falls between the sampled records is found all the
+    same (the two-suffix way fails on it, the runs take it), and two containers in runs are two suffixes."""
+    lines = [("stdout", f"2026-11-25T16:32:{42 + n // 50}.{n:09d}Z", f'line {n} "q"\n') for n in range(200)]
+    of = [records(lines, replica_metadata(replica)) for replica in range(3)]
+    hidden = [*of[0][:70], *of[2][:40], *of[1][:24], *of[0][70:]]  # container 2 at 70-109: no record sampled
+    sampled = set(range(0, len(hidden), 64)) | {len(hidden) - 1}
+    assert not sampled & set(range(70, 110))
+    for batch in (hidden, [*of[0][:100], *of[1][:100]]):
+        columns = Reader().columns(batch, runs=True)
+        assert columns is not None
+        assert _comparable(columns.plains()) == _comparable(Reader().split(batch, whole=False))
+    assert Reader().columns(hidden) is None  # three suffixes, not asked for runs: the loop
+
+
+@pytest.mark.parametrize("runs", [False, True])
+def test_a_record_that_does_not_open_as_the_layout_leaves_the_batch_to_the_loop(runs: bool) -> None:
+    """Every record's head is checked byte for byte (``{"timestamp":"`` and ``","message":"`` around a
+    30-byte timestamp, all records at once): one record off by a byte anywhere in them, or too short to
+    hold them, and ``columns`` declines the batch, whose split is then the loop's."""
+    lines = [("stdout", f"2026-11-25T16:32:{42 + n // 50}.{n:09d}Z", f"line {n}\n") for n in range(150)]
+    batch = host_records(lines, 3, 50) if runs else records(lines)
+    assert Reader().columns(batch, runs=runs) is not None
+    for at in (*range(14), *range(44, 57)):
+        record = batch[77]
+        changed = [*batch[:77], record[:at] + b"X" + record[at + 1:], *batch[78:]]
+        assert Reader().columns(changed, runs=runs) is None, at
+        assert _comparable(Reader().split(changed)) == _comparable(Reader().split(changed, whole=False))
+    short = [*batch[:77], b'{"timestamp":"2026-11-25T16:32:42Z","message":"x","stream":"stdout"}', *batch[78:]]
+    assert Reader().columns(short, runs=runs) is None
+
+
 def test_columns_of_a_batch_with_a_parsed_line_or_a_level_is_none() -> None:
     batch = host_records([("stdout", f"2026-11-25T16:32:42.{n:09d}Z", f"line {n}\n") for n in range(4)], 2, 2)
     assert Columns.of(Reader().split(batch)) is not None
