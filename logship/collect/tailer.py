@@ -160,7 +160,12 @@ class Tailer:
             except EngineError as exc:
                 await self._pause(f"engine: {exc}", "engine", backoff)
                 continue
-            running = bool((inspect.get("State") or {}).get("Running"))
+            state = inspect.get("State") or {}
+            running = bool(state.get("Running"))
+            # Created but not started yet (listed between `docker run`'s create and start): what it logs
+            # before the start event is not its last, so a held multiline event stays held (to be joined
+            # with what follows), not flushed as at the end of a container that has run and stopped.
+            finished = not running and state.get("Status") != "created"
             await self._prepare(inspect)
             catch_up, self._catch_up = running and self._catch_up, False
             follow = running and not catch_up
@@ -168,7 +173,7 @@ class Tailer:
             started = time.monotonic()
             try:
                 got_data = await self._read(follow=follow, tail=tail)
-                if not running and not self._interrupted and self._assembler is not None:
+                if finished and not self._interrupted and self._assembler is not None:
                     before = self._assembler.state()
                     await self._commit(self._assembler.flush(), before)
             except WindowMissed:

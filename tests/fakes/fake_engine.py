@@ -81,6 +81,7 @@ class FakeContainer:
     image: str = "busybox:local"
     labels: dict[str, str] = field(default_factory=dict)
     running: bool = True
+    created: bool = False  # created, not started yet (``docker run`` between its create and its start)
     tty: bool = False
     log_driver: str = "json-file"
     unreadable: bool = False
@@ -91,7 +92,7 @@ class FakeContainer:
 
     @property
     def state(self) -> str:
-        return "running" if self.running else "exited"
+        return "running" if self.running else "created" if self.created else "exited"
 
     def summary(self) -> dict[str, Any]:
         """The entry of ``GET /containers/json``."""
@@ -264,7 +265,7 @@ class FakeEngine:
     def start_container(self, container_id: str) -> None:
         """``docker start``: the container runs; event ``start``."""
         container = self.containers[container_id]
-        container.running = True
+        container.running, container.created = True, False
         self.push_event(self.container_event(container, "start"))
 
     def stop_container(self, container_id: str, exit_code: int = 0) -> None:
