@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import chain, compress, islice, repeat
 from operator import contains, is_not, itemgetter, not_
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -78,6 +78,8 @@ MAX_SHARED = 4096  # distinct suffixes cached per batch (a batch of one containe
 _SHORTEST_RUN = 32  # records per run, on average, below which a host's batch is not split into runs
 _SAMPLE_EVERY = 64  # records between those whose suffixes tell a host's batch from one container's
 _RUNS_TO_JUDGE = 4  # runs found before their average length decides (a batch may start with a short one)
+
+_Encoded = TypeVar("_Encoded")
 
 
 class Shared:
@@ -328,40 +330,15 @@ class Reader:
         """
         if not records:
             return None
-        shareds: list[Shared]
-        raws: list[bytes]
-        if runs and self._sample_shows_a_host(records):
+        # One container's batch by its two suffixes at once, unless a sample shows a host's; a host's (or
+        # one the sample missed) by its runs, when asked for.
+        parts = None if runs and self._sample_shows_a_host(records) else self._of_two_suffixes(records)
+        if parts is None and runs:
             found_runs = self._runs(records)
-            if found_runs is None:
-                return None
-            shareds, raws = _of_runs(records, found_runs)
-        else:
-            found = self.shared_of(records[0])
-            if found is None:
-                return None
-            shared = found[0]
-            quoted = b'"' + shared.key
-            ends = list(map(bytes.endswith, records, repeat(quoted)))
-            if all(ends):
-                cut = -len(quoted)
-                raws = [record[_MESSAGE_AT:cut] for record in records]
-                shareds = [shared] * len(records)
-            else:
-                found = self.shared_of(records[ends.index(False)])
-                if found is None or found[0] is shared:
-                    return None
-                other = found[0]
-                other_quoted = b'"' + other.key
-                if all(map(bytes.endswith, compress(records, map(not_, ends)), repeat(other_quoted))):
-                    cut, other_cut = -len(quoted), -len(other_quoted)
-                    raws = [record[_MESSAGE_AT:cut if end else other_cut]
-                            for record, end in zip(records, ends, strict=True)]
-                    shareds = list(map({True: shared, False: other}.__getitem__, ends))
-                else:  # more containers (the sample missed them)
-                    found_runs = self._runs(records) if runs else None
-                    if found_runs is None:
-                        return None
-                    shareds, raws = _of_runs(records, found_runs)
+            parts = _of_runs(records, found_runs) if found_runs is not None else None
+        if parts is None:
+            return None
+        shareds, raws = parts
         stamps = _stamps(records)
         if stamps is None or _BACKSLASH in b"".join(stamps):
             return None
@@ -370,6 +347,30 @@ class Reader:
             return None
         self._last = shareds[-1]
         return Columns(shareds, stamps, raws, texts)
+
+    def _of_two_suffixes(self, records: list[bytes]) -> tuple[list[Shared], list[bytes]] | None:
+        """Each record's shared part and raw message, for a batch whose every record ends with its message's
+        closing quote and one of two suffixes (one container's stdout and stderr), in a few passes in C;
+        None for any other batch."""
+        found = self.shared_of(records[0])
+        if found is None:
+            return None
+        shared = found[0]
+        quoted = b'"' + shared.key
+        ends = list(map(bytes.endswith, records, repeat(quoted)))
+        if all(ends):
+            cut = -len(quoted)
+            return [shared] * len(records), [record[_MESSAGE_AT:cut] for record in records]
+        found = self.shared_of(records[ends.index(False)])
+        if found is None or found[0] is shared:
+            return None
+        other = found[0]
+        other_quoted = b'"' + other.key
+        if not all(map(bytes.endswith, compress(records, map(not_, ends)), repeat(other_quoted))):
+            return None  # more containers
+        cut, other_cut = -len(quoted), -len(other_quoted)
+        raws = [record[_MESSAGE_AT:cut if end else other_cut] for record, end in zip(records, ends, strict=True)]
+        return list(map({True: shared, False: other}.__getitem__, ends)), raws
 
     def _sample_shows_a_host(self, records: list[bytes]) -> bool:
         """Whether every ``_SAMPLE_EVERY``-th record of the batch, and its last, end with more than two
@@ -491,6 +492,18 @@ class Columns(NamedTuple):
     def plains(self) -> list[Plain | None]:
         """The batch as ``Reader.split`` gives it: one ``Plain`` per record."""
         return list(zip(*self, repeat(None)))
+
+    def encodings(self, make: Callable[[dict[str, Any]], _Encoded]) -> dict[Shared, _Encoded]:
+        """Each shared part's encoding for the sink writing the batch, in the order of their first records:
+        ``Shared.encoded``, made by ``make`` from its fields the first time (once per batch, as the sinks'
+        loops make it)."""
+        encodings: dict[Shared, _Encoded] = {}
+        for shared in dict.fromkeys(self.shareds):
+            encoded = shared.encoded
+            if encoded is None:
+                encoded = shared.encoded = make(shared.fields)
+            encodings[shared] = encoded
+        return encodings
 
     def dockers_stamps(self) -> bool:
         """Whether every timestamp is Docker's own form to its end (30 bytes, nine digits of fraction, "Z"):

@@ -194,12 +194,7 @@ def _whole_batch(columns: Columns, records: list[bytes], names: IndexNames, acti
     """``bulk_lines`` of a batch of plain records (``Columns``), in passes over whole lists: the same four
     pieces per record as the loop, each kind made for all records at once."""
     shareds, stamps, _, texts = columns
-    container_hashes = {}
-    for shared in set(shareds):
-        container_hash = shared.encoded
-        if container_hash is None:
-            container_hash = shared.encoded = _container_hash(shared.fields)
-        container_hashes[shared] = container_hash
+    container_hashes = columns.encodings(_container_hash)
     # Each record's hash: its container's, copied, then its own part of the key (see _container_hash).
     hashers = list(map(_COPY, map(container_hashes.__getitem__, shareds)))
     separators = repeat(b"\x1f\x1f", len(records))  # the empty ordinal between timestamp and message

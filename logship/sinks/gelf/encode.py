@@ -221,12 +221,9 @@ def _whole_batch(columns: Columns) -> list[bytes] | None:
         if whole is None or whole < 0:
             return None
         middles[second] = b'","timestamp":%d.' % whole
-    heads, tails = {}, {}
-    for shared in set(shareds):
-        encoded = shared.encoded
-        if encoded is None:
-            encoded = shared.encoded = _shared_part(shared.fields)
-        heads[shared], tails[shared] = encoded[4], encoded[5]
+    encodings = columns.encodings(_shared_part)
+    heads = {shared: encoded[4] for shared, encoded in encodings.items()}
+    tails = {shared: encoded[5] for shared, encoded in encodings.items()}
     pieces = zip(map(heads.__getitem__, shareds), raws, map(middles.__getitem__, map(_SECOND_OF, stamps)),
                  map(_MILLIS_TEXT.__getitem__, map(_MILLIS_OF, stamps)), map(tails.__getitem__, shareds), strict=True)
     return list(map(b"".join, pieces))

@@ -40,7 +40,15 @@ from logship.sinks.loki.encode import (
     streams,
 )
 from logship.sinks.loki.spec import LokiSinkConfig
-from logship.sinks.protowire import CONTINUED, FIELD_2, VARINTS, length_delimited, timestamp_message, varint
+from logship.sinks.protowire import (
+    CONTINUED,
+    FIELD_2,
+    VARINTS,
+    length_delimited,
+    repeated,
+    timestamp_message,
+    varint,
+)
 from logship.timestamps import docker_ns, docker_second, record_time_ns
 
 _NANOS = 1_000_000_000
@@ -225,12 +233,7 @@ def _whole_batch(columns: Columns, plan: Plan) -> bytes | None:
     stamp_fields = _stamp_fields(stamps, [*descents, count])
     if stamp_fields is None:
         return None
-    shapes: dict[Shared, Shape] = {}
-    for shared in set(shareds):
-        shape = shared.encoded
-        if shape is None:
-            shape = shared.encoded = shape_of(shared.fields, plan)
-        shapes[shared] = shape
+    shapes = columns.encodings(lambda fields: shape_of(fields, plan))
     metadata = {shared: shape.metadata_pb for shared, shape in shapes.items()}
     # EntryAdapter {timestamp = 1; line = 2; structuredMetadata = 3}, after its key and length
     entries = list(map(b"".join, zip(stamp_fields, map(FIELD_2.__getitem__, lengths), texts,
@@ -258,10 +261,7 @@ def _whole_batch(columns: Columns, plan: Plan) -> bytes | None:
         label_field = length_delimited(1, labels.encode())
         size = sum(stream_sizes) + sum(map(len, stream_keys))
         out += (b"\x0a", varint(len(label_field) + size), label_field)  # PushRequest.streams = 1
-        pieces = [b""] * (2 * len(stream_entries))
-        pieces[0::2] = stream_keys  # StreamAdapter.entries = 2
-        pieces[1::2] = stream_entries
-        out += pieces
+        out += repeated(stream_keys, stream_entries)  # StreamAdapter.entries = 2
     return b"".join(out)
 
 

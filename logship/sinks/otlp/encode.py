@@ -22,7 +22,7 @@ from logship.sinks.base import Batch, SinkError
 from logship.sinks.gzip_body import gzip_compress
 from logship.sinks.otlp.protobuf import delimited, key_values
 from logship.sinks.otlp.spec import OtlpSinkConfig
-from logship.sinks.protowire import FIELD_2, VARINTS, varint
+from logship.sinks.protowire import FIELD_2, VARINTS, repeated, varint
 from logship.timestamps import docker_ns, docker_second, record_time_ns
 
 ENCODINGS = ("protobuf", "json")
@@ -369,13 +369,9 @@ def _whole_batch(columns: Columns, observed_pb: bytes) -> bytes | None:
     shareds, stamps, _, texts = columns
     if not columns.dockers_stamps():
         return None
-    encoded: dict[Shared, tuple[bytes, bytes, bytes]] = {}
+    encoded = columns.encodings(lambda fields: _shared_pb(_shape(fields), fields.get("stream")))
     members_of: dict[bytes, list[Shared]] = {}  # resource key → its shared parts, in batch order
-    for shared in dict.fromkeys(shareds):
-        pb = shared.encoded
-        if pb is None:
-            pb = shared.encoded = _shared_pb(_shape(shared.fields), shared.fields.get("stream"))
-        encoded[shared] = pb
+    for shared, pb in encoded.items():
         members_of.setdefault(pb[0], []).append(shared)
     second_keys = list(map(_SECOND, stamps))
     seconds: dict[bytes, int] = {}
@@ -405,9 +401,7 @@ def _whole_batch(columns: Columns, observed_pb: bytes) -> bytes | None:
             group_keys, group_records, group_sizes = pick(keys), pick(records), pick(sizes)
         group = _Group(encoded[members[0]][1])
         group.size = sum(group_sizes) + sum(map(len, group_keys))
-        group.pieces = [b""] * (2 * len(group_records))
-        group.pieces[0::2] = group_keys
-        group.pieces[1::2] = group_records
+        group.pieces = repeated(group_keys, group_records)  # ScopeLogs.log_records = 2
         groups.append(group)
     return _request(groups)
 
