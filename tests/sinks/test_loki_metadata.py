@@ -126,7 +126,7 @@ def test_the_one_pass_body_is_the_mapping_byte_for_byte(environ: dict[str, str],
 
 
 @pytest.mark.parametrize("labels", ["service_namespace,service_name,host,stream", "service_name"])
-def testone_containers_batch_is_written_at_once_as_record_by_record(labels: str) -> None:
+def test_one_containers_batch_is_written_at_once_as_record_by_record(labels: str) -> None:
     """A batch of one container's plain records takes the whole-batch way (``_whole_batch``), one stream or
     two (stdout and stderr), in time order or not, with the bytes of the record-by-record mapping; a
     timestamp not Docker's is declined, for the loop."""
