@@ -27,7 +27,6 @@ import os
 import signal
 import sys
 import time
-import zlib
 
 from bench import stores
 
@@ -95,7 +94,7 @@ class Receiver:
                     return
                 if self.store == "http":
                     if method == b"POST" and body:
-                        self._accept(zlib.decompress(body, 31) if encoding == b"gzip" else body)
+                        self._accept(stores.decompress(body, encoding, content_type, rest.partition(b" ")[0]))
                     writer.write(_OK_CLOSE if close else _OK)
                 else:
                     target = rest.partition(b" ")[0]

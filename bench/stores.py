@@ -19,9 +19,13 @@ What it keeps, for the bench's check that every line arrived once: per line foun
 from __future__ import annotations
 
 import re
-import zlib
 
 import cramjam
+
+try:
+    from isal.isal_zlib import decompress as _gunzip
+except ImportError:  # no isal wheel for this machine (logship then compresses with zlib too)
+    from zlib import decompress as _gunzip
 
 from bench.workload import PAD
 
@@ -36,6 +40,8 @@ _SEPARATOR = _CLOSE + _OPEN
 CLICKHOUSE_INFO = b'{"version":"24.8.4.13","settings":["insert_deduplication_token","async_insert"]}\n'
 _ES_ITEM = b'{"create":{"status":201}}'
 _PAD16 = b" " + PAD[:16].encode()
+_NUMBER_BYTES = len(b"CCCC NNNNNNNNN")
+_NUMBERS = re.compile(rb"(?:\d{4} \d{9}\n)*")
 
 
 def logship_env(sink: str, port: int) -> dict[str, str]:
@@ -53,22 +59,41 @@ def logship_env(sink: str, port: int) -> dict[str, str]:
 
 
 def decompress(body: bytes, encoding: bytes, content_type: bytes, path: bytes) -> bytes:
-    """The body as the store reads it: gzip by ``Content-Encoding``; Loki's protobuf is raw snappy."""
+    """The body as the store reads it: gzip by ``Content-Encoding`` (isal's, 2.5x faster than zlib's where
+    logship has it: 1.6 against 4.0 ms for a 5,000-line Elasticsearch body); Loki's protobuf is raw snappy."""
     if encoding == b"gzip":
-        return zlib.decompress(body, 31)
+        return _gunzip(body, 31)
     if b"protobuf" in content_type and path.startswith(b"/loki/"):
         return bytes(cramjam.snappy.decompress_raw(body))
     return body
 
 
 def found(data: bytes) -> tuple[bytes, int, int]:
-    """The bench's lines in ``data``: (the records to keep, how many, where the last one ends)."""
-    numbers = LINE.findall(data)
+    """The bench's lines in ``data``: (the records to keep, how many, where the last one ends).
+
+    The padding's first 16 bytes after a space are found by ``bytes.split`` (a fast literal search in C)
+    and the 14 bytes before each taken as the numbers, checked all at once; where that check fails (a
+    line cut by a stream's read, say), by the regular expression. The expression alone, which starts at
+    every digit of the body, cost ~15 ns per byte: 50-80 ms for one 5,000-line Elasticsearch request,
+    more than logship's own work on it, on the CPUs it shares with logship.
+    """
+    numbers = _numbers(data)
     if not numbers:
         return b"", 0, 0
     tail = numbers[-1] + _PAD16
     last = data.rfind(tail) + len(tail)
     return _OPEN + _SEPARATOR.join(numbers) + _CLOSE, len(numbers), last
+
+
+def _numbers(data: bytes) -> list[bytes]:
+    """Each bench line's ``CCCC NNNNNNNNN`` in ``data``, in order (as ``LINE.findall`` gives them)."""
+    pieces = data.split(_PAD16)
+    del pieces[-1]  # what follows the last padding
+    numbers = [piece[-_NUMBER_BYTES:] for piece in pieces]
+    # LINE matches the 14 bytes before each padding where they are numbers, whatever comes before them.
+    if _NUMBERS.fullmatch(b"\n".join([*numbers, b""])):
+        return numbers
+    return LINE.findall(data)
 
 
 def answer(store: str, method: bytes, target: bytes, body: bytes, documents: int) -> tuple[bytes, bytes, bytes]:
