@@ -7,9 +7,11 @@ the store answers a success (Loki ``204``; Elasticsearch ``{"errors":false,"item
 ``ExportLogsServiceResponse``; ClickHouse the ``SELECT version()`` row at start and ``200`` to the
 inserts; GELF over TCP and syslog over TCP nothing, as the stores) and does nothing else that costs:
 it decompresses the body (gzip, or raw snappy for Loki's protobuf) and finds the bench's lines in it
-with one regular expression, whatever the encoding (every sink carries the message verbatim: JSON
-needs no escape for ``CCCC NNNNNNNNN xxx…``, protobuf and syslog carry its bytes), so the CPU
-measured is logship's and dockerd's, not a store's.
+by a literal search for their padding, whatever the encoding (every sink carries the message verbatim:
+JSON needs no escape for ``CCCC NNNNNNNNN xxx…``, protobuf and syslog carry its bytes), so the CPU
+measured is logship's and dockerd's, not a store's. Under ``--pin`` the fake runs on the CPUs logship
+runs on: what it costs is taken from logship's time, so it must stay a small part of it (under 2 µs per
+Elasticsearch document: 1.6 ms decompressing a 5,000-document body and 7 ms finding its lines).
 
 What it keeps, for the bench's check that every line arrived once: per line found, one record
 ``{"timestamp":"<placeholder>","message":"CCCC NNNNNNNNN"}`` in the layout ``bench.analysis`` reads
