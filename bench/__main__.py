@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     backlog.add_argument("--writers", type=_choices("running", "exited"), default=["running"],
                          help="comma list: the writers keep running after their backlog (running, the default: "
                               "what a restart meets) or exit (exited); running,exited compares both in one run")
+    backlog.add_argument("--rounds", type=int, default=1,
+                         help="run every case this many times, in turn (file, loki, …, file, loki, …): the "
+                              "report adds each sink's mean CPU per line and a store's ratio of the means to the "
+                              "file sink's (one run's ratio moves by ±20 %% on a 2-core machine)")
     backlog.add_argument("--pin", action="store_true",
                          help="once the writers are done, run dockerd and containerd on CPU 0 and the reader and "
                               "logship on the other CPUs (each side with CPUs of its own, instead of sharing)")
@@ -165,12 +169,14 @@ def _plan(args: argparse.Namespace) -> Plan:
     gz = args.http_compression
     if args.command == "backlog":
         when = {"both": ("before", "after"), "none": ()}.get(args.ceiling, (args.ceiling,))
-        for count in args.containers:
-            for writers in args.writers:
-                for sink in args.sink:
-                    plan.append(lambda ctx, n=count, w=writers, k=sink: scenarios.backlog(
-                        ctx, containers=n, lines=args.lines, sink=k, ceiling_when=when, profile=args.profile,
-                        timeout=args.timeout, compression=gz, pin=args.pin, writers=w))
+        rounds = range(1, args.rounds + 1) if args.rounds > 1 else (0,)
+        for number in rounds:
+            for count in args.containers:
+                for writers in args.writers:
+                    for sink in args.sink:
+                        plan.append(lambda ctx, n=count, w=writers, k=sink, r=number: scenarios.backlog(
+                            ctx, containers=n, lines=args.lines, sink=k, ceiling_when=when, profile=args.profile,
+                            timeout=args.timeout, compression=gz, pin=args.pin, writers=w, round_number=r))
     elif args.command == "steady":
         for rate in args.rate:
             plan.append(lambda ctx, r=rate: scenarios.steady(
@@ -322,9 +328,13 @@ async def _run(args: argparse.Namespace, argv: list[str], run_id: str) -> int:
                 shutil.rmtree(work_root, ignore_errors=True)
     document["finished"] = time.time()
     document["cases"] = cases
+    rounds = scenarios.over_rounds(cases)
+    if rounds:
+        document["over_rounds"] = rounds
     report.save_json(results_dir / "results.json", document)
     if cases:
         report.print_tables(cases)
+        report.print_rounds(rounds)
         if not args.no_charts:
             for path in report.charts(cases, results_dir):
                 print(f"chart {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")

@@ -149,6 +149,26 @@ def print_tables(cases: list[dict[str, Any]], out: Callable[[str], None] = print
         out(text_table(TARGET_HEAD, rows))
 
 
+ROUNDS_HEAD = ["containers", "writers", "sink", "rounds", "CPU µs/line: mean", "min", "max",
+               "mean vs file's mean", "verdict"]
+
+
+def print_rounds(rows: list[dict[str, Any]], out: Callable[[str], None] = print) -> None:
+    """The table of ``scenarios.over_rounds`` (nothing without ``--rounds``)."""
+    if not rows:
+        return
+    lines = []
+    for row in rows:
+        target = row.get("target")
+        verdict = "-" if target is None else f"{'PASS' if target['pass'] else 'FAIL'} (≤ {target['limit']}x)"
+        ratio = row.get("cpu_vs_file_of_means")
+        lines.append([str(row["containers"]) + ("-pinned" if row["pinned"] else ""), row["writers"], row["sink"],
+                      str(row["rounds"]), f"{row['cpu_us_per_line_mean']:.2f}", str(row["cpu_us_per_line_min"]),
+                      str(row["cpu_us_per_line_max"]), "-" if ratio is None else f"{ratio:.2f}x", verdict])
+    out("\nbacklog over the rounds")
+    out(text_table(ROUNDS_HEAD, lines))
+
+
 def save_json(path: Path, document: dict[str, Any]) -> None:
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
 
