@@ -92,12 +92,12 @@ class Receiver:
                     body = await (_read_chunked(reader) if chunked else reader.readexactly(length))
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
+                target = rest.partition(b" ")[0]
                 if self.store == "http":
                     if method == b"POST" and body:
-                        self._accept(stores.decompress(body, encoding, content_type, rest.partition(b" ")[0]))
+                        self._accept(stores.decompress(body, encoding, content_type, target))
                     writer.write(_OK_CLOSE if close else _OK)
                 else:
-                    target = rest.partition(b" ")[0]
                     documents = 0
                     if method == b"POST" and body:
                         kept, documents, _ = stores.found(stores.decompress(body, encoding, content_type, target))
